@@ -1,0 +1,80 @@
+"""The one label validator: every write path (dashboard, API, import, admin, bulk) uses it."""
+
+import re
+import unicodedata
+from collections.abc import Mapping
+
+from django.core.exceptions import ValidationError
+
+MAX_LABELS_PER_CONTACT = 50
+KEY_MAX_LENGTH = 64
+VALUE_MAX_LENGTH = 256
+
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+# Cc: C0/C1 controls (tab, newline, NUL...); Zl/Zp: line and paragraph
+# separators, which break lines like a newline; Cs: lone surrogates, which
+# cannot be stored as UTF-8 at all.
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
+
+
+def clean_key(key: object) -> str:
+    """Return the key without surrounding white space, or raise `invalid_label_key`."""
+    if not isinstance(key, str):
+        raise ValidationError("Label key must be text.", code="invalid_label_key")
+    key = key.strip()
+    if not key:
+        raise ValidationError("Label key is empty.", code="invalid_label_key")
+    if len(key) > KEY_MAX_LENGTH:
+        raise ValidationError(
+            f"Label key is {len(key)} characters long; the limit is {KEY_MAX_LENGTH}.",
+            code="invalid_label_key",
+        )
+    if not KEY_PATTERN.fullmatch(key):
+        raise ValidationError(
+            f"Label key {key!r} may only contain letters, digits, '_' and '-'.",
+            code="invalid_label_key",
+        )
+    return key
+
+
+def clean_value(value: object) -> str:
+    """Return the value without surrounding white space, or raise `invalid_label_value`."""
+    if not isinstance(value, str):
+        raise ValidationError("Label value must be text.", code="invalid_label_value")
+    value = value.strip()
+    if not value:
+        raise ValidationError("Label value is empty.", code="invalid_label_value")
+    if len(value) > VALUE_MAX_LENGTH:
+        raise ValidationError(
+            f"Label value is {len(value)} characters long; the limit is {VALUE_MAX_LENGTH}.",
+            code="invalid_label_value",
+        )
+    for char in value:
+        if unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
+            raise ValidationError(
+                f"Label value contains the control character U+{ord(char):04X}.",
+                code="invalid_label_value",
+            )
+    return value
+
+
+def check_label_count(count: int) -> None:
+    """Raise `too_many_labels` when a contact would end up with more labels than allowed."""
+    if count > MAX_LABELS_PER_CONTACT:
+        raise ValidationError(
+            f"A contact can have at most {MAX_LABELS_PER_CONTACT} labels; this would make {count}.",
+            code="too_many_labels",
+        )
+
+
+def clean_labels(labels: Mapping[object, object]) -> dict[str, str]:
+    """Validate a whole set of labels; keys that collide after trimming are an error."""
+    cleaned: dict[str, str] = {}
+    for raw_key, raw_value in labels.items():
+        key = clean_key(raw_key)
+        if key in cleaned:
+            raise ValidationError(f"Label key {key!r} is given twice.", code="invalid_label_key")
+        cleaned[key] = clean_value(raw_value)
+    check_label_count(len(cleaned))
+    return cleaned
