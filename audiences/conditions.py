@@ -1,0 +1,734 @@
+"""The one condition parser: audience conditions as text, as a JSON tree, and as a Python tree.
+
+The text language (SPEC §6)::
+
+    expression := or_expr                      (empty text = every subscribed contact)
+    or_expr    := and_expr ( OR and_expr )*
+    and_expr   := not_expr ( AND not_expr )*
+    not_expr   := NOT not_expr | "(" expression ")" | condition
+    condition  := label_ref ( "=" | "!=" ) value | label_ref [NOT] IN list
+                | label_ref [NOT] EXISTS
+    label_ref  := "label:" key | key
+    list       := "[" value ( "," value )* "]"
+    value      := bare word (no white space, comma, bracket, parenthesis or quote)
+                | "double-quoted" or 'single-quoted' text with \\" \\' \\\\ escapes
+
+Reading rules beyond the grammar:
+
+- Keywords (AND, OR, NOT, IN, EXISTS) and the `label:` prefix are case-insensitive (ASCII only);
+  `==` is read as `=`. Keys and values are case-sensitive.
+- A key without the prefix may not be a keyword (`label:or = x` works, `or = x` does not), so
+  that a misplaced keyword is reported where it stands.
+- A bare value ends at white space, `,`, brackets, parentheses or quotes; it may contain `=` and
+  `!`, so `ltv_tier=vip` and `k = a=b` both read naturally. Only \\" \\' and \\\\ are escapes
+  inside quotes; any other backslash pair is an error, so every quoted value has one meaning.
+- Keys go through `clean_key` and values through `clean_value` (the one label validator), so a
+  quoted value is trimmed like any other label value. Duplicate values in an IN list are dropped,
+  keeping the first occurrence.
+- Columns in error messages count characters from the start of the text (1-based), line breaks
+  included.
+
+Every way in (`parse`, `from_json`) enforces the same limits, so that whatever it accepts prints
+(`to_text`) as text that parses back to the same tree. Every rejection is a `ConditionError`.
+"""
+
+import dataclasses
+import enum
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from contacts.labels import clean_key, clean_value
+
+MAX_TEXT_LENGTH = 10_000
+# Each NOT and each pair of parentheses is one level; `NOT (a OR b)` is two.
+MAX_NESTING_DEPTH = 20
+MAX_CONDITIONS = 100
+MAX_LIST_VALUES = 100
+
+INVALID_CONDITIONS = "invalid_conditions"
+
+_KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "EXISTS"})
+_LABEL_PREFIX = "label:"
+
+type Node = Condition | And | Or | Not
+type JsonTree = dict[str, Any]
+
+
+class Op(enum.StrEnum):
+    EQ = "="
+    NE = "!="
+    IN = "IN"
+    NOT_IN = "NOT IN"
+    EXISTS = "EXISTS"
+    NOT_EXISTS = "NOT EXISTS"
+
+
+_SINGLE_VALUE_OPS = frozenset({Op.EQ, Op.NE})
+_LIST_OPS = frozenset({Op.IN, Op.NOT_IN})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Condition:
+    """One test on a contact's labels: `key` compared with `op` against `values`."""
+
+    key: str
+    op: Op
+    values: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.op, Op):
+            raise TypeError(f"op must be an Op, not {type(self.op).__name__}")
+        if not isinstance(self.values, tuple):
+            raise TypeError("values must be a tuple")
+        if self.op in _SINGLE_VALUE_OPS:
+            valid = len(self.values) == 1
+        elif self.op in _LIST_OPS:
+            valid = len(self.values) >= 1 and len(set(self.values)) == len(self.values)
+        else:
+            valid = not self.values
+        if not valid:
+            raise ValueError(f"{self.op} cannot take the values {self.values!r}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class And:
+    """All children match; at least two children, none of them an `And`."""
+
+    children: tuple[Node, ...]
+
+    def __post_init__(self) -> None:
+        _check_group(self)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Or:
+    """Any child matches; at least two children, none of them an `Or`."""
+
+    children: tuple[Node, ...]
+
+    def __post_init__(self) -> None:
+        _check_group(self)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Not:
+    """The child does not match."""
+
+    child: Node
+
+
+def _check_group(group: And | Or) -> None:
+    if not isinstance(group.children, tuple) or len(group.children) < 2:
+        raise ValueError(f"{type(group).__name__} needs a tuple of at least two children")
+    if any(isinstance(child, type(group)) for child in group.children):
+        raise ValueError(f"{type(group).__name__} cannot directly contain another one")
+
+
+def _join[G: (And, Or)](group: type[G], children: list[Node]) -> Node:
+    """Combine `children` with `group`, flattening nested groups of the same kind."""
+    flat: list[Node] = []
+    for child in children:
+        if isinstance(child, group):
+            flat.extend(child.children)
+        else:
+            flat.append(child)
+    return flat[0] if len(flat) == 1 else group(tuple(flat))
+
+
+class ConditionError(ValidationError):
+    """Conditions (text or JSON tree) that cannot be accepted.
+
+    `code` is `invalid_conditions` for the shape of the conditions, or the label validator's
+    `invalid_label_key` / `invalid_label_value` for a bad key or value inside them. `column`
+    (1-based) points into the text and `path` (like `and[1].op`) into a JSON tree; either is None
+    when the error has no position.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = INVALID_CONDITIONS,
+        column: int | None = None,
+        path: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.column = column
+        self.path = path
+
+
+def _show(text: str) -> str:
+    """Quote a piece of user input for an error message, cut short and with escapes visible."""
+    return repr(text if len(text) <= 20 else text[:20] + "…")
+
+
+def _reason(error: ValidationError) -> str:
+    return " ".join(error.messages)
+
+
+def _is_keyword(word: str) -> bool:
+    # ASCII only: "\u0131n".upper() is "IN" (dotless i) and "\u017f".upper() is "S" (long s).
+    return word.isascii() and word.upper() in _KEYWORDS
+
+
+# ---------------------------------------------------------------------------------------------
+# Text -> tree
+# ---------------------------------------------------------------------------------------------
+
+_SPACE = re.compile(r"\s*")
+# Keys, keywords and the `label:` prefix: everything up to white space or punctuation.
+_WORD = re.compile(r"""[^\s,\[\]()"'=!]+""")
+_BARE_VALUE = re.compile(r"""[^\s,\[\]()"']+""")
+_ESCAPABLE = frozenset("\"'\\")
+_ESCAPES = "\\\", \\' or \\\\"
+
+
+def parse(text: str) -> Node | None:
+    """Parse condition text into a normalised tree (None for empty text) or raise ConditionError."""
+    if not isinstance(text, str):
+        raise ConditionError("conditions must be text")
+    # Checked before anything else so that huge input costs nothing.
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ConditionError(
+            f"conditions are {len(text)} characters long; the limit is {MAX_TEXT_LENGTH}",
+            column=MAX_TEXT_LENGTH + 1,
+        )
+    parser = _Parser(text)
+    node = parser.parse()
+    _check_printed_length(node)
+    return node
+
+
+class _Parser:
+    """Recursive descent over the text itself, with no separate token list.
+
+    Hand-written rather than generated or taken from a library: the grammar is tiny, the error
+    messages must name exact columns and what was expected, the limits must be checked as input
+    is read (so that no input can exhaust the stack), and it adds no dependency. Reading straight
+    from the text also lets a value after `=` be a bare word that would not be a key.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.conditions = 0
+
+    def parse(self) -> Node | None:
+        self._skip_space()
+        if self._at_end():
+            return None
+        node = self._or_expr(0)
+        self._skip_space()
+        if not self._at_end():
+            raise self._error(f"unexpected {_show(self._token())}")
+        return node
+
+    # Grammar rules; `depth` is the number of NOTs and parentheses around the current point.
+
+    def _or_expr(self, depth: int) -> Node:
+        children = [self._and_expr(depth)]
+        while self._accept_keyword("OR"):
+            children.append(self._and_expr(depth))
+        return _join(Or, children)
+
+    def _and_expr(self, depth: int) -> Node:
+        children = [self._not_expr(depth)]
+        while self._accept_keyword("AND"):
+            children.append(self._not_expr(depth))
+        return _join(And, children)
+
+    def _not_expr(self, depth: int) -> Node:
+        self._skip_space()
+        if self._keyword() == "NOT" or self._peek("("):
+            if depth >= MAX_NESTING_DEPTH:
+                raise self._error(
+                    "conditions are nested too deeply", f"; the limit is {MAX_NESTING_DEPTH} levels"
+                )
+            if self._accept_keyword("NOT"):
+                return Not(self._not_expr(depth + 1))
+            self.pos += 1
+            node = self._or_expr(depth + 1)
+            self._skip_space()
+            if not self._peek(")"):
+                raise self._error("expected ')'")
+            self.pos += 1
+            return node
+        return self._condition()
+
+    def _condition(self) -> Condition:
+        start = self.pos
+        match = _WORD.match(self.text, self.pos)
+        if match is None or _is_keyword(match.group()):
+            raise self._error("expected a condition")
+        self.conditions += 1
+        if self.conditions > MAX_CONDITIONS:
+            raise self._error("too many conditions", f"; the limit is {MAX_CONDITIONS}")
+        word = match.group()
+        self.pos = match.end()
+        key_column = start + 1
+        if word[: len(_LABEL_PREFIX)].lower() == _LABEL_PREFIX:
+            word = word[len(_LABEL_PREFIX) :]
+            key_column += len(_LABEL_PREFIX)
+            if not word:
+                raise self._error(f"expected a label key after {_show(_LABEL_PREFIX)}")
+        try:
+            key = clean_key(word)
+        except ValidationError as error:
+            raise ConditionError(
+                f"invalid label key {_show(word)} at column {key_column}: {_reason(error)}",
+                code=error.code,
+                column=key_column,
+            ) from None
+        op, written = self._operator()
+        if op in _SINGLE_VALUE_OPS:
+            value = self._value()
+            if value is None:
+                raise self._error(f"expected a value after {_show(written)}")
+            return Condition(key, op, (value,))
+        if op in _LIST_OPS:
+            return Condition(key, op, self._list(op))
+        return Condition(key, op)
+
+    def _operator(self) -> tuple[Op, str]:
+        """Read an operator; also return it as written, for messages about what follows it."""
+        self._skip_space()
+        for written, op in (("!=", Op.NE), ("==", Op.EQ), ("=", Op.EQ)):
+            if self._peek(written):
+                self.pos += len(written)
+                return op, written
+        for op in (Op.IN, Op.EXISTS):
+            if self._accept_keyword(op):
+                return op, op
+        if self._accept_keyword("NOT"):
+            for op in (Op.IN, Op.EXISTS):
+                if self._accept_keyword(op):
+                    return Op("NOT " + op), f"NOT {op}"
+            raise self._error("expected IN or EXISTS after NOT")
+        raise self._error("expected an operator (=, !=, IN, NOT IN, EXISTS or NOT EXISTS)")
+
+    def _list(self, op: Op) -> tuple[str, ...]:
+        self._skip_space()
+        if not self._peek("["):
+            raise self._error(f"expected '[' after {op}")
+        self.pos += 1
+        values: list[str] = []
+        while True:
+            self._skip_space()
+            if len(values) == MAX_LIST_VALUES:
+                raise self._error(
+                    "too many values in the list", f"; the limit is {MAX_LIST_VALUES}"
+                )
+            value = self._value()
+            if value is None:
+                raise self._error("expected a value")
+            values.append(value)
+            self._skip_space()
+            if self._peek(","):
+                self.pos += 1
+            elif self._peek("]"):
+                self.pos += 1
+                return tuple(dict.fromkeys(values))
+            else:
+                raise self._error("expected ',' or ']'")
+
+    def _value(self) -> str | None:
+        """Read a bare or quoted value and validate it; None when there is no value here."""
+        self._skip_space()
+        start = self.pos
+        if self._peek('"') or self._peek("'"):
+            raw = self._quoted()
+        else:
+            match = _BARE_VALUE.match(self.text, self.pos)
+            if match is None:
+                return None
+            raw = match.group()
+            self.pos = match.end()
+        try:
+            return clean_value(raw)
+        except ValidationError as error:
+            raise ConditionError(
+                f"invalid label value at column {start + 1}: {_reason(error)}",
+                code=error.code,
+                column=start + 1,
+            ) from None
+
+    def _quoted(self) -> str:
+        quote = self.text[self.pos]
+        start = self.pos
+        self.pos += 1
+        chars: list[str] = []
+        while self.pos < len(self.text):
+            char = self.text[self.pos]
+            if char == quote:
+                self.pos += 1
+                return "".join(chars)
+            if char == "\\":
+                escaped = self.text[self.pos + 1 : self.pos + 2]
+                if not escaped:
+                    break
+                if escaped not in _ESCAPABLE:
+                    shown = f" '\\{escaped}'" if escaped.isprintable() else ""
+                    raise self._error(f"invalid escape{shown}", f" (use {_ESCAPES})")
+                chars.append(escaped)
+                self.pos += 2
+                continue
+            chars.append(char)
+            self.pos += 1
+        raise ConditionError(
+            f"unterminated string starting at column {start + 1}", column=start + 1
+        )
+
+    # Scanning helpers.
+
+    def _skip_space(self) -> None:
+        self.pos = _SPACE.match(self.text, self.pos).end()
+
+    def _at_end(self) -> bool:
+        return self.pos >= len(self.text)
+
+    def _peek(self, literal: str) -> bool:
+        return self.text.startswith(literal, self.pos)
+
+    def _keyword(self) -> str | None:
+        """The keyword (upper case) starting at the current position, if there is one."""
+        match = _WORD.match(self.text, self.pos)
+        if match is not None and _is_keyword(match.group()):
+            return match.group().upper()
+        return None
+
+    def _accept_keyword(self, keyword: str) -> bool:
+        self._skip_space()
+        if self._keyword() == keyword:
+            self.pos += len(keyword)
+            return True
+        return False
+
+    def _token(self) -> str:
+        """The piece of text at the current position, for an error message."""
+        match = _BARE_VALUE.match(self.text, self.pos)
+        return match.group() if match is not None else self.text[self.pos]
+
+    def _error(self, message: str, note: str = "") -> ConditionError:
+        """An error at the current position; `note` follows the column."""
+        column = self.pos + 1
+        return ConditionError(f"{message} at column {column}{note}", column=column)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tree -> text
+# ---------------------------------------------------------------------------------------------
+
+# Characters that end a bare value or would make it read differently (`=`, `!`) to a person.
+_QUOTE_TRIGGERS = frozenset(",[]()\"'\\=!")
+
+
+def to_text(node: Node | None) -> str:
+    """Print `node` in canonical form: `label:` prefixes, upper-case keywords, minimal quotes
+    and parentheses. `parse(to_text(node)) == node` for every tree `parse` or `from_json` returns.
+    """
+    if node is None:
+        return ""
+    return _text(node)
+
+
+def _text(node: Node) -> str:
+    match node:
+        case Condition(key=key, op=op, values=values):
+            if op in _SINGLE_VALUE_OPS:
+                return f"{_LABEL_PREFIX}{key} {op} {quote_value(values[0])}"
+            if op in _LIST_OPS:
+                return f"{_LABEL_PREFIX}{key} {op} [{', '.join(map(quote_value, values))}]"
+            return f"{_LABEL_PREFIX}{key} {op}"
+        case And(children=children):
+            # OR binds looser than AND, so an OR inside an AND needs parentheses.
+            return " AND ".join(
+                f"({_text(child)})" if isinstance(child, Or) else _text(child) for child in children
+            )
+        case Or(children=children):
+            return " OR ".join(_text(child) for child in children)
+        case Not(child=child):
+            if isinstance(child, And | Or):
+                return f"NOT ({_text(child)})"
+            return f"NOT {_text(child)}"
+    raise TypeError(f"not a condition node: {node!r}")
+
+
+def quote_value(value: str) -> str:
+    """Return `value` as written in canonical text: bare when it reads back unchanged and cannot
+    be mistaken for syntax, otherwise in double quotes with `\\` and `"` escaped.
+
+    Quoted: the empty string, anything with white space or one of `, [ ] ( ) " ' \\ = !`, and
+    the keywords AND, OR, NOT, IN, EXISTS in any case.
+    """
+    if (
+        value
+        and not any(char.isspace() or char in _QUOTE_TRIGGERS for char in value)
+        and not _is_keyword(value)
+    ):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# ---------------------------------------------------------------------------------------------
+# Tree <-> JSON
+# ---------------------------------------------------------------------------------------------
+
+
+def to_json(node: Node | None) -> JsonTree | None:
+    """Return the JSON tree for `node`: `{"key", "op", "value"}` for `=`/`!=`, `{"key", "op",
+    "values"}` for IN/NOT IN, `{"key", "op"}` for EXISTS/NOT EXISTS, `{"and": [...]}`,
+    `{"or": [...]}`, `{"not": {...}}`; None for no conditions."""
+    match node:
+        case None:
+            return None
+        case Condition(key=key, op=op, values=values):
+            if op in _SINGLE_VALUE_OPS:
+                return {"key": key, "op": str(op), "value": values[0]}
+            if op in _LIST_OPS:
+                return {"key": key, "op": str(op), "values": list(values)}
+            return {"key": key, "op": str(op)}
+        case And(children=children):
+            return {"and": [to_json(child) for child in children]}
+        case Or(children=children):
+            return {"or": [to_json(child) for child in children]}
+        case Not(child=child):
+            return {"not": to_json(child)}
+    raise TypeError(f"not a condition node: {node!r}")
+
+
+_GROUP_FIELDS = ("and", "or", "not")
+_CONDITION_FIELDS = frozenset({"key", "op", "value", "values"})
+_OPS_BY_NAME = {str(op): op for op in Op}
+_OPS_LIST = ", ".join(_OPS_BY_NAME)
+# No valid tree is deeper than this many JSON objects (alternating OR/AND groups cost one
+# nesting level per two objects); checked while descending so that no input can exhaust the
+# stack. The exact nesting rule is checked on the finished tree.
+_MAX_JSON_DEPTH = 2 * MAX_NESTING_DEPTH + 3
+
+
+def from_json(data: object) -> Node | None:
+    """Validate a JSON tree (see `to_json`) into a normalised tree, or raise ConditionError.
+
+    Lenient about shape only where the meaning is clear: nested groups of the same kind are
+    flattened and a group of one is that one child. Unknown fields, wrong types, unknown
+    operators, bad keys or values and exceeded limits are errors naming the path.
+    """
+    if data is None:
+        return None
+    node = _JsonReader().node(data, "", 1)
+    if _nesting(node) > MAX_NESTING_DEPTH:
+        raise ConditionError(
+            f"conditions are nested too deeply; the limit is {MAX_NESTING_DEPTH} levels"
+        )
+    _check_printed_length(node)
+    return node
+
+
+def _where(path: str) -> str:
+    return f"at {path}" if path else "at the top level"
+
+
+def _child_path(path: str, part: str) -> str:
+    return f"{path}.{part}" if path else part
+
+
+class _JsonReader:
+    def __init__(self) -> None:
+        self.conditions = 0
+
+    def node(self, data: object, path: str, depth: int) -> Node:
+        if not isinstance(data, dict):
+            raise self._error(f"expected an object {_where(path)}", path)
+        if depth > _MAX_JSON_DEPTH:
+            raise self._error(
+                f"conditions are nested too deeply {_where(path)}; "
+                f"the limit is {MAX_NESTING_DEPTH} levels",
+                path,
+            )
+        for name in data:
+            if not isinstance(name, str):
+                raise self._error(f"field names must be text {_where(path)}", path)
+            if name not in _GROUP_FIELDS and name not in _CONDITION_FIELDS:
+                raise self._error(f"unknown field {_show(name)} {_where(path)}", path)
+        for name in _GROUP_FIELDS:
+            if name in data:
+                if len(data) > 1:
+                    raise self._error(
+                        f"{_show(name)} cannot be combined with other fields {_where(path)}", path
+                    )
+                if name == "not":
+                    return Not(self.node(data["not"], _child_path(path, "not"), depth + 1))
+                return self._group(name, data[name], path, depth)
+        return self._condition(data, path)
+
+    def _group(self, name: str, items: object, path: str, depth: int) -> Node:
+        list_path = _child_path(path, name)
+        if not isinstance(items, list | tuple):
+            raise self._error(f"expected a list {_where(list_path)}", list_path)
+        if not items:
+            raise self._error(f"expected at least one condition {_where(list_path)}", list_path)
+        if len(items) > MAX_CONDITIONS:
+            raise self._error(
+                f"too many conditions {_where(list_path)}; the limit is {MAX_CONDITIONS}",
+                list_path,
+            )
+        children = [
+            self.node(item, f"{list_path}[{index}]", depth + 1) for index, item in enumerate(items)
+        ]
+        return _join(And if name == "and" else Or, children)
+
+    def _condition(self, data: dict[str, object], path: str) -> Condition:
+        self.conditions += 1
+        if self.conditions > MAX_CONDITIONS:
+            raise self._error(
+                f"too many conditions {_where(path)}; the limit is {MAX_CONDITIONS}", path
+            )
+        for name in ("key", "op"):
+            if name not in data:
+                raise self._error(f"missing field {_show(name)} {_where(path)}", path)
+        key_path = _child_path(path, "key")
+        try:
+            key = clean_key(data["key"])
+        except ValidationError as error:
+            raise ConditionError(
+                f"invalid label key {_where(key_path)}: {_reason(error)}",
+                code=error.code,
+                path=key_path,
+            ) from None
+        op_path = _child_path(path, "op")
+        raw_op = data["op"]
+        op = _OPS_BY_NAME.get(raw_op) if isinstance(raw_op, str) else None
+        if op is None:
+            shown = f" {_show(raw_op)}" if isinstance(raw_op, str) else ""
+            raise self._error(
+                f"unknown operator{shown} {_where(op_path)}; expected one of {_OPS_LIST}", op_path
+            )
+        expected = "value" if op in _SINGLE_VALUE_OPS else "values" if op in _LIST_OPS else None
+        for name in ("value", "values"):
+            if name in data and name != expected:
+                raise self._error(
+                    f"unexpected field {_show(name)} for operator {_show(str(op))} {_where(path)}",
+                    path,
+                )
+        if expected is None:
+            return Condition(key, op)
+        if expected not in data:
+            raise self._error(
+                f"missing field {_show(expected)} for operator {_show(str(op))} {_where(path)}",
+                path,
+            )
+        if expected == "value":
+            return Condition(key, op, (self._value(data["value"], _child_path(path, "value")),))
+        return Condition(key, op, self._values(data["values"], _child_path(path, "values")))
+
+    def _values(self, items: object, path: str) -> tuple[str, ...]:
+        if not isinstance(items, list | tuple):
+            raise self._error(f"expected a list {_where(path)}", path)
+        if not items:
+            raise self._error(f"expected at least one value {_where(path)}", path)
+        if len(items) > MAX_LIST_VALUES:
+            raise self._error(
+                f"too many values {_where(path)}; the limit is {MAX_LIST_VALUES}", path
+            )
+        values = [self._value(item, f"{path}[{index}]") for index, item in enumerate(items)]
+        return tuple(dict.fromkeys(values))
+
+    def _value(self, value: object, path: str) -> str:
+        try:
+            return clean_value(value)
+        except ValidationError as error:
+            raise ConditionError(
+                f"invalid label value {_where(path)}: {_reason(error)}", code=error.code, path=path
+            ) from None
+
+    def _error(self, message: str, path: str) -> ConditionError:
+        return ConditionError(message, path=path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits shared by both ways in
+# ---------------------------------------------------------------------------------------------
+
+
+def _nesting(node: Node) -> int:
+    """The nesting depth of `node`'s canonical text: NOTs plus the parentheses it prints."""
+    match node:
+        case Condition():
+            return 0
+        case Not(child=child):
+            return 1 + (1 if isinstance(child, And | Or) else 0) + _nesting(child)
+        case And(children=children):
+            return max(_nesting(child) + (1 if isinstance(child, Or) else 0) for child in children)
+        case Or(children=children):
+            return max(_nesting(child) for child in children)
+    raise TypeError(f"not a condition node: {node!r}")
+
+
+def _check_printed_length(node: Node | None) -> None:
+    # Printing adds `label:` prefixes, spaces and escapes, so accepted input could otherwise
+    # print as text too long to parse back.
+    length = len(to_text(node))
+    if length > MAX_TEXT_LENGTH:
+        raise ConditionError(
+            f"the canonical text of these conditions is {length} characters long; "
+            f"the limit is {MAX_TEXT_LENGTH}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Meaning
+# ---------------------------------------------------------------------------------------------
+
+
+def evaluate(node: Node | None, labels: Mapping[str, str]) -> bool:
+    """Whether a contact with `labels` matches `node`: the reference semantics of SPEC §6.
+
+    A contact without the key matches `!=`, NOT IN and NOT EXISTS; None matches every contact.
+    """
+    match node:
+        case None:
+            return True
+        case Condition(key=key, op=op, values=values):
+            has_key = key in labels
+            match op:
+                case Op.EQ:
+                    return has_key and labels[key] == values[0]
+                case Op.NE:
+                    return not (has_key and labels[key] == values[0])
+                case Op.IN:
+                    return has_key and labels[key] in values
+                case Op.NOT_IN:
+                    return not (has_key and labels[key] in values)
+                case Op.EXISTS:
+                    return has_key
+                case Op.NOT_EXISTS:
+                    return not has_key
+        case And(children=children):
+            return all(evaluate(child, labels) for child in children)
+        case Or(children=children):
+            return any(evaluate(child, labels) for child in children)
+        case Not(child=child):
+            return not evaluate(child, labels)
+    raise TypeError(f"not a condition node: {node!r}")
+
+
+def conditions_of(node: Node | None) -> list[Condition]:
+    """All conditions (leaves) of `node`, left to right."""
+    match node:
+        case None:
+            return []
+        case Condition():
+            return [node]
+        case And(children=children) | Or(children=children):
+            return [leaf for child in children for leaf in conditions_of(child)]
+        case Not(child=child):
+            return conditions_of(child)
+    raise TypeError(f"not a condition node: {node!r}")
+
+
+def count_conditions(node: Node | None) -> int:
+    """The number of conditions (leaves) in `node`."""
+    return len(conditions_of(node))

@@ -1,0 +1,147 @@
+from dataclasses import dataclass, field
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import QueryDict
+
+from contacts.labels import MAX_LABELS_PER_CONTACT, check_label_count, clean_key, clean_value
+from contacts.models import SendingList
+from contacts.phones import normalize_phone
+from trackly.models import Account
+
+
+@dataclass
+class LabelRow:
+    key: str = ""
+    value: str = ""
+    key_error: str = ""
+    value_error: str = ""
+
+    @property
+    def is_blank(self) -> bool:
+        return not self.key.strip() and not self.value.strip()
+
+
+@dataclass
+class LabelRowsForm:
+    """The Edit Labels form: rows of key and value, validated together, saved all or nothing.
+
+    Rows arrive as parallel `key` and `value` lists. Rows left entirely blank are ignored.
+    """
+
+    rows: list[LabelRow] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    cleaned_labels: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_labels(cls, labels: dict[str, str]) -> "LabelRowsForm":
+        return cls(rows=[LabelRow(key, value) for key, value in labels.items()])
+
+    @classmethod
+    def from_post(cls, data: QueryDict) -> "LabelRowsForm":
+        keys, values = data.getlist("key"), data.getlist("value")
+        if len(keys) != len(values) or len(keys) > MAX_LABELS_PER_CONTACT * 2:
+            return cls(errors=["The form was incomplete; reload the page and try again."])
+        return cls(rows=[LabelRow(key, value) for key, value in zip(keys, values, strict=True)])
+
+    def add_row(self) -> None:
+        self.rows.append(LabelRow())
+
+    def remove_row(self, index: int) -> None:
+        if 0 <= index < len(self.rows):
+            del self.rows[index]
+
+    def is_valid(self) -> bool:
+        if self.errors:
+            return False
+        cleaned: dict[str, str] = {}
+        for row in self.rows:
+            if row.is_blank:
+                continue
+            try:
+                key = clean_key(row.key)
+            except ValidationError as error:
+                row.key_error = error.messages[0]
+                key = None
+            try:
+                value = clean_value(row.value)
+            except ValidationError as error:
+                row.value_error = error.messages[0]
+                value = None
+            if key is not None and key in cleaned:
+                row.key_error = f"Label key {key!r} is already used above."
+            elif key is not None and value is not None:
+                cleaned[key] = value
+        has_row_errors = any(row.key_error or row.value_error for row in self.rows)
+        if not has_row_errors:
+            try:
+                check_label_count(len(cleaned))
+            except ValidationError as error:
+                self.errors.append(error.messages[0])
+        if has_row_errors or self.errors:
+            return False
+        self.cleaned_labels = cleaned
+        return True
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(self.errors) or any(row.key_error or row.value_error for row in self.rows)
+
+
+class AccountPhoneField(forms.CharField):
+    """A phone number read with the account's default region, cleaned to E.164."""
+
+    def __init__(self, *, account: Account, **kwargs) -> None:
+        super().__init__(max_length=64, **kwargs)
+        self.account = account
+
+    def clean(self, value: str) -> str:
+        return normalize_phone(super().clean(value), self.account.default_region)
+
+
+class SendingListForm(forms.Form):
+    name = forms.CharField(max_length=200)
+
+    def __init__(self, *args, account: Account, instance: SendingList | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.account = account
+        self.instance = instance
+        if instance is None:
+            self.fields["phone_number"] = AccountPhoneField(
+                account=account, help_text="The number messages are sent from."
+            )
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        taken = SendingList.objects.for_account(self.account).filter(name=name)
+        if self.instance is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise ValidationError("A sending list with this name already exists.", code="conflict")
+        return name
+
+    def clean_phone_number(self) -> str:
+        phone = self.cleaned_data["phone_number"]
+        if SendingList.objects.for_account(self.account).filter(phone_number=phone).exists():
+            raise ValidationError(
+                "A sending list with this number already exists.", code="conflict"
+            )
+        return phone
+
+
+class ContactSearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=64, label="Phone")
+    key = forms.CharField(required=False, max_length=64, label="Label key")
+    value = forms.CharField(required=False, max_length=256, label="Label value")
+    after = forms.CharField(required=False, max_length=20)
+    before = forms.CharField(required=False, max_length=20)
+
+    def clean_key(self) -> str:
+        key = self.cleaned_data["key"]
+        return clean_key(key) if key.strip() else ""
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("value") and not cleaned.get("key"):
+            self.add_error("key", "Choose a label key to filter by its value.")
+        return cleaned

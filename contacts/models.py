@@ -1,0 +1,227 @@
+from django.db import connection, models
+from django.db.models.functions import Length
+from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
+from django.urls import reverse
+
+from contacts.labels import KEY_MAX_LENGTH, VALUE_MAX_LENGTH
+from trackly.models import Account
+
+
+class ListStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    ARCHIVED = "archived", "Archived"
+
+
+class ContactStatus(models.TextChoices):
+    SUBSCRIBED = "subscribed", "Subscribed"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+
+
+class SendingListQuerySet(models.QuerySet):
+    def for_account(self, account: Account) -> "SendingListQuerySet":
+        return self.filter(account=account)
+
+    def active(self) -> "SendingListQuerySet":
+        return self.filter(status=SendingList.Status.ACTIVE)
+
+    def with_contact_count(self) -> "SendingListQuerySet":
+        """Annotate `contact_count`: the list's subscribed contacts, in one grouped query."""
+        return self.annotate(
+            contact_count=models.Count(
+                "contacts", filter=models.Q(contacts__status=Contact.Status.SUBSCRIBED)
+            )
+        )
+
+
+class SendingList(models.Model):
+    """One "from" number that contacts subscribe to."""
+
+    Status = ListStatus
+
+    # Indexed by the (account, name) unique constraint.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="sending_lists", db_index=False
+    )
+    name = models.CharField(max_length=200)
+    phone_number = models.CharField(max_length=20, help_text="The sending number, in E.164 form.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SendingListQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="sendinglist_account_name_uniq"),
+            models.UniqueConstraint(
+                fields=["account", "phone_number"], name="sendinglist_account_phone_uniq"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=ListStatus.values), name="sendinglist_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("contacts:list_contacts", args=[self.account.slug, self.pk])
+
+    @property
+    def is_archived(self) -> bool:
+        return self.status == self.Status.ARCHIVED
+
+
+class ContactQuerySet(models.QuerySet):
+    def for_account(self, account: Account) -> "ContactQuerySet":
+        return self.filter(account=account)
+
+    def subscribed(self) -> "ContactQuerySet":
+        return self.filter(status=Contact.Status.SUBSCRIBED)
+
+    def with_labels(self) -> "ContactQuerySet":
+        """Prefetch labels in key order: one extra query for the whole page."""
+        return self.prefetch_related(
+            models.Prefetch("labels", queryset=Label.objects.order_by("key"))
+        )
+
+    def having_label(self, key: str, value: str | None = None) -> "ContactQuerySet":
+        labels = Label.objects.filter(contact=models.OuterRef("pk"), key=key)
+        if value is not None:
+            labels = labels.filter(value=value)
+        return self.filter(models.Exists(labels))
+
+
+class Contact(models.Model):
+    """One phone number on one sending list, with its labels and subscription."""
+
+    Status = ContactStatus
+
+    # Denormalised from the sending list so that account-wide audience queries need no join.
+    # Both foreign keys are indexed by the composite indexes below, not by indexes of their own.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="contacts", db_index=False
+    )
+    sending_list = models.ForeignKey(
+        SendingList, on_delete=models.CASCADE, related_name="contacts", db_index=False
+    )
+    phone_number = models.CharField(max_length=20, help_text="In E.164 form.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SUBSCRIBED)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ContactQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # Also serves: a list's contacts in phone order (keyset paging) and phone lookups.
+            models.UniqueConstraint(
+                fields=["sending_list", "phone_number"], name="contact_list_phone_uniq"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=ContactStatus.values), name="contact_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(status="subscribed", unsubscribed_at__isnull=True)
+                    | models.Q(status="unsubscribed", unsubscribed_at__isnull=False)
+                ),
+                name="contact_unsubscribed_at_matches_status",
+            ),
+        ]
+        indexes = [
+            # Subscribed-contact counts per list, and audience scope on chosen lists, in id order.
+            models.Index(fields=["sending_list", "status", "id"], name="contact_list_status_idx"),
+            # Audience scope on all of an account's lists, in id order.
+            models.Index(fields=["account", "status", "id"], name="contact_account_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.phone_number
+
+    def get_absolute_url(self) -> str:
+        return reverse("contacts:contact_detail", args=[self.account.slug, self.pk])
+
+    @property
+    def is_subscribed(self) -> bool:
+        return self.status == self.Status.SUBSCRIBED
+
+
+class LabelQuerySet(models.QuerySet):
+    def for_account(self, account: Account) -> "LabelQuerySet":
+        return self.filter(account=account)
+
+    def distinct_keys(self, account: Account, *, limit: int) -> list[str]:
+        """The account's label keys in order, reading one index entry per key.
+
+        PostgreSQL has no loose index scan, so a plain DISTINCT would read every label; the
+        recursive query jumps from one key to the next instead. SQLite skips ahead by itself.
+        """
+        if connection.vendor != "postgresql":
+            keys = self.for_account(account).values_list("key", flat=True)
+            return list(keys.distinct().order_by("key")[:limit])
+        table = Label._meta.db_table
+        sql = f"""
+            WITH RECURSIVE keys(key) AS (
+                (SELECT key FROM {table} WHERE account_id = %(account)s ORDER BY key LIMIT 1)
+                UNION ALL
+                SELECT (
+                    SELECT l.key FROM {table} l
+                    WHERE l.account_id = %(account)s AND l.key > keys.key
+                    ORDER BY l.key LIMIT 1
+                )
+                FROM keys WHERE keys.key IS NOT NULL
+            )
+            SELECT key FROM keys WHERE key IS NOT NULL LIMIT %(limit)s
+        """  # noqa: S608 (the table name is the model's, not input)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, {"account": account.pk, "limit": limit})
+            return [row[0] for row in cursor.fetchall()]
+
+
+class Label(models.Model):
+    """One key and its value on one contact (at most one value per key)."""
+
+    # Denormalised from the contact so that label conditions and the catalogue read one index.
+    # Both foreign keys are indexed by the composite indexes below, not by indexes of their own.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="labels", db_index=False
+    )
+    key = models.CharField(max_length=KEY_MAX_LENGTH)
+    value = models.CharField(max_length=VALUE_MAX_LENGTH)
+
+    objects = LabelQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # One value per key; also serves a contact's labels and per-contact key probes
+            # (the anti-join of `key NOT EXISTS`).
+            models.UniqueConstraint(fields=["contact", "key"], name="label_contact_key_uniq"),
+            models.CheckConstraint(
+                condition=models.Q(
+                    GreaterThanOrEqual(Length("key"), 1),
+                    LessThanOrEqual(Length("key"), KEY_MAX_LENGTH),
+                ),
+                name="label_key_length",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    GreaterThanOrEqual(Length("value"), 1),
+                    LessThanOrEqual(Length("value"), VALUE_MAX_LENGTH),
+                ),
+                name="label_value_length",
+            ),
+        ]
+        indexes = [
+            # `key = value`, `key IN [...]`, `key EXISTS` as index-only range scans giving
+            # contact ids; distinct keys and distinct values of a key by skipping through it.
+            models.Index(
+                fields=["account", "key", "value", "contact"], name="label_account_key_value_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+

@@ -1,0 +1,290 @@
+import re
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from contacts import services
+from contacts.forms import ContactSearchForm, LabelRowsForm, SendingListForm
+from contacts.models import Contact, Label, SendingList
+from contacts.phones import normalize_phone
+from trackly.models import Role
+from trackly.tenancy import AccountRequest, account_view, require_role
+
+CONTACTS_PER_PAGE = 50
+# The key suggestions of the Edit Labels form stop here; the catalogue lists them all.
+KEY_SUGGESTIONS = 500
+
+
+def _get_list(request: AccountRequest, list_id: int) -> SendingList:
+    return get_object_or_404(SendingList.objects.for_account(request.account), pk=list_id)
+
+
+def _get_contact(request: AccountRequest, contact_id: int) -> Contact:
+    return get_object_or_404(
+        Contact.objects.for_account(request.account).select_related("sending_list"), pk=contact_id
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+@account_view()
+def sending_lists(request: AccountRequest):
+    form = SendingListForm(account=request.account)
+    if request.method == "POST":
+        require_role(request, Role.ADMIN)
+        form = SendingListForm(request.POST, account=request.account)
+        if form.is_valid():
+            try:
+                sending_list = services.sending_list_create(
+                    account=request.account,
+                    name=form.cleaned_data["name"],
+                    phone_number=form.cleaned_data["phone_number"],
+                )
+            except IntegrityError:
+                form.add_error(None, "A sending list with this name or number already exists.")
+            else:
+                messages.success(request, f"Sending list “{sending_list.name}” created.")
+                if request.htmx:
+                    return HttpResponseClientRedirect(sending_list.get_absolute_url())
+                return redirect(sending_list)
+    lists = SendingList.objects.for_account(request.account).with_contact_count()
+    context = {"lists": lists, "form": form, "nav": "lists"}
+    if request.htmx and request.method == "POST":
+        return render(request, "contacts/sending_lists.html#new_list_form", context)
+    return render(request, "contacts/sending_lists.html", context)
+
+
+@require_POST
+@account_view(Role.ADMIN)
+def sending_list_rename(request: AccountRequest, list_id: int):
+    sending_list = _get_list(request, list_id)
+    form = SendingListForm(request.POST, account=request.account, instance=sending_list)
+    if form.is_valid():
+        sending_list.name = form.cleaned_data["name"]
+        sending_list.save(update_fields=["name"])
+        messages.success(request, f"Sending list renamed to “{sending_list.name}”.")
+    else:
+        messages.error(request, " ".join(form.errors["name"]))
+    return redirect(sending_list)
+
+
+@require_POST
+@account_view(Role.ADMIN)
+def sending_list_archive(request: AccountRequest, list_id: int):
+    sending_list = _get_list(request, list_id)
+    archive = request.POST.get("archive") != "0"
+    sending_list.status = SendingList.Status.ARCHIVED if archive else SendingList.Status.ACTIVE
+    sending_list.save(update_fields=["status"])
+    verb = "archived" if archive else "restored"
+    messages.success(request, f"Sending list “{sending_list.name}” {verb}.")
+    return redirect(sending_list)
+
+
+def _search(request: AccountRequest, contacts, query: str):
+    """Filter by phone: a full number in any accepted format, or at least three of its digits."""
+    query = query.strip()
+    if not query:
+        return contacts, ""
+    try:
+        phone = normalize_phone(query, request.account.default_region)
+    except ValidationError:
+        digits = re.sub(r"\D", "", query)
+        if len(digits) < 3:
+            return contacts.none(), "Type a full phone number or at least three of its digits."
+        return contacts.filter(phone_number__contains=digits), ""
+    return contacts.filter(phone_number=phone), ""
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@account_view()
+def list_contacts(request: AccountRequest, list_id: int):
+    """A list's contacts in phone order, paged by keyset (`after`/`before` a phone number)."""
+    sending_list = _get_list(request, list_id)
+    form = ContactSearchForm(request.GET)
+    contacts = Contact.objects.filter(sending_list=sending_list).with_labels()
+    search_error = ""
+    after = before = ""
+    if form.is_valid():
+        contacts, search_error = _search(request, contacts, form.cleaned_data["q"])
+        if form.cleaned_data["key"]:
+            value = form.cleaned_data["value"].strip() or None
+            contacts = contacts.having_label(form.cleaned_data["key"], value)
+        after, before = form.cleaned_data["after"], form.cleaned_data["before"]
+    else:
+        contacts = contacts.none()
+
+    if before:
+        newest_first = contacts.filter(phone_number__lt=before).order_by("-phone_number")
+        page = list(newest_first[: CONTACTS_PER_PAGE + 1])
+        has_previous, has_next = len(page) > CONTACTS_PER_PAGE, True
+        page = page[:CONTACTS_PER_PAGE][::-1]
+    else:
+        if after:
+            contacts = contacts.filter(phone_number__gt=after)
+        page = list(contacts.order_by("phone_number")[: CONTACTS_PER_PAGE + 1])
+        has_previous, has_next = bool(after), len(page) > CONTACTS_PER_PAGE
+        page = page[:CONTACTS_PER_PAGE]
+
+    filters = request.GET.copy()
+    for cursor in ("after", "before"):
+        filters.pop(cursor, None)
+    context = {
+        "nav": "lists",
+        "sending_list": sending_list,
+        "form": form,
+        "contacts": page,
+        "search_error": search_error,
+        "next_cursor": page[-1].phone_number if page and has_next else "",
+        "previous_cursor": page[0].phone_number if page and has_previous else "",
+        "filters": filters.urlencode(),
+        "is_filtered": any(form.data.get(name) for name in ("q", "key", "value")),
+    }
+    if request.htmx and not request.htmx.boosted:
+        return render(request, "contacts/list_contacts.html#contacts_table", context)
+    return render(request, "contacts/list_contacts.html", context)
+
+
+def _labels_panel(request: AccountRequest, contact: Contact, form: LabelRowsForm | None, **extra):
+    """Render the labels panel: chips, or the Edit Labels form when `form` is given."""
+    context = {"nav": "lists", "contact": contact, "form": form, **extra}
+    if form is not None:
+        context["key_suggestions"] = Label.objects.distinct_keys(
+            request.account, limit=KEY_SUGGESTIONS
+        )
+    else:
+        context["labels"] = list(contact.labels.order_by("key"))
+    if request.htmx:
+        return render(request, "contacts/contact_detail.html#labels_panel", context)
+    if form is None:
+        messages.success(request, "Labels saved.")
+        return redirect(contact)
+    return render(request, "contacts/contact_detail.html", context)
+
+
+@require_GET
+@account_view()
+def contact_detail(request: AccountRequest, contact_id: int):
+    contact = _get_contact(request, contact_id)
+    context = {
+        "nav": "lists",
+        "contact": contact,
+        "labels": list(contact.labels.order_by("key")),
+        "form": None,
+    }
+    return render(request, "contacts/contact_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+@account_view(Role.EDITOR)
+def contact_labels_edit(request: AccountRequest, contact_id: int):
+    """GET: the Edit Labels form. POST: save all rows, or show each row's error and save none."""
+    contact = _get_contact(request, contact_id)
+    if request.method == "GET":
+        labels = dict(contact.labels.order_by("key").values_list("key", "value"))
+        form = LabelRowsForm.from_labels(labels)
+        if not form.rows:
+            form.add_row()
+        return _labels_panel(request, contact, form)
+    form = LabelRowsForm.from_post(request.POST)
+    if form.is_valid():
+        try:
+            services.contact_labels_replace(contact=contact, labels=form.cleaned_labels)
+        except ValidationError as error:
+            form.errors.extend(error.messages)
+        else:
+            return _labels_panel(request, contact, None, saved=True)
+    return _labels_panel(request, contact, form)
+
+
+@require_POST
+@vary_on_headers("HX-Request")
+@account_view(Role.EDITOR)
+def contact_labels_rows(request: AccountRequest, contact_id: int):
+    """Add or remove a row of the Edit Labels form without saving anything."""
+    contact = _get_contact(request, contact_id)
+    return _labels_panel(request, contact, _change_rows(request))
+
+
+def _change_rows(request: AccountRequest) -> LabelRowsForm:
+    """The posted label rows, with the row named by `remove` removed or, else, a row added."""
+    form = LabelRowsForm.from_post(request.POST)
+    if "remove" in request.POST:
+        try:
+            form.remove_row(int(request.POST["remove"]))
+        except ValueError:
+            pass
+    else:
+        form.add_row()
+    return form
+
+
+@require_POST
+@account_view(Role.EDITOR)
+def contact_subscription(request: AccountRequest, contact_id: int):
+    contact = _get_contact(request, contact_id)
+    if request.POST.get("subscribe") == "1":
+        services.contact_resubscribe(contact=contact)
+        messages.success(request, f"{contact.phone_number} is subscribed again.")
+    else:
+        services.contact_unsubscribe(contact=contact)
+        messages.success(request, f"{contact.phone_number} is unsubscribed.")
+    return redirect(contact)
+
+
+@require_http_methods(["GET", "POST"])
+@account_view(Role.EDITOR)
+def contact_erase(request: AccountRequest, contact_id: int):
+    contact = _get_contact(request, contact_id)
+    if request.method == "POST":
+        sending_list = contact.sending_list
+        contact.delete()
+        messages.success(request, f"{contact.phone_number} and its labels were erased.")
+        return redirect(sending_list)
+    return render(request, "contacts/contact_erase.html", {"nav": "lists", "contact": contact})
+
+
+@require_http_methods(["GET", "POST"])
+@account_view(Role.EDITOR)
+def contact_new(request: AccountRequest, list_id: int):
+    """Add one contact to a list, with its labels, from one form."""
+    sending_list = _get_list(request, list_id)
+    phone = request.POST.get("phone_number", "")
+    phone_error = ""
+    if request.method == "GET":
+        form = LabelRowsForm()
+        form.add_row()
+    elif "save" not in request.POST:
+        form = _change_rows(request)
+    else:
+        form = LabelRowsForm.from_post(request.POST)
+        labels_valid = form.is_valid()
+        try:
+            normalize_phone(phone, request.account.default_region)
+        except ValidationError as error:
+            phone_error = error.messages[0]
+        if labels_valid and not phone_error:
+            try:
+                contact = services.contact_create(
+                    sending_list=sending_list, phone_number=phone, labels=form.cleaned_labels
+                )
+            except ValidationError as error:
+                phone_error = error.messages[0]
+            else:
+                messages.success(request, f"{contact.phone_number} added.")
+                return redirect(contact)
+    context = {
+        "nav": "lists",
+        "sending_list": sending_list,
+        "form": form,
+        "phone_number": phone,
+        "phone_error": phone_error,
+        "key_suggestions": Label.objects.distinct_keys(request.account, limit=KEY_SUGGESTIONS),
+    }
+    return render(request, "contacts/contact_new.html", context)

@@ -1,0 +1,957 @@
+"""The condition language: parsing, canonical text, JSON trees, limits and reference semantics.
+
+No database and no Django settings are needed: everything here is plain Python.
+"""
+
+import dataclasses
+import json
+
+import pytest
+from django.core.exceptions import ValidationError
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from audiences.conditions import (
+    MAX_CONDITIONS,
+    MAX_LIST_VALUES,
+    MAX_NESTING_DEPTH,
+    MAX_TEXT_LENGTH,
+    And,
+    Condition,
+    ConditionError,
+    Not,
+    Op,
+    Or,
+    conditions_of,
+    count_conditions,
+    evaluate,
+    from_json,
+    parse,
+    quote_value,
+    to_json,
+    to_text,
+)
+from contacts.labels import clean_value
+
+CODES = {"invalid_conditions", "invalid_label_key", "invalid_label_value"}
+
+
+def eq(key, value):
+    return Condition(key, Op.EQ, (value,))
+
+
+def ne(key, value):
+    return Condition(key, Op.NE, (value,))
+
+
+def in_(key, *values):
+    return Condition(key, Op.IN, values)
+
+
+def exists(key):
+    return Condition(key, Op.EXISTS)
+
+
+def parse_error(text):
+    with pytest.raises(ConditionError) as info:
+        parse(text)
+    return info.value
+
+
+def json_error(data):
+    with pytest.raises(ConditionError) as info:
+        from_json(data)
+    return info.value
+
+
+# ---------------------------------------------------------------------------------------------
+# The seed's examples
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "tree", "canonical"),
+    [
+        ("label:source = facebook", eq("source", "facebook"), "label:source = facebook"),
+        (
+            "label:tier IN [gold, silver]",
+            in_("tier", "gold", "silver"),
+            "label:tier IN [gold, silver]",
+        ),
+        ("label:vip EXISTS", exists("vip"), "label:vip EXISTS"),
+        (
+            "label:churned NOT EXISTS",
+            Condition("churned", Op.NOT_EXISTS),
+            "label:churned NOT EXISTS",
+        ),
+        (
+            "ltv_tier=vip AND last_purchase_days=90",
+            And((eq("ltv_tier", "vip"), eq("last_purchase_days", "90"))),
+            "label:ltv_tier = vip AND label:last_purchase_days = 90",
+        ),
+        (
+            "cohort=2024-Q1 AND engagement_level=high AND buyer_status=never",
+            And(
+                (
+                    eq("cohort", "2024-Q1"),
+                    eq("engagement_level", "high"),
+                    eq("buyer_status", "never"),
+                )
+            ),
+            "label:cohort = 2024-Q1 AND label:engagement_level = high AND label:buyer_status = never",
+        ),
+        (
+            "promo_responsive=true AND buyer_status=once",
+            And((eq("promo_responsive", "true"), eq("buyer_status", "once"))),
+            "label:promo_responsive = true AND label:buyer_status = once",
+        ),
+        ("label:landing = /promo", eq("landing", "/promo"), "label:landing = /promo"),
+        ("spend=200+", eq("spend", "200+"), "label:spend = 200+"),
+        ("spend_band = 0-50", eq("spend_band", "0-50"), "label:spend_band = 0-50"),
+    ],
+)
+def test_seed_examples_parse_to_the_expected_tree(text, tree, canonical):
+    assert parse(text) == tree
+    assert to_text(tree) == canonical
+    assert parse(canonical) == tree
+
+
+@pytest.mark.parametrize("text", ["", "   ", " \t\n "])
+def test_empty_text_means_no_conditions(text):
+    assert parse(text) is None
+    assert to_text(None) == ""
+    assert to_json(None) is None
+    assert from_json(None) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: precedence, keywords, operators, values
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "tree", "canonical"),
+    [
+        (
+            "a = 1 OR b = 2 AND c = 3",
+            Or((eq("a", "1"), And((eq("b", "2"), eq("c", "3"))))),
+            "label:a = 1 OR label:b = 2 AND label:c = 3",
+        ),
+        (
+            "(a = 1 OR b = 2) AND c = 3",
+            And((Or((eq("a", "1"), eq("b", "2"))), eq("c", "3"))),
+            "(label:a = 1 OR label:b = 2) AND label:c = 3",
+        ),
+        (
+            "NOT a = 1 AND b = 2",
+            And((Not(eq("a", "1")), eq("b", "2"))),
+            "NOT label:a = 1 AND label:b = 2",
+        ),
+        (
+            "NOT (a = 1 AND b = 2)",
+            Not(And((eq("a", "1"), eq("b", "2")))),
+            "NOT (label:a = 1 AND label:b = 2)",
+        ),
+        (
+            "NOT (a = 1 OR b = 2) OR c EXISTS",
+            Or((Not(Or((eq("a", "1"), eq("b", "2")))), exists("c"))),
+            "NOT (label:a = 1 OR label:b = 2) OR label:c EXISTS",
+        ),
+        ("NOT (a = 1)", Not(eq("a", "1")), "NOT label:a = 1"),
+        ("not not a exists", Not(Not(exists("a"))), "NOT NOT label:a EXISTS"),
+        ("((a = 1))", eq("a", "1"), "label:a = 1"),
+        (
+            "a = 1 AND (b = 2 AND c = 3)",
+            And((eq("a", "1"), eq("b", "2"), eq("c", "3"))),
+            "label:a = 1 AND label:b = 2 AND label:c = 3",
+        ),
+        (
+            "(a = 1 OR b = 2) OR (c = 3 OR d = 4)",
+            Or((eq("a", "1"), eq("b", "2"), eq("c", "3"), eq("d", "4"))),
+            "label:a = 1 OR label:b = 2 OR label:c = 3 OR label:d = 4",
+        ),
+        (
+            "a = 1 OR (b = 2 AND c = 3)",
+            Or((eq("a", "1"), And((eq("b", "2"), eq("c", "3"))))),
+            "label:a = 1 OR label:b = 2 AND label:c = 3",
+        ),
+    ],
+)
+def test_not_binds_tighter_than_and_which_binds_tighter_than_or(text, tree, canonical):
+    assert parse(text) == tree
+    assert to_text(tree) == canonical
+
+
+def test_keywords_and_the_label_prefix_are_case_insensitive():
+    text = "label:a exists and LABEL:b not exists Or Label:c in [x] AnD d Not In [y]"
+    assert parse(text) == Or(
+        (
+            And((exists("a"), Condition("b", Op.NOT_EXISTS))),
+            And((in_("c", "x"), Condition("d", Op.NOT_IN, ("y",)))),
+        )
+    )
+    assert to_text(parse(text)) == (
+        "label:a EXISTS AND label:b NOT EXISTS OR label:c IN [x] AND label:d NOT IN [y]"
+    )
+
+
+def test_keys_and_values_are_case_sensitive():
+    assert parse("Source = Facebook") == eq("Source", "Facebook")
+
+
+@pytest.mark.parametrize(
+    "text", ["a == 1", "a==1", "a = 1", "a=1", "label:a = 1", "  a\t=\n1  ", "(a = 1)"]
+)
+def test_equals_is_written_in_several_ways(text):
+    assert parse(text) == eq("a", "1")
+
+
+@pytest.mark.parametrize(
+    ("text", "tree"),
+    [
+        ("a != 1", ne("a", "1")),
+        ("a!=1", ne("a", "1")),
+        ("a IN[x,y]", in_("a", "x", "y")),
+        ("a not  in\t[ x ,y ]", Condition("a", Op.NOT_IN, ("x", "y"))),
+        ("NOT(a EXISTS)", Not(exists("a"))),
+        ("a EXISTS AND(b EXISTS)", And((exists("a"), exists("b")))),
+    ],
+)
+def test_operators_need_no_surrounding_space_where_punctuation_separates(text, tree):
+    assert parse(text) == tree
+
+
+def test_duplicate_values_in_a_list_keep_their_first_position():
+    assert parse("tier IN [gold, silver, gold, bronze, silver]") == in_(
+        "tier", "gold", "silver", "bronze"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("k = 'it\\'s'", "it's"),
+        ('k = "say \\"hi\\""', 'say "hi"'),
+        ('k = "C:\\\\temp"', "C:\\temp"),
+        ("k = 'a \" inside'", 'a " inside'),
+        ('k = "  padded  "', "padded"),
+        ('k = "a, b [c] (d)"', "a, b [c] (d)"),
+        ('k = "AND"', "AND"),
+        ("k = and", "and"),
+        ("k = a=b", "a=b"),
+        ("k=a=b", "a=b"),
+        ("k = !x", "!x"),
+        ("k = a\\b", "a\\b"),
+        ("k = label:x", "label:x"),
+        ("k = café", "café"),
+        ("k = \u0131n", "\u0131n"),
+    ],
+)
+def test_values_may_be_bare_or_quoted(text, value):
+    assert parse(text) == eq("k", value)
+
+
+def test_a_key_that_is_a_keyword_needs_the_label_prefix():
+    assert parse("label:and = x") == eq("and", "x")
+    assert parse("label:NOT EXISTS") == exists("NOT")
+    assert parse("label = x") == eq("label", "x")
+    assert parse("label:label = x") == eq("label", "x")
+    assert parse_error("and = x").message == "expected a condition at column 1"
+
+
+# ---------------------------------------------------------------------------------------------
+# Canonical text
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "printed"),
+    [
+        ("vip", "vip"),
+        ("/promo", "/promo"),
+        ("200+", "200+"),
+        ("2024-Q1", "2024-Q1"),
+        ("label:x", "label:x"),
+        ("café", "café"),
+        ("andy", "andy"),
+        ("\u0131n", "\u0131n"),
+        ("a b", '"a b"'),
+        ("a\u00a0b", '"a\u00a0b"'),
+        ("x,y", '"x,y"'),
+        ("[x]", '"[x]"'),
+        ("(x)", '"(x)"'),
+        ("it's", '"it\'s"'),
+        ('say "hi"', '"say \\"hi\\""'),
+        ("back\\slash", '"back\\\\slash"'),
+        ("a=b", '"a=b"'),
+        ("!x", '"!x"'),
+        ("and", '"and"'),
+        ("Or", '"Or"'),
+        ("NOT", '"NOT"'),
+        ("in", '"in"'),
+        ("Exists", '"Exists"'),
+        ("", '""'),
+    ],
+)
+def test_values_are_quoted_only_when_needed(value, printed):
+    assert quote_value(value) == printed
+    if value:
+        assert parse(f"label:k = {printed}") == eq("k", value)
+
+
+def test_canonical_text_of_every_operator():
+    tree = And(
+        (
+            eq("a", "x"),
+            ne("b", "y z"),
+            in_("c", "1", "2"),
+            Condition("d", Op.NOT_IN, ("3",)),
+            exists("e"),
+            Condition("f", Op.NOT_EXISTS),
+        )
+    )
+    assert to_text(tree) == (
+        'label:a = x AND label:b != "y z" AND label:c IN [1, 2] AND label:d NOT IN [3]'
+        " AND label:e EXISTS AND label:f NOT EXISTS"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors in text
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "column"),
+    [
+        ("label:source =", "expected a value after '=' at column 15", 15),
+        ("label:a != ", "expected a value after '!=' at column 12", 12),
+        ("a ==", "expected a value after '==' at column 5", 5),
+        ("label:tier IN [gold, silver", "expected ',' or ']' at column 28", 28),
+        ("a IN [x y]", "expected ',' or ']' at column 9", 9),
+        ("label:tier IN gold", "expected '[' after IN at column 15", 15),
+        ("a NOT IN gold", "expected '[' after NOT IN at column 10", 10),
+        ("label:a IN []", "expected a value at column 13", 13),
+        ("label:a IN [x,]", "expected a value at column 15", 15),
+        ("label:a = 1 foo", "unexpected 'foo' at column 13", 13),
+        ("a = 1 b = 2", "unexpected 'b' at column 7", 7),
+        ("a = 1)", "unexpected ')' at column 6", 6),
+        ('label:a = "abc', "unterminated string starting at column 11", 11),
+        ("a IN ['x, y]", "unterminated string starting at column 7", 7),
+        ("a = 'x\\", "unterminated string starting at column 5", 5),
+        ("(label:a = 1", "expected ')' at column 13", 13),
+        ("a = 1 AND\n(b = 2", "expected ')' at column 17", 17),
+        ("label:a = 1 AND", "expected a condition at column 16", 16),
+        ("a = 1 OR OR b = 2", "expected a condition at column 10", 10),
+        (")", "expected a condition at column 1", 1),
+        ("[", "expected a condition at column 1", 1),
+        ("NOT", "expected a condition at column 4", 4),
+        ("()", "expected a condition at column 2", 2),
+        (
+            "label:a",
+            "expected an operator (=, !=, IN, NOT IN, EXISTS or NOT EXISTS) at column 8",
+            8,
+        ),
+        (
+            "a \u0131n [x]",
+            "expected an operator (=, !=, IN, NOT IN, EXISTS or NOT EXISTS) at column 3",
+            3,
+        ),
+        ("label:a NOT = 1", "expected IN or EXISTS after NOT at column 13", 13),
+        ("label: = x", "expected a label key after 'label:' at column 7", 7),
+        ('a = "x\\q"', "invalid escape '\\q' at column 7 (use \\\", \\' or \\\\)", 7),
+        ('a = "\\\n"', "invalid escape at column 6 (use \\\", \\' or \\\\)", 6),
+    ],
+)
+def test_malformed_text_names_what_was_expected_and_where(text, message, column):
+    error = parse_error(text)
+    assert error.code == "invalid_conditions"
+    assert error.message == message
+    assert error.column == column
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "column"),
+    [
+        (
+            "label:bad.key = x",
+            "invalid label key 'bad.key' at column 7: "
+            "Label key 'bad.key' may only contain letters, digits, '_' and '-'.",
+            7,
+        ),
+        (
+            "a = 1 AND b:c EXISTS",
+            "invalid label key 'b:c' at column 11: "
+            "Label key 'b:c' may only contain letters, digits, '_' and '-'.",
+            11,
+        ),
+        (
+            "label:" + "k" * 65 + " EXISTS",
+            "invalid label key 'kkkkkkkkkkkkkkkkkkkk…' at column 7: "
+            "Label key is 65 characters long; the limit is 64.",
+            7,
+        ),
+        (
+            "\x00",
+            "invalid label key '\\x00' at column 1: "
+            "Label key '\\x00' may only contain letters, digits, '_' and '-'.",
+            1,
+        ),
+    ],
+)
+def test_a_bad_key_is_an_invalid_label_key(text, message, column):
+    error = parse_error(text)
+    assert error.code == "invalid_label_key"
+    assert error.message == message
+    assert error.column == column
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('a = ""', "invalid label value at column 5: Label value is empty."),
+        ("a = '   '", "invalid label value at column 5: Label value is empty."),
+        (
+            'a = "x\ty"',
+            "invalid label value at column 5: Label value contains the control character U+0009.",
+        ),
+        (
+            "a = \x00",
+            "invalid label value at column 5: Label value contains the control character U+0000.",
+        ),
+        (
+            "a = " + "v" * 257,
+            "invalid label value at column 5: Label value is 257 characters long; the limit is 256.",
+        ),
+    ],
+)
+def test_a_bad_value_is_an_invalid_label_value(text, message):
+    error = parse_error(text)
+    assert error.code == "invalid_label_value"
+    assert error.message == message
+    assert error.column == 5
+
+
+@pytest.mark.parametrize("text", [None, 42, b"a = 1", ["a = 1"], {"key": "a"}])
+def test_only_text_can_be_parsed(text):
+    error = parse_error(text)
+    assert error.code == "invalid_conditions"
+    assert error.message == "conditions must be text"
+    assert error.column is None
+
+
+def test_condition_error_is_a_validation_error():
+    error = parse_error("a =")
+    assert isinstance(error, ValidationError)
+    assert error.messages == ["expected a value after '=' at column 4"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits and pathological input
+# ---------------------------------------------------------------------------------------------
+
+
+def test_text_longer_than_the_limit_is_rejected_before_reading_it():
+    error = parse_error("x" * 1_000_000)
+    assert error.code == "invalid_conditions"
+    assert error.message == "conditions are 1000000 characters long; the limit is 10000"
+    assert error.column == MAX_TEXT_LENGTH + 1
+
+
+def test_text_at_the_length_limit_is_read():
+    text = "a EXISTS" + " " * (MAX_TEXT_LENGTH - len("a EXISTS"))
+    assert len(text) == MAX_TEXT_LENGTH
+    assert parse(text) == exists("a")
+
+
+def test_ten_thousand_open_parentheses_stop_at_the_nesting_limit():
+    error = parse_error("(" * 10_000)
+    assert error.message == "conditions are nested too deeply at column 21; the limit is 20 levels"
+    assert error.column == 21
+
+
+def test_ten_thousand_nots_stop_at_the_nesting_limit():
+    error = parse_error("NOT " * 2_500)
+    assert error.message == "conditions are nested too deeply at column 81; the limit is 20 levels"
+
+
+def test_nesting_up_to_the_limit_is_accepted():
+    assert parse("(" * MAX_NESTING_DEPTH + "a EXISTS" + ")" * MAX_NESTING_DEPTH) == exists("a")
+    tree = parse("NOT " * MAX_NESTING_DEPTH + "a EXISTS")
+    assert to_text(tree) == "NOT " * MAX_NESTING_DEPTH + "label:a EXISTS"
+    assert parse(to_text(tree)) == tree
+    assert parse("NOT (" * 10 + "a EXISTS" + ")" * 10) == exists("a")
+    assert parse_error("NOT (" * 11 + "a EXISTS" + ")" * 11).column == 1 + len("NOT (" * 10)
+
+
+def test_more_conditions_than_the_limit_are_rejected():
+    text = " AND ".join(f"k{i} EXISTS" for i in range(MAX_CONDITIONS))
+    assert count_conditions(parse(text)) == MAX_CONDITIONS
+    error = parse_error(text + " AND extra EXISTS")
+    assert error.message == f"too many conditions at column {len(text) + 6}; the limit is 100"
+
+
+def test_a_list_longer_than_the_limit_is_rejected():
+    values = ", ".join(f"v{i}" for i in range(MAX_LIST_VALUES))
+    assert len(parse(f"a IN [{values}]").values) == MAX_LIST_VALUES
+    error = parse_error(f"a IN [{values}, extra]")
+    assert error.message == (
+        f"too many values in the list at column {len(values) + 9}; the limit is 100"
+    )
+
+
+def test_text_whose_canonical_form_would_be_too_long_is_rejected():
+    # Bare backslashes are doubled and quoted when printed.
+    text = " AND ".join(f"k{i} = {'\\' * 250}" for i in range(38))
+    assert len(text) <= MAX_TEXT_LENGTH
+    error = parse_error(text)
+    assert error.code == "invalid_conditions"
+    assert error.message.startswith("the canonical text of these conditions is ")
+    assert error.message.endswith(" characters long; the limit is 10000")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"',
+        "'",
+        'a = "',
+        "a = 'x\" AND b = 'y",
+        "a IN [\"x', 'y\"]",
+        "\x00" * 100,
+        "a = 1 \x00",
+        "[" * 5_000,
+        "]" * 5_000,
+        "a IN [" * 2_000,
+        ",,,,",
+        "\\" * 10_000,
+        "label:" * 1_000,
+        "=" * 10_000,
+    ],
+)
+def test_pathological_text_fails_cleanly(text):
+    assert parse_error(text).code in CODES
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON trees
+# ---------------------------------------------------------------------------------------------
+
+
+def test_json_shape_of_each_node():
+    tree = parse("a = x AND (b != y OR c IN [1, 2]) AND NOT d EXISTS AND e NOT IN [3]")
+    assert to_json(tree) == {
+        "and": [
+            {"key": "a", "op": "=", "value": "x"},
+            {
+                "or": [
+                    {"key": "b", "op": "!=", "value": "y"},
+                    {"key": "c", "op": "IN", "values": ["1", "2"]},
+                ]
+            },
+            {"not": {"key": "d", "op": "EXISTS"}},
+            {"key": "e", "op": "NOT IN", "values": ["3"]},
+        ]
+    }
+    assert from_json(to_json(tree)) == tree
+    assert from_json(json.loads(json.dumps(to_json(tree)))) == tree
+
+
+def test_json_trees_are_cleaned_and_normalised():
+    data = {
+        "and": [
+            {"key": " tier ", "op": "IN", "values": ["gold", " silver ", "gold"]},
+            {"and": [{"key": "a", "op": "EXISTS"}, {"or": [{"key": "b", "op": "EXISTS"}]}]},
+        ]
+    }
+    assert from_json(data) == And((in_("tier", "gold", "silver"), exists("a"), exists("b")))
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "message", "path"),
+    [
+        ([], "invalid_conditions", "expected an object at the top level", ""),
+        ("a = 1", "invalid_conditions", "expected an object at the top level", ""),
+        ({}, "invalid_conditions", "missing field 'key' at the top level", ""),
+        ({"foo": 1}, "invalid_conditions", "unknown field 'foo' at the top level", ""),
+        ({1: 2}, "invalid_conditions", "field names must be text at the top level", ""),
+        ({"and": []}, "invalid_conditions", "expected at least one condition at and", "and"),
+        ({"or": {}}, "invalid_conditions", "expected a list at or", "or"),
+        ({"not": [1]}, "invalid_conditions", "expected an object at not", "not"),
+        (
+            {"and": [{"key": "a", "op": "EXISTS"}], "key": "x"},
+            "invalid_conditions",
+            "'and' cannot be combined with other fields at the top level",
+            "",
+        ),
+        (
+            {"and": [{"key": "a", "op": "EXISTS"}, {"key": "b", "op": "LIKE"}]},
+            "invalid_conditions",
+            "unknown operator 'LIKE' at and[1].op; "
+            "expected one of =, !=, IN, NOT IN, EXISTS, NOT EXISTS",
+            "and[1].op",
+        ),
+        (
+            {"key": "a", "op": "in", "values": ["x"]},
+            "invalid_conditions",
+            "unknown operator 'in' at op; expected one of =, !=, IN, NOT IN, EXISTS, NOT EXISTS",
+            "op",
+        ),
+        (
+            {"key": "a", "op": None},
+            "invalid_conditions",
+            "unknown operator at op; expected one of =, !=, IN, NOT IN, EXISTS, NOT EXISTS",
+            "op",
+        ),
+        ({"op": "EXISTS"}, "invalid_conditions", "missing field 'key' at the top level", ""),
+        ({"key": "a"}, "invalid_conditions", "missing field 'op' at the top level", ""),
+        (
+            {"not": {"key": "a", "op": "=", "values": ["x"]}},
+            "invalid_conditions",
+            "unexpected field 'values' for operator '=' at not",
+            "not",
+        ),
+        (
+            {"key": "a", "op": "EXISTS", "value": "x"},
+            "invalid_conditions",
+            "unexpected field 'value' for operator 'EXISTS' at the top level",
+            "",
+        ),
+        (
+            {"or": [{"key": "a", "op": "="}]},
+            "invalid_conditions",
+            "missing field 'value' for operator '=' at or[0]",
+            "or[0]",
+        ),
+        (
+            {"key": "a", "op": "IN", "values": "x"},
+            "invalid_conditions",
+            "expected a list at values",
+            "values",
+        ),
+        (
+            {"key": "a", "op": "IN", "values": []},
+            "invalid_conditions",
+            "expected at least one value at values",
+            "values",
+        ),
+        (
+            {"key": "bad.key", "op": "EXISTS"},
+            "invalid_label_key",
+            "invalid label key at key: "
+            "Label key 'bad.key' may only contain letters, digits, '_' and '-'.",
+            "key",
+        ),
+        (
+            {"or": [{"key": "a", "op": "EXISTS"}, {"key": 7, "op": "EXISTS"}]},
+            "invalid_label_key",
+            "invalid label key at or[1].key: Label key must be text.",
+            "or[1].key",
+        ),
+        (
+            {"key": "a", "op": "=", "value": 5},
+            "invalid_label_value",
+            "invalid label value at value: Label value must be text.",
+            "value",
+        ),
+        (
+            {"key": "a", "op": "IN", "values": ["x", "\x00"]},
+            "invalid_label_value",
+            "invalid label value at values[1]: Label value contains the control character U+0000.",
+            "values[1]",
+        ),
+    ],
+)
+def test_bad_json_trees_name_the_path(data, code, message, path):
+    error = json_error(data)
+    assert error.code == code
+    assert error.message == message
+    assert error.path == path
+
+
+def test_json_limits_match_the_text_limits():
+    condition = {"key": "a", "op": "EXISTS"}
+    assert json_error({"and": [condition] * (MAX_CONDITIONS + 1)}).message == (
+        "too many conditions at and; the limit is 100"
+    )
+    many = {"and": [{"or": [condition] * 50}, {"or": [condition] * 51}]}
+    assert json_error(many).message == "too many conditions at and[1].or[50]; the limit is 100"
+    values = [f"v{i}" for i in range(MAX_LIST_VALUES + 1)]
+    assert json_error({"key": "a", "op": "IN", "values": values}).message == (
+        "too many values at values; the limit is 100"
+    )
+    data = condition
+    for _ in range(MAX_NESTING_DEPTH):
+        data = {"not": data}
+    assert from_json(data) == parse("NOT " * MAX_NESTING_DEPTH + "a EXISTS")
+    assert json_error({"not": data}).message == (
+        "conditions are nested too deeply; the limit is 20 levels"
+    )
+
+
+def test_deeply_nested_json_fails_cleanly():
+    data = {"key": "a", "op": "EXISTS"}
+    for _ in range(10_000):
+        data = {"not": data}
+    error = json_error(data)
+    assert error.code == "invalid_conditions"
+    assert error.message.startswith("conditions are nested too deeply at not.not.not.")
+
+
+def test_self_referencing_json_fails_cleanly():
+    data = {"and": []}
+    data["and"].append(data)
+    assert json_error(data).code == "invalid_conditions"
+
+
+# ---------------------------------------------------------------------------------------------
+# The tree
+# ---------------------------------------------------------------------------------------------
+
+
+def test_nodes_are_immutable_and_hashable():
+    tree = parse("a = 1 AND (b = 2 OR NOT c EXISTS)")
+    assert hash(tree) == hash(parse("a = 1 AND (b = 2 OR NOT c EXISTS)"))
+    assert {tree, parse("label:a = 1 AND (label:b = 2 OR NOT label:c EXISTS)")} == {tree}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tree.children = ()
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Condition("a", Op.EQ, ()),
+        lambda: Condition("a", Op.EQ, ("x", "y")),
+        lambda: Condition("a", Op.IN, ()),
+        lambda: Condition("a", Op.IN, ("x", "x")),
+        lambda: Condition("a", Op.EXISTS, ("x",)),
+        lambda: And((exists("a"),)),
+        lambda: And((exists("a"), And((exists("b"), exists("c"))))),
+        lambda: Or((exists("a"), Or((exists("b"), exists("c"))))),
+    ],
+)
+def test_malformed_trees_cannot_be_built(build):
+    with pytest.raises(ValueError):
+        build()
+
+
+def test_conditions_of_lists_the_leaves_left_to_right():
+    tree = parse("a = 1 AND (b = 2 OR NOT c EXISTS)")
+    assert conditions_of(tree) == [eq("a", "1"), eq("b", "2"), exists("c")]
+    assert count_conditions(tree) == 3
+    assert conditions_of(None) == []
+    assert count_conditions(None) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference semantics
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "expected"),
+    [
+        ("a = x", {"a": "x"}, True),
+        ("a = x", {"a": "X"}, False),
+        ("a = x", {}, False),
+        ("a != x", {"a": "x"}, False),
+        ("a != x", {"a": "y"}, True),
+        ("a != x", {}, True),
+        ("a IN [x, y]", {"a": "y"}, True),
+        ("a IN [x, y]", {}, False),
+        ("a NOT IN [x, y]", {"a": "y"}, False),
+        ("a NOT IN [x, y]", {"a": "z"}, True),
+        ("a NOT IN [x, y]", {}, True),
+        ("a EXISTS", {"a": "anything"}, True),
+        ("a EXISTS", {"b": "x"}, False),
+        ("a NOT EXISTS", {}, True),
+        ("a = x AND b = y", {"a": "x", "b": "y"}, True),
+        ("a = x AND b = y", {"a": "x"}, False),
+        ("a = x OR b = y", {"b": "y"}, True),
+        ("NOT a = x", {}, True),
+        ("", {}, True),
+    ],
+)
+def test_evaluate_follows_the_spec(text, labels, expected):
+    assert evaluate(parse(text), labels) is expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_clean_value(value):
+    try:
+        return clean_value(value) == value
+    except ValidationError:
+        return False
+
+
+keys = st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True) | st.sampled_from(
+    ["and", "OR", "not", "In", "exists", "EXISTS", "label", "NOT", "-", "_", "a-b_c"]
+)
+values = st.text(
+    st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=12
+).filter(_is_clean_value) | st.sampled_from(
+    [
+        "and", "OR", "Not", "in", "EXISTS", "label:x", '"', "'", "\\", '\\"', "a b", "=", "!=",
+        "==", "x,y", "[a]", "(b)", "/promo", "200+", "0-50", "2024-Q1", "é", "\u0131n",
+        "a\u00a0b", "日本語", "a\u3000b",
+    ]
+)  # fmt: skip
+
+
+def conditions(keys=keys, values=values):
+    return st.one_of(
+        st.builds(
+            lambda key, op, value: Condition(key, op, (value,)),
+            keys,
+            st.sampled_from([Op.EQ, Op.NE]),
+            values,
+        ),
+        st.builds(
+            lambda key, op, items: Condition(key, op, tuple(items)),
+            keys,
+            st.sampled_from([Op.IN, Op.NOT_IN]),
+            st.lists(values, min_size=1, max_size=4, unique=True),
+        ),
+        st.builds(Condition, keys, st.sampled_from([Op.EXISTS, Op.NOT_EXISTS])),
+    )
+
+
+def group(kind, children):
+    """A normalised group: children of the same kind are spliced in."""
+    flat = []
+    for child in children:
+        flat.extend(child.children if isinstance(child, kind) else [child])
+    return kind(tuple(flat))
+
+
+def trees(leaves):
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.lists(inner, min_size=2, max_size=4).map(lambda c: group(And, c)),
+            st.lists(inner, min_size=2, max_size=4).map(lambda c: group(Or, c)),
+            inner.map(Not),
+        ),
+        max_leaves=12,
+    )
+
+
+def nesting(node):
+    """Levels of NOT and parentheses in the canonical text, computed independently of the module."""
+    if isinstance(node, Condition):
+        return 0
+    if isinstance(node, Not):
+        return 1 + isinstance(node.child, And | Or) + nesting(node.child)
+    return max(nesting(c) + (isinstance(node, And) and isinstance(c, Or)) for c in node.children)
+
+
+@settings(max_examples=400, deadline=None)
+@given(trees(conditions()))
+def test_canonical_text_and_json_round_trip(tree):
+    assume(nesting(tree) <= MAX_NESTING_DEPTH)
+    assert parse(to_text(tree)) == tree
+    assert from_json(to_json(tree)) == tree
+    assert from_json(json.loads(json.dumps(to_json(tree)))) == tree
+
+
+def _assert_rejected_cleanly(error):
+    assert isinstance(error, ConditionError)
+    assert error.code in CODES
+    assert error.column is None or 1 <= error.column <= MAX_TEXT_LENGTH + 1
+
+
+def _check_text(text):
+    try:
+        tree = parse(text)
+    except ValidationError as error:
+        _assert_rejected_cleanly(error)
+    else:
+        assert parse(to_text(tree)) == tree
+        assert from_json(to_json(tree)) == tree
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_arbitrary_text_never_crashes(text):
+    _check_text(text)
+
+
+grammar_pieces = st.sampled_from(
+    [
+        "(", ")", "[", "]", ",", "'", '"', "\\", "=", "==", "!=", "!", " ", "\t", "\n", "AND",
+        "and", "OR", "NOT", "not", "IN", "in", "EXISTS", "label:", "LABEL:", "k", "tier", "v",
+        "gold", "x.y", "\x00", "é", "\u0131", "200+", "/promo", ":", "-",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(grammar_pieces, max_size=30).map("".join))
+def test_grammar_like_text_never_crashes(text):
+    _check_text(text)
+
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
+json_fields = st.sampled_from(["key", "op", "value", "values", "and", "or", "not", "x"])
+json_like = st.recursive(
+    json_scalars
+    | st.sampled_from([op.value for op in Op] + ["k", "tier", "bad.key", ""])
+    | st.builds(dict, key=keys, op=st.sampled_from([op.value for op in Op])),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(json_fields, inner, max_size=4)
+        | st.dictionaries(st.text(max_size=3) | st.integers(), inner, max_size=2)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(json_like)
+def test_arbitrary_json_never_crashes(data):
+    try:
+        tree = from_json(data)
+    except ValidationError as error:
+        assert isinstance(error, ConditionError)
+        assert error.code in CODES
+        assert error.column is None
+    else:
+        assert from_json(to_json(tree)) == tree
+        assert parse(to_text(tree)) == tree
+
+
+small_keys = st.sampled_from(["a", "b", "c"])
+small_values = st.sampled_from(["x", "y", "z"])
+small_trees = trees(conditions(small_keys, small_values))
+small_labels = st.dictionaries(small_keys, small_values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(small_keys, st.lists(small_values, min_size=1, max_size=3, unique=True), small_labels)
+def test_negated_operators_are_exactly_not_of_their_positive(key, items, labels):
+    value = items[0]
+    assert evaluate(ne(key, value), labels) == (not evaluate(eq(key, value), labels))
+    assert evaluate(Condition(key, Op.NOT_IN, tuple(items)), labels) == (
+        not evaluate(Condition(key, Op.IN, tuple(items)), labels)
+    )
+    assert evaluate(Condition(key, Op.NOT_EXISTS), labels) == (not evaluate(exists(key), labels))
+    assert evaluate(Condition(key, Op.IN, tuple(items)), labels) == any(
+        evaluate(eq(key, item), labels) for item in items
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(small_trees, small_trees, small_labels)
+def test_evaluate_obeys_de_morgan(left, right, labels):
+    assert evaluate(Not(group(And, [left, right])), labels) == evaluate(
+        group(Or, [Not(left), Not(right)]), labels
+    )
+    assert evaluate(Not(group(Or, [left, right])), labels) == evaluate(
+        group(And, [Not(left), Not(right)]), labels
+    )
+    assert evaluate(Not(Not(left)), labels) == evaluate(left, labels)
+    assert evaluate(None, labels) is True
