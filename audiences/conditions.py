@@ -269,7 +269,8 @@ class _Parser:
         word = match.group()
         self.pos = match.end()
         key_column = start + 1
-        if word[: len(_LABEL_PREFIX)].lower() == _LABEL_PREFIX:
+        prefix = word[: len(_LABEL_PREFIX)]
+        if prefix.isascii() and prefix.lower() == _LABEL_PREFIX:
             word = word[len(_LABEL_PREFIX) :]
             key_column += len(_LABEL_PREFIX)
             if not word:

@@ -55,6 +55,7 @@ class LabelRowsForm:
         if self.errors:
             return False
         cleaned: dict[str, str] = {}
+        seen_keys: set[str] = set()
         for row in self.rows:
             if row.is_blank:
                 continue
@@ -68,10 +69,12 @@ class LabelRowsForm:
             except ValidationError as error:
                 row.value_error = error.messages[0]
                 value = None
-            if key is not None and key in cleaned:
+            if key is not None and key in seen_keys:
                 row.key_error = f"Label key {key!r} is already used above."
-            elif key is not None and value is not None:
-                cleaned[key] = value
+            elif key is not None:
+                seen_keys.add(key)
+                if value is not None:
+                    cleaned[key] = value
         has_row_errors = any(row.key_error or row.value_error for row in self.rows)
         if not has_row_errors:
             try:

@@ -52,7 +52,9 @@ class SendingList(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["account", "name"], name="sendinglist_account_name_uniq"),
+            models.UniqueConstraint(
+                fields=["account", "name"], name="sendinglist_account_name_uniq"
+            ),
             models.UniqueConstraint(
                 fields=["account", "phone_number"], name="sendinglist_account_phone_uniq"
             ),
@@ -224,4 +226,3 @@ class Label(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"
-

@@ -9,7 +9,7 @@ MAX_INPUT_LENGTH = 64
 
 
 def normalize_phone(raw: object, region: str = DEFAULT_REGION) -> str:
-    """Return `raw` in E.164 form, read with `region` for national numbers, or raise `invalid_phone`."""
+    """Return `raw` in E.164 form (national numbers read in `region`), or raise `invalid_phone`."""
     if not isinstance(raw, str) or not raw.strip():
         raise ValidationError("Phone number is empty.", code="invalid_phone")
     text = raw.strip()

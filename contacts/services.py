@@ -33,7 +33,10 @@ def _write_labels(contact: Contact, current: dict[str, str], wanted: dict[str, s
     ]
     if changed:
         Label.objects.bulk_create(
-            changed, update_conflicts=True, unique_fields=["contact", "key"], update_fields=["value"]
+            changed,
+            update_conflicts=True,
+            unique_fields=["contact", "key"],
+            update_fields=["value"],
         )
     if removed or changed:
         Contact.objects.filter(pk=contact.pk).update(updated_at=timezone.now())

@@ -1,3 +1,4 @@
+import contextlib
 import re
 
 from django.contrib import messages
@@ -216,10 +217,8 @@ def _change_rows(request: AccountRequest) -> LabelRowsForm:
     """The posted label rows, with the row named by `remove` removed or, else, a row added."""
     form = LabelRowsForm.from_post(request.POST)
     if "remove" in request.POST:
-        try:
+        with contextlib.suppress(ValueError):
             form.remove_row(int(request.POST["remove"]))
-        except ValueError:
-            pass
     else:
         form.add_row()
     return form

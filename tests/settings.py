@@ -1,10 +1,11 @@
 """Test overrides of trackly.settings."""
 
 import os
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-that-is-long-enough-for-the-checks")
 
-from trackly.settings import *  # noqa: E402, F403
+from trackly.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
@@ -15,3 +16,14 @@ STORAGES = {
 SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+
+# SQLite tests use a file, as production does, so that threads and worker processes share it
+# with real locking (an in-memory database cannot show that). One file per test process.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(tempfile.gettempdir(), f"trackly-test-{os.getpid()}.sqlite3")
+    }
+
+# Static files come straight from the app directories; nothing is collected for tests.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True

@@ -48,7 +48,10 @@ class MembershipQuerySet(models.QuerySet):
 class Membership(models.Model):
     # Indexed by the (user, account) unique constraint.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships", db_index=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        db_index=False,
     )
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
@@ -58,7 +61,9 @@ class Membership(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "account"], name="membership_user_account_uniq"),
+            models.UniqueConstraint(
+                fields=["user", "account"], name="membership_user_account_uniq"
+            ),
             models.CheckConstraint(
                 condition=models.Q(role__in=Role.values), name="membership_role_valid"
             ),

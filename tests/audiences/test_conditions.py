@@ -98,7 +98,8 @@ def json_error(data):
                     eq("buyer_status", "never"),
                 )
             ),
-            "label:cohort = 2024-Q1 AND label:engagement_level = high AND label:buyer_status = never",
+            "label:cohort = 2024-Q1 AND label:engagement_level = high"
+            " AND label:buyer_status = never",
         ),
         (
             "promo_responsive=true AND buyer_status=once",
@@ -421,7 +422,8 @@ def test_a_bad_key_is_an_invalid_label_key(text, message, column):
         ),
         (
             "a = " + "v" * 257,
-            "invalid label value at column 5: Label value is 257 characters long; the limit is 256.",
+            "invalid label value at column 5: "
+            "Label value is 257 characters long; the limit is 256.",
         ),
     ],
 )
@@ -480,7 +482,7 @@ def test_nesting_up_to_the_limit_is_accepted():
     tree = parse("NOT " * MAX_NESTING_DEPTH + "a EXISTS")
     assert to_text(tree) == "NOT " * MAX_NESTING_DEPTH + "label:a EXISTS"
     assert parse(to_text(tree)) == tree
-    assert parse("NOT (" * 10 + "a EXISTS" + ")" * 10) == exists("a")
+    assert to_text(parse("NOT (" * 10 + "a EXISTS" + ")" * 10)) == "NOT " * 10 + "label:a EXISTS"
     assert parse_error("NOT (" * 11 + "a EXISTS" + ")" * 11).column == 1 + len("NOT (" * 10)
 
 
@@ -517,7 +519,7 @@ def test_text_whose_canonical_form_would_be_too_long_is_rejected():
         "'",
         'a = "',
         "a = 'x\" AND b = 'y",
-        "a IN [\"x', 'y\"]",
+        "a IN [\"x', 'y]",
         "\x00" * 100,
         "a = 1 \x00",
         "[" * 5_000,
@@ -731,7 +733,7 @@ def test_nodes_are_immutable_and_hashable():
     ],
 )
 def test_malformed_trees_cannot_be_built(build):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"cannot|needs"):
         build()
 
 
@@ -828,7 +830,7 @@ def group(kind, children):
     return kind(tuple(flat))
 
 
-def trees(leaves):
+def trees(leaves, max_leaves=8):
     return st.recursive(
         leaves,
         lambda inner: st.one_of(
@@ -836,7 +838,7 @@ def trees(leaves):
             st.lists(inner, min_size=2, max_size=4).map(lambda c: group(Or, c)),
             inner.map(Not),
         ),
-        max_leaves=12,
+        max_leaves=max_leaves,
     )
 
 
@@ -849,7 +851,7 @@ def nesting(node):
     return max(nesting(c) + (isinstance(node, And) and isinstance(c, Or)) for c in node.children)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(trees(conditions()))
 def test_canonical_text_and_json_round_trip(tree):
     assume(nesting(tree) <= MAX_NESTING_DEPTH)
@@ -858,10 +860,15 @@ def test_canonical_text_and_json_round_trip(tree):
     assert from_json(json.loads(json.dumps(to_json(tree)))) == tree
 
 
-def _assert_rejected_cleanly(error):
+def _assert_rejected_cleanly(error, *, column=True):
     assert isinstance(error, ConditionError)
     assert error.code in CODES
-    assert error.column is None or 1 <= error.column <= MAX_TEXT_LENGTH + 1
+    if column:
+        assert error.column is None or 1 <= error.column <= MAX_TEXT_LENGTH + 1
+        assert error.path is None
+    else:
+        assert error.column is None
+        assert isinstance(error.path, str)
 
 
 def _check_text(text):
@@ -910,15 +917,13 @@ json_like = st.recursive(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(json_like)
 def test_arbitrary_json_never_crashes(data):
     try:
         tree = from_json(data)
     except ValidationError as error:
-        assert isinstance(error, ConditionError)
-        assert error.code in CODES
-        assert error.column is None
+        _assert_rejected_cleanly(error, column=False)
     else:
         assert from_json(to_json(tree)) == tree
         assert parse(to_text(tree)) == tree
@@ -926,11 +931,11 @@ def test_arbitrary_json_never_crashes(data):
 
 small_keys = st.sampled_from(["a", "b", "c"])
 small_values = st.sampled_from(["x", "y", "z"])
-small_trees = trees(conditions(small_keys, small_values))
+small_trees = trees(conditions(small_keys, small_values), max_leaves=5)
 small_labels = st.dictionaries(small_keys, small_values)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(small_keys, st.lists(small_values, min_size=1, max_size=3, unique=True), small_labels)
 def test_negated_operators_are_exactly_not_of_their_positive(key, items, labels):
     value = items[0]
@@ -944,7 +949,7 @@ def test_negated_operators_are_exactly_not_of_their_positive(key, items, labels)
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(small_trees, small_trees, small_labels)
 def test_evaluate_obeys_de_morgan(left, right, labels):
     assert evaluate(Not(group(And, [left, right])), labels) == evaluate(

@@ -1,0 +1,120 @@
+import threading
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+
+from contacts import services
+from contacts.models import Contact, Label
+from tests.factories import ContactFactory, SendingListFactory, label_contact
+
+
+def labels_of(contact) -> dict[str, str]:
+    return dict(Label.objects.filter(contact=contact).values_list("key", "value"))
+
+
+def test_replace_sets_exactly_the_given_labels(contact):
+    services.contact_labels_replace(contact=contact, labels={"tier": "silver", "vip": "true"})
+    assert labels_of(contact) == {"tier": "silver", "vip": "true"}
+    assert set(Label.objects.filter(contact=contact).values_list("account_id", flat=True)) == {
+        contact.account_id
+    }
+
+
+def test_update_merges_and_removes(contact):
+    result = services.contact_labels_update(
+        contact=contact, labels={"tier": "silver", "cohort": "2024-Q1"}, remove=["source"]
+    )
+    assert result == {"tier": "silver", "cohort": "2024-Q1"}
+    assert labels_of(contact) == {"tier": "silver", "cohort": "2024-Q1"}
+
+
+def test_an_invalid_label_changes_nothing(contact):
+    with pytest.raises(ValidationError) as info:
+        services.contact_labels_replace(contact=contact, labels={"tier": "silver", "bad key": "x"})
+    assert info.value.code == "invalid_label_key"
+    assert labels_of(contact) == {"source": "facebook", "tier": "gold"}
+
+
+def test_the_fifty_first_label_is_refused_and_nothing_changes(contact):
+    full = {f"k{i}": "v" for i in range(50)}
+    services.contact_labels_replace(contact=contact, labels=full)
+    with pytest.raises(ValidationError) as info:
+        services.contact_labels_update(contact=contact, labels={"k0": "changed", "extra": "x"})
+    assert info.value.code == "too_many_labels"
+    assert labels_of(contact) == full
+    # Replacing a value at the limit is fine: the count does not grow.
+    services.contact_labels_update(contact=contact, labels={"k0": "changed"})
+    assert labels_of(contact)["k0"] == "changed"
+
+
+def test_a_key_cannot_be_set_and_removed_at_once(contact):
+    with pytest.raises(ValidationError) as info:
+        services.contact_labels_update(contact=contact, labels={"tier": "x"}, remove=["tier"])
+    assert info.value.messages == ["A label key cannot be both set and removed."]
+
+
+def test_label_writes_take_a_bounded_number_of_queries(contact, django_assert_max_num_queries):
+    labels = {f"k{i}": f"v{i}" for i in range(50)}
+    with django_assert_max_num_queries(7):
+        services.contact_labels_replace(contact=contact, labels=labels)
+
+
+def test_create_normalises_the_phone_and_refuses_a_duplicate(sending_list):
+    contact = services.contact_create(
+        sending_list=sending_list, phone_number="(415) 555-0000", labels={"source": "api"}
+    )
+    assert contact.phone_number == "+14155550000"
+    assert contact.account_id == sending_list.account_id
+    assert labels_of(contact) == {"source": "api"}
+    with pytest.raises(ValidationError) as info:
+        services.contact_create(
+            sending_list=sending_list, phone_number="4155550000", labels={"source": "api"}
+        )
+    assert info.value.code == "conflict"
+    assert info.value.messages == ["+14155550000 is already on this list."]
+
+
+def test_unsubscribe_and_resubscribe(contact):
+    services.contact_unsubscribe(contact=contact)
+    contact.refresh_from_db()
+    assert contact.status == Contact.Status.UNSUBSCRIBED
+    assert contact.unsubscribed_at is not None
+    services.contact_resubscribe(contact=contact)
+    contact.refresh_from_db()
+    assert contact.status == Contact.Status.SUBSCRIBED
+    assert contact.unsubscribed_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_additions_cannot_pass_the_limit():
+    """Two requests each add one label to a contact with 49: exactly one of them succeeds.
+
+    Ten rounds, because an unguarded race is only lost some of the time.
+    """
+    sending_list = SendingListFactory()
+    for _ in range(10):
+        contact = label_contact(
+            ContactFactory(sending_list=sending_list), {f"k{i}": "v" for i in range(49)}
+        )
+        barrier = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def add(key: str, contact=contact, barrier=barrier, outcomes=outcomes) -> None:
+            try:
+                barrier.wait()
+                services.contact_labels_update(contact=contact, labels={key: "new"})
+                outcomes.append("saved")
+            except ValidationError as error:
+                outcomes.append(error.code)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=add, args=(key,)) for key in ("first", "second")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert sorted(outcomes) == ["saved", "too_many_labels"]
+        assert Label.objects.filter(contact=contact).count() == 50
