@@ -1,4 +1,4 @@
-from django.db import connection, models
+from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.urls import reverse
@@ -154,33 +154,6 @@ class LabelQuerySet(models.QuerySet):
     def for_account(self, account: Account) -> "LabelQuerySet":
         return self.filter(account=account)
 
-    def distinct_keys(self, account: Account, *, limit: int) -> list[str]:
-        """The account's label keys in order, reading one index entry per key.
-
-        PostgreSQL has no loose index scan, so a plain DISTINCT would read every label; the
-        recursive query jumps from one key to the next instead. SQLite skips ahead by itself.
-        """
-        if connection.vendor != "postgresql":
-            keys = self.for_account(account).values_list("key", flat=True)
-            return list(keys.distinct().order_by("key")[:limit])
-        table = Label._meta.db_table
-        sql = f"""
-            WITH RECURSIVE keys(key) AS (
-                (SELECT key FROM {table} WHERE account_id = %(account)s ORDER BY key LIMIT 1)
-                UNION ALL
-                SELECT (
-                    SELECT l.key FROM {table} l
-                    WHERE l.account_id = %(account)s AND l.key > keys.key
-                    ORDER BY l.key LIMIT 1
-                )
-                FROM keys WHERE keys.key IS NOT NULL
-            )
-            SELECT key FROM keys WHERE key IS NOT NULL LIMIT %(limit)s
-        """  # noqa: S608 (the table name is the model's, not input)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, {"account": account.pk, "limit": limit})
-            return [row[0] for row in cursor.fetchall()]
-
 
 class Label(models.Model):
     """One key and its value on one contact (at most one value per key)."""
@@ -226,3 +199,56 @@ class Label(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"
+
+
+class LabelKeyCount(models.Model):
+    """How many contacts of an account have a label key.
+
+    Kept exact by database triggers on the label table (migration 0002), so that every write
+    path, the ORM and set-based SQL alike, keeps it current; rows at zero are deleted.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key = models.CharField(max_length=KEY_MAX_LENGTH)
+    contacts = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            # The key dropdown: an account's keys in order, with their counts.
+            models.UniqueConstraint(
+                fields=["account", "key"], name="labelkeycount_account_key_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.contacts}"
+
+
+class LabelValueCount(models.Model):
+    """How many contacts of an account have a label key with a value; kept like LabelKeyCount."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key = models.CharField(max_length=KEY_MAX_LENGTH)
+    value = models.CharField(max_length=VALUE_MAX_LENGTH)
+    contacts = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            # The triggers' upserts, and a key's values in value order.
+            models.UniqueConstraint(
+                fields=["account", "key", "value"], name="labelvaluecount_account_key_value_uniq"
+            )
+        ]
+        indexes = [
+            # The value dropdown: a key's most used values first.
+            models.Index(
+                "account",
+                "key",
+                models.F("contacts").desc(),
+                "value",
+                name="labelvaluecount_top_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}: {self.contacts}"

@@ -11,7 +11,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from contacts import services
 from contacts.forms import ContactSearchForm, LabelRowsForm, SendingListForm
-from contacts.models import Contact, Label, SendingList
+from contacts.models import Contact, LabelKeyCount, SendingList
 from contacts.phones import normalize_phone
 from trackly.models import Role
 from trackly.tenancy import AccountRequest, account_view, require_role
@@ -19,6 +19,11 @@ from trackly.tenancy import AccountRequest, account_view, require_role
 CONTACTS_PER_PAGE = 50
 # The key suggestions of the Edit Labels form stop here; the catalogue lists them all.
 KEY_SUGGESTIONS = 500
+
+
+def _key_suggestions(request: AccountRequest) -> list[str]:
+    keys = LabelKeyCount.objects.filter(account=request.account).order_by("key")
+    return list(keys.values_list("key", flat=True)[:KEY_SUGGESTIONS])
 
 
 def _get_list(request: AccountRequest, list_id: int) -> SendingList:
@@ -155,9 +160,7 @@ def _labels_panel(request: AccountRequest, contact: Contact, form: LabelRowsForm
     """Render the labels panel: chips, or the Edit Labels form when `form` is given."""
     context = {"nav": "lists", "contact": contact, "form": form, **extra}
     if form is not None:
-        context["key_suggestions"] = Label.objects.distinct_keys(
-            request.account, limit=KEY_SUGGESTIONS
-        )
+        context["key_suggestions"] = _key_suggestions(request)
     else:
         context["labels"] = list(contact.labels.order_by("key"))
     if request.htmx:
@@ -284,6 +287,6 @@ def contact_new(request: AccountRequest, list_id: int):
         "form": form,
         "phone_number": phone,
         "phone_error": phone_error,
-        "key_suggestions": Label.objects.distinct_keys(request.account, limit=KEY_SUGGESTIONS),
+        "key_suggestions": _key_suggestions(request),
     }
     return render(request, "contacts/contact_new.html", context)
