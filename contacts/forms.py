@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
 from contacts.labels import MAX_LABELS_PER_CONTACT, check_label_count, clean_key, clean_value
-from contacts.models import SendingList
+from contacts.models import Contact, SendingList
 from contacts.phones import normalize_phone
 from trackly.models import Account
 
@@ -132,16 +132,36 @@ class SendingListForm(forms.Form):
         return phone
 
 
+def cursor_of(contact: Contact) -> str:
+    """A page link's position: the contact's phone number and id, which sort the table."""
+    return f"{contact.phone_number}~{contact.pk}"
+
+
 class ContactSearchForm(forms.Form):
     q = forms.CharField(required=False, max_length=64, label="Phone")
     key = forms.CharField(required=False, max_length=64, label="Label key")
     value = forms.CharField(required=False, max_length=256, label="Label value")
-    after = forms.CharField(required=False, max_length=20)
-    before = forms.CharField(required=False, max_length=20)
+    after = forms.CharField(required=False, max_length=40)
+    before = forms.CharField(required=False, max_length=40)
 
     def clean_key(self) -> str:
         key = self.cleaned_data["key"]
         return clean_key(key) if key.strip() else ""
+
+    def _clean_cursor(self, name: str) -> tuple[str, int] | None:
+        raw = self.cleaned_data[name]
+        if not raw:
+            return None
+        phone, _, pk = raw.rpartition("~")
+        if not phone or not pk.isdigit():
+            raise ValidationError("This page link is broken; go back to the first page.")
+        return phone, int(pk)
+
+    def clean_after(self) -> tuple[str, int] | None:
+        return self._clean_cursor("after")
+
+    def clean_before(self) -> tuple[str, int] | None:
+        return self._clean_cursor("before")
 
     def clean(self) -> dict:
         cleaned = super().clean()

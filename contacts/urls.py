@@ -10,6 +10,7 @@ urlpatterns = [
     path("lists/<int:list_id>/rename/", views.sending_list_rename, name="sending_list_rename"),
     path("lists/<int:list_id>/archive/", views.sending_list_archive, name="sending_list_archive"),
     path("lists/<int:list_id>/contacts/new/", views.contact_new, name="contact_new"),
+    path("contacts/", views.all_contacts, name="all_contacts"),
     path("contacts/<int:contact_id>/", views.contact_detail, name="contact_detail"),
     path("contacts/<int:contact_id>/labels/", views.contact_labels_edit, name="contact_labels"),
     path(

@@ -4,13 +4,14 @@ import re
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from contacts import services
-from contacts.forms import ContactSearchForm, LabelRowsForm, SendingListForm
+from contacts.forms import ContactSearchForm, LabelRowsForm, SendingListForm, cursor_of
 from contacts.models import Contact, LabelKeyCount, SendingList
 from contacts.phones import normalize_phone
 from trackly.models import Role
@@ -110,12 +111,29 @@ def _search(request: AccountRequest, contacts, query: str):
 @vary_on_headers("HX-Request")
 @account_view()
 def list_contacts(request: AccountRequest, list_id: int):
-    """A list's contacts in phone order, paged by keyset (`after`/`before` a phone number)."""
+    """A list's contacts in phone order, paged by keyset, filtered by phone or label."""
     sending_list = _get_list(request, list_id)
+    return _contacts_table(request, Contact.objects.filter(sending_list=sending_list), sending_list)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@account_view()
+def all_contacts(request: AccountRequest):
+    """The contacts of every list of the account, with the same filters and paging."""
+    return _contacts_table(request, Contact.objects.for_account(request.account), None)
+
+
+def _contacts_table(request: AccountRequest, contacts, sending_list: SendingList | None):
+    """Render a contacts table page.
+
+    Pages are keyset-paged on (phone number, id): `after`/`before` carry the first or last row's
+    pair, so any page costs one index range read, never an OFFSET or a COUNT(*).
+    """
     form = ContactSearchForm(request.GET)
-    contacts = Contact.objects.filter(sending_list=sending_list).with_labels()
+    contacts = contacts.select_related("sending_list").with_labels()
     search_error = ""
-    after = before = ""
+    after = before = None
     if form.is_valid():
         contacts, search_error = _search(request, contacts, form.cleaned_data["q"])
         if form.cleaned_data["key"]:
@@ -126,14 +144,18 @@ def list_contacts(request: AccountRequest, list_id: int):
         contacts = contacts.none()
 
     if before:
-        newest_first = contacts.filter(phone_number__lt=before).order_by("-phone_number")
-        page = list(newest_first[: CONTACTS_PER_PAGE + 1])
+        phone, pk = before
+        earlier = Q(phone_number__lt=phone) | Q(phone_number=phone, pk__lt=pk)
+        page = list(
+            contacts.filter(earlier).order_by("-phone_number", "-pk")[: CONTACTS_PER_PAGE + 1]
+        )
         has_previous, has_next = len(page) > CONTACTS_PER_PAGE, True
         page = page[:CONTACTS_PER_PAGE][::-1]
     else:
         if after:
-            contacts = contacts.filter(phone_number__gt=after)
-        page = list(contacts.order_by("phone_number")[: CONTACTS_PER_PAGE + 1])
+            phone, pk = after
+            contacts = contacts.filter(Q(phone_number__gt=phone) | Q(phone_number=phone, pk__gt=pk))
+        page = list(contacts.order_by("phone_number", "pk")[: CONTACTS_PER_PAGE + 1])
         has_previous, has_next = bool(after), len(page) > CONTACTS_PER_PAGE
         page = page[:CONTACTS_PER_PAGE]
 
@@ -141,13 +163,13 @@ def list_contacts(request: AccountRequest, list_id: int):
     for cursor in ("after", "before"):
         filters.pop(cursor, None)
     context = {
-        "nav": "lists",
+        "nav": "lists" if sending_list else "contacts",
         "sending_list": sending_list,
         "form": form,
         "contacts": page,
         "search_error": search_error,
-        "next_cursor": page[-1].phone_number if page and has_next else "",
-        "previous_cursor": page[0].phone_number if page and has_previous else "",
+        "next_cursor": cursor_of(page[-1]) if page and has_next else "",
+        "previous_cursor": cursor_of(page[0]) if page and has_previous else "",
         "filters": filters.urlencode(),
         "is_filtered": any(form.data.get(name) for name in ("q", "key", "value")),
     }

@@ -13,5 +13,6 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("a/<slug:account_slug>/", include("contacts.urls")),
+    path("a/<slug:account_slug>/", include("audiences.urls")),
     path("admin/", admin.site.urls),
 ]

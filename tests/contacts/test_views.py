@@ -1,7 +1,10 @@
+from urllib.parse import quote
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from contacts.forms import cursor_of
 from contacts.models import Contact, Label, SendingList
 from tests.factories import ContactFactory, SendingListFactory, label_contact
 
@@ -144,24 +147,45 @@ def phones(response) -> list[str]:
 
 
 def test_contacts_are_paged_by_phone_with_a_keyset(viewer_client, sending_list, many_contacts):
-    first = viewer_client.get(url("list_contacts", "acme", sending_list.pk))
+    page_url = url("list_contacts", "acme", sending_list.pk)
+    cursor = {contact.phone_number: cursor_of(contact) for contact in many_contacts}
+    first = viewer_client.get(page_url)
     assert phones(first) == [f"+1415555{2000 + i:04d}" for i in range(50)]
-    assert first.context["next_cursor"] == "+14155552049"
+    assert first.context["next_cursor"] == cursor["+14155552049"]
     assert first.context["previous_cursor"] == ""
-    second = viewer_client.get(
-        url("list_contacts", "acme", sending_list.pk), {"after": "+14155552049"}
-    )
+    second = viewer_client.get(page_url, {"after": cursor["+14155552049"]})
     assert phones(second) == [f"+1415555{2050 + i:04d}" for i in range(50)]
-    last = viewer_client.get(
-        url("list_contacts", "acme", sending_list.pk), {"after": "+14155552099"}
-    )
+    last = viewer_client.get(page_url, {"after": cursor["+14155552099"]})
     assert phones(last) == [f"+1415555{2100 + i:04d}" for i in range(20)]
     assert last.context["next_cursor"] == ""
-    back = viewer_client.get(
-        url("list_contacts", "acme", sending_list.pk), {"before": "+14155552100"}
-    )
+    back = viewer_client.get(page_url, {"before": cursor["+14155552100"]})
     assert phones(back) == phones(second)
-    assert back.context["previous_cursor"] == "+14155552050"
+    assert back.context["previous_cursor"] == cursor["+14155552050"]
+
+
+def test_a_broken_cursor_shows_an_error_not_a_crash(viewer_client, sending_list, many_contacts):
+    response = viewer_client.get(url("list_contacts", "acme", sending_list.pk), {"after": "x~y"})
+    assert response.status_code == 200
+    assert phones(response) == []
+    assert "This page link is broken; go back to the first page." in response.content.decode()
+
+
+def test_all_contacts_spans_every_list_with_the_same_number_twice(
+    viewer_client, sending_list, account, contact, other_contact
+):
+    second_list = SendingListFactory(account=account, name="Second", phone_number="+14155550102")
+    twin = label_contact(
+        ContactFactory(sending_list=second_list, phone_number=contact.phone_number),
+        {"source": "facebook"},
+    )
+    response = viewer_client.get(
+        url("all_contacts", "acme"), {"key": "source", "value": "facebook"}
+    )
+    assert [c.pk for c in response.context["contacts"]] == [contact.pk, twin.pk]
+    assert "<th>List</th>" in response.content.decode()
+    # Paging after the first of the two keeps the second, though the phone is the same.
+    after = viewer_client.get(url("all_contacts", "acme"), {"after": cursor_of(contact)})
+    assert [c.pk for c in after.context["contacts"]] == [twin.pk]
 
 
 def test_contacts_page_queries_do_not_grow_with_the_page(
@@ -218,7 +242,8 @@ def test_paging_links_keep_the_filters(viewer_client, sending_list, many_contact
         url("list_contacts", "acme", sending_list.pk), {"key": "tier", "value": "silver"}
     )
     html = response.content.decode()
-    assert "?key=tier&amp;value=silver&amp;after=%2B14155552074" in html
+    last_silver = response.context["contacts"][-1]
+    assert f"?key=tier&amp;value=silver&amp;after={quote(cursor_of(last_silver))}" in html
 
 
 def test_contacts_table_htmx_returns_the_table_fragment(viewer_client, sending_list, contact):

@@ -1,0 +1,167 @@
+"""The audience builder's rows: conditions as groups of rows, to and from the condition tree.
+
+The builder shows conditions as groups joined by one operator (AND or OR), each group being
+rows joined by the other. That covers every tree with at most one level of groups; any other
+tree (a NOT around a group, deeper nesting) is edited as text only. A NOT around a single
+condition becomes the condition with the opposite operator, which means the same.
+"""
+
+from dataclasses import dataclass, field
+
+from django.http import QueryDict
+
+from audiences.conditions import And, Condition, Node, Not, Op, Or
+
+OPERATORS = [Op.EQ, Op.NE, Op.IN, Op.NOT_IN, Op.EXISTS, Op.NOT_EXISTS]
+_OPPOSITE = {
+    Op.EQ: Op.NE,
+    Op.NE: Op.EQ,
+    Op.IN: Op.NOT_IN,
+    Op.NOT_IN: Op.IN,
+    Op.EXISTS: Op.NOT_EXISTS,
+    Op.NOT_EXISTS: Op.EXISTS,
+}
+# Rows and groups a builder form may post; the text form has its own, larger limits.
+MAX_GROUPS = 20
+MAX_ROWS = 20
+
+
+@dataclass
+class Row:
+    key: str = ""
+    op: Op = Op.EQ
+    values: list[str] = field(default_factory=list)
+    # The value dropdown's choices as (value, contacts or None, selected), set by the view.
+    options: list[tuple[str, int | None, bool]] = field(default_factory=list, compare=False)
+
+    @property
+    def takes_values(self) -> bool:
+        return self.op not in (Op.EXISTS, Op.NOT_EXISTS)
+
+    @property
+    def takes_many(self) -> bool:
+        return self.op in (Op.IN, Op.NOT_IN)
+
+    def condition(self) -> Condition | None:
+        """The row as a condition, or None while it is incomplete."""
+        key = self.key.strip()
+        if not key:
+            return None
+        if not self.takes_values:
+            return Condition(key, self.op)
+        values = list(dict.fromkeys(value for value in self.values if value.strip()))
+        if not values:
+            return None
+        if not self.takes_many:
+            values = values[:1]
+        return Condition(key, self.op, tuple(values))
+
+
+@dataclass
+class Group:
+    rows: list[Row] = field(default_factory=list)
+    join: str = "OR"
+
+
+@dataclass
+class Builder:
+    groups: list[Group] = field(default_factory=list)
+    join: str = "AND"
+
+    def tree(self) -> Node | None:
+        """The conditions the complete rows describe (incomplete rows are left out)."""
+        inner = And if self.join == "AND" else Or
+        outer_parts: list[Node] = []
+        for group in self.groups:
+            leaves = [leaf for row in group.rows if (leaf := row.condition()) is not None]
+            if len(leaves) == 1:
+                outer_parts.append(leaves[0])
+            elif leaves:
+                group_type = Or if inner is And else And
+                outer_parts.append(group_type(tuple(leaves)))
+        if not outer_parts:
+            return None
+        if len(outer_parts) == 1:
+            return outer_parts[0]
+        flat: list[Node] = []
+        for part in outer_parts:
+            flat.extend(part.children if isinstance(part, inner) else (part,))
+        return inner(tuple(flat))
+
+    def add_group(self) -> None:
+        if len(self.groups) < MAX_GROUPS:
+            self.groups.append(Group(rows=[Row()], join="OR" if self.join == "AND" else "AND"))
+
+    def add_row(self, group_index: int) -> None:
+        if 0 <= group_index < len(self.groups) and len(self.groups[group_index].rows) < MAX_ROWS:
+            self.groups[group_index].rows.append(Row())
+
+    def remove_row(self, group_index: int, row_index: int) -> None:
+        if 0 <= group_index < len(self.groups):
+            rows = self.groups[group_index].rows
+            if 0 <= row_index < len(rows):
+                del rows[row_index]
+            if not rows:
+                del self.groups[group_index]
+
+
+def _row_from(node: Node) -> Row | None:
+    match node:
+        case Condition(key=key, op=op, values=values):
+            return Row(key=key, op=op, values=list(values))
+        case Not(child=Condition(key=key, op=op, values=values)):
+            return Row(key=key, op=_OPPOSITE[op], values=list(values))
+    return None
+
+
+def builder_from_tree(node: Node | None) -> Builder | None:
+    """The builder rows for `node`, or None when the tree has more than one level of groups."""
+    if node is None:
+        return Builder()
+    if (row := _row_from(node)) is not None:
+        return Builder(groups=[Group(rows=[row])])
+    if not isinstance(node, And | Or):
+        return None
+    join = "AND" if isinstance(node, And) else "OR"
+    inner = Or if join == "AND" else And
+    groups = []
+    for child in node.children:
+        if (row := _row_from(child)) is not None:
+            groups.append(Group(rows=[row], join=_other(join)))
+        elif isinstance(child, inner):
+            rows = [_row_from(grandchild) for grandchild in child.children]
+            if any(row is None for row in rows):
+                return None
+            groups.append(Group(rows=rows, join=_other(join)))
+        else:
+            return None
+    return Builder(groups=groups, join=join)
+
+
+def _other(join: str) -> str:
+    return "OR" if join == "AND" else "AND"
+
+
+def _index(data: QueryDict, name: str, limit: int) -> int:
+    try:
+        return max(0, min(int(data.get(name, "0")), limit))
+    except ValueError:
+        return 0
+
+
+def builder_from_post(data: QueryDict) -> Builder:
+    """Read the builder's rows from a posted form; anything malformed reads as empty."""
+    join = "OR" if data.get("join") == "OR" else "AND"
+    builder = Builder(join=join)
+    for group_index in range(_index(data, "groups", MAX_GROUPS)):
+        group = Group(join=_other(join))
+        for row_index in range(_index(data, f"g{group_index}-rows", MAX_ROWS)):
+            prefix = f"g{group_index}-r{row_index}-"
+            op_text = data.get(prefix + "op", Op.EQ.value)
+            op = Op(op_text) if op_text in Op._value2member_map_ else Op.EQ
+            group.rows.append(
+                Row(key=data.get(prefix + "key", ""), op=op, values=data.getlist(prefix + "value"))
+            )
+        if group.rows:
+            builder.groups.append(group)
+    return builder

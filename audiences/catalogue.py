@@ -1,0 +1,39 @@
+"""The label catalogue: keys and values in use, with how many contacts have them.
+
+Counts come from LabelKeyCount / LabelValueCount, which database triggers keep exact, so these
+reads cost a few index entries however many labels the account has. The counts include
+unsubscribed contacts: they say how a label is used, not who would receive a message.
+"""
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+
+from contacts.models import LabelKeyCount, LabelValueCount
+from trackly.models import Account
+
+# The value dropdown and the catalogue show a key's most used values first, up to this many.
+TOP_VALUES = 200
+
+
+def label_keys(account: Account) -> list[LabelKeyCount]:
+    """Every key in use in the account, in key order, with its contact count."""
+    return list(LabelKeyCount.objects.filter(account=account).order_by("key"))
+
+
+def label_values(account: Account, key: str, *, limit: int = TOP_VALUES) -> list[LabelValueCount]:
+    """A key's values, most contacts first, with their contact counts."""
+    values = LabelValueCount.objects.filter(account=account, key=key)
+    return list(values.order_by("-contacts", "value")[:limit])
+
+
+def _comparable(name: str) -> str:
+    return re.sub(r"\s+", "", name).casefold().replace("-", "_")
+
+
+def similar_names(names: Iterable[str]) -> list[list[str]]:
+    """Groups of names that differ only by case, white space or `-`/`_` (likely mistakes)."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for name in names:
+        groups[_comparable(name)].append(name)
+    return sorted(sorted(group) for group in groups.values() if len(group) > 1)

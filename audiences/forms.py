@@ -1,0 +1,41 @@
+from django import forms
+from django.core.exceptions import ValidationError
+
+from audiences.conditions import ConditionError, Node, parse, to_text
+from audiences.models import Audience
+from contacts.models import SendingList
+from trackly.models import Account
+
+
+class AudienceForm(forms.Form):
+    """Name, description, list scope and conditions (as text) of an audience."""
+
+    name = forms.CharField(max_length=255)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    conditions = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    sending_lists = forms.ModelMultipleChoiceField(
+        queryset=SendingList.objects.none(), required=False
+    )
+
+    def __init__(self, *args, account: Account, instance: Audience | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.account = account
+        self.instance = instance
+        self.tree: Node | None = None
+        self.fields["sending_lists"].queryset = SendingList.objects.for_account(account)
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        taken = Audience.objects.for_account(self.account).filter(name=name)
+        if self.instance is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise ValidationError("An audience with this name already exists.", code="conflict")
+        return name
+
+    def clean_conditions(self) -> str:
+        try:
+            self.tree = parse(self.cleaned_data["conditions"])
+        except ConditionError as error:
+            raise ValidationError(error.messages[0], code=error.code) from None
+        return to_text(self.tree)

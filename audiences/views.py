@@ -1,0 +1,315 @@
+import csv
+from collections.abc import Iterator
+
+from django.contrib import messages
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from audiences import catalogue, compiler
+from audiences.builder import OPERATORS, Builder, builder_from_post, builder_from_tree
+from audiences.conditions import ConditionError, Node, parse, to_text
+from audiences.forms import AudienceForm
+from audiences.models import Audience
+from contacts.models import Label, LabelKeyCount, SendingList
+from trackly.models import Role
+from trackly.tenancy import AccountRequest, account_view
+
+MEMBERS_PER_PAGE = 50
+EXPORT_CHUNK = 2000
+# What a spreadsheet would run as a formula when a cell starts with it (OWASP CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _get_audience(request: AccountRequest, audience_id: int) -> Audience:
+    return get_object_or_404(
+        Audience.objects.for_account(request.account).prefetch_related("sending_lists"),
+        pk=audience_id,
+    )
+
+
+@require_GET
+@account_view()
+def audiences(request: AccountRequest):
+    all_audiences = Audience.objects.for_account(request.account).prefetch_related("sending_lists")
+    context = {
+        "nav": "audiences",
+        "active": [a for a in all_audiences if not a.is_archived],
+        "archived": [a for a in all_audiences if a.is_archived],
+    }
+    return render(request, "audiences/audiences.html", context)
+
+
+@require_GET
+@account_view()
+def audience_count(request: AccountRequest, audience_id: int):
+    """The live member count of a saved audience, as a fragment loaded after the page."""
+    audience = _get_audience(request, audience_id)
+    context = {"count": compiler.count_members(request.account, audience.tree, audience.list_ids())}
+    return render(request, "audiences/_count.html", context)
+
+
+def _builder_context(request: AccountRequest, builder: Builder | None, tree: Node | None, list_ids):
+    """What the builder's rows, text and count need: dropdown options and the live count."""
+    keys = catalogue.label_keys(request.account)
+    values_by_key: dict[str, list] = {}
+    for row in [row for group in builder.groups for row in group.rows] if builder else []:
+        key = row.key.strip()
+        if not key:
+            continue
+        if key not in values_by_key:
+            values_by_key[key] = catalogue.label_values(request.account, key)
+        known = {item.value for item in values_by_key[key]}
+        row.options = [
+            (item.value, item.contacts, item.value in row.values) for item in values_by_key[key]
+        ] + [(value, None, True) for value in row.values if value and value not in known]
+    return {
+        "builder": builder,
+        "operators": OPERATORS,
+        "label_keys": keys,
+        "known_keys": {item.key for item in keys},
+        "conditions_text": to_text(tree),
+        "count": compiler.count_members(request.account, tree, list_ids),
+    }
+
+
+def _posted_list_ids(request: AccountRequest) -> list[int]:
+    ids = [int(value) for value in request.POST.getlist("sending_lists") if value.isdigit()]
+    lists = SendingList.objects.for_account(request.account).filter(pk__in=ids)
+    return list(lists.values_list("pk", flat=True))
+
+
+@require_POST
+@account_view(Role.EDITOR)
+def audience_builder(request: AccountRequest):
+    """Re-render the builder after an edit of its rows (`source=rows`) or of its text.
+
+    The response is the rows, with the count and, for a rows edit, the text swapped out of band;
+    a text edit never rewrites the text the user is typing.
+    """
+    list_ids = _posted_list_ids(request)
+    text_error = ""
+    if request.POST.get("source") == "text":
+        try:
+            tree = parse(request.POST.get("conditions", ""))
+        except ConditionError as error:
+            tree = None
+            text_error = error.messages[0]
+            builder = builder_from_post(request.POST)
+        else:
+            builder = builder_from_tree(tree)
+    else:
+        builder = builder_from_post(request.POST)
+        action = request.POST.get("action", "")
+        _apply_action(builder, action)
+        tree = builder.tree()
+    context = _builder_context(request, builder, tree, list_ids)
+    context.update(
+        text_error=text_error,
+        from_text=request.POST.get("source") == "text",
+        count=None if text_error else context["count"],
+    )
+    return render(request, "audiences/_builder_response.html", context)
+
+
+def _apply_action(builder: Builder, action: str) -> None:
+    name, _, where = action.partition(":")
+    numbers = [int(part) for part in where.split(":") if part.isdigit()]
+    if name == "add_group":
+        builder.add_group()
+    elif name == "add_row" and len(numbers) == 1:
+        builder.add_row(numbers[0])
+    elif name == "remove_row" and len(numbers) == 2:
+        builder.remove_row(*numbers)
+    elif name == "join":
+        builder.join = "OR" if builder.join == "AND" else "AND"
+        for group in builder.groups:
+            group.join = "OR" if builder.join == "AND" else "AND"
+
+
+def _save_audience(request: AccountRequest, form: AudienceForm, audience: Audience | None):
+    with transaction.atomic():
+        if audience is None:
+            audience = Audience(account=request.account, created_by=request.user)
+        audience.name = form.cleaned_data["name"]
+        audience.description = form.cleaned_data["description"]
+        audience.conditions = form.cleaned_data["conditions"]
+        audience.save()
+        audience.sending_lists.set(form.cleaned_data["sending_lists"])
+    return audience
+
+
+def _edit_audience(request: AccountRequest, audience: Audience | None):
+    if request.method == "POST":
+        form = AudienceForm(request.POST, account=request.account, instance=audience)
+        if form.is_valid():
+            try:
+                audience = _save_audience(request, form, audience)
+            except IntegrityError:
+                form.add_error("name", "An audience with this name already exists.")
+            else:
+                messages.success(request, f"Audience “{audience.name}” saved.")
+                return redirect("audiences:audience_detail", request.account.slug, audience.pk)
+        tree = form.tree if form.is_valid() or "conditions" not in form.errors else None
+        list_ids = _posted_list_ids(request)
+    else:
+        initial = {}
+        if audience is not None:
+            initial = {
+                "name": audience.name,
+                "description": audience.description,
+                "conditions": audience.conditions,
+                "sending_lists": audience.list_ids(),
+            }
+        else:
+            initial = {"conditions": request.GET.get("conditions", "")}
+        form = AudienceForm(initial=initial, account=request.account, instance=audience)
+        try:
+            tree = parse(initial["conditions"])
+        except ConditionError as error:
+            form.add_error("conditions", error.messages[0])
+            tree = None
+        list_ids = initial.get("sending_lists", [])
+    context = _builder_context(request, builder_from_tree(tree), tree, list_ids)
+    context.update(
+        nav="audiences",
+        form=form,
+        audience=audience,
+        lists=SendingList.objects.for_account(request.account),
+        selected_lists=set(list_ids),
+    )
+    return render(request, "audiences/audience_form.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@account_view(Role.EDITOR)
+def audience_new(request: AccountRequest):
+    return _edit_audience(request, None)
+
+
+@require_http_methods(["GET", "POST"])
+@account_view(Role.EDITOR)
+def audience_edit(request: AccountRequest, audience_id: int):
+    return _edit_audience(request, _get_audience(request, audience_id))
+
+
+@require_POST
+@account_view(Role.EDITOR)
+def audience_archive(request: AccountRequest, audience_id: int):
+    audience = _get_audience(request, audience_id)
+    archive = request.POST.get("archive") != "0"
+    audience.status = Audience.Status.ARCHIVED if archive else Audience.Status.ACTIVE
+    audience.save(update_fields=["status", "updated_at"])
+    messages.success(
+        request, f"Audience “{audience.name}” {'archived' if archive else 'restored'}."
+    )
+    return redirect("audiences:audience_detail", request.account.slug, audience.pk)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@account_view()
+def audience_detail(request: AccountRequest, audience_id: int):
+    """The audience, its live count (loaded after the page) and its members, paged by id."""
+    audience = _get_audience(request, audience_id)
+    after = request.GET.get("after", "")
+    members = audience.members().select_related("sending_list").order_by("pk")
+    if after.isdigit():
+        members = members.filter(pk__gt=int(after))
+    page = list(members.prefetch_related(_ordered_labels())[: MEMBERS_PER_PAGE + 1])
+    has_next = len(page) > MEMBERS_PER_PAGE
+    page = page[:MEMBERS_PER_PAGE]
+    context = {
+        "nav": "audiences",
+        "audience": audience,
+        "members": page,
+        "next_cursor": page[-1].pk if page and has_next else "",
+        "is_later_page": after.isdigit(),
+    }
+    if request.htmx:
+        return render(request, "audiences/audience_detail.html#members_table", context)
+    return render(request, "audiences/audience_detail.html", context)
+
+
+def _ordered_labels() -> Prefetch:
+    return Prefetch("labels", queryset=Label.objects.order_by("key"))
+
+
+def neutralise_cell(text: str) -> str:
+    """Make a cell safe to open in a spreadsheet: a leading formula character is quoted."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _export_rows(audience: Audience) -> Iterator[str]:
+    members = audience.members()
+    keys = sorted(
+        Label.objects.filter(contact__in=members.values("pk"))
+        .values_list("key", flat=True)
+        .distinct()
+    )
+    writer = csv.writer(_Echo())
+    yield writer.writerow(["phone_number", *(f"label_{key}" for key in keys)])
+    last_id = 0
+    while True:
+        chunk = list(members.filter(pk__gt=last_id).order_by("pk")[:EXPORT_CHUNK])
+        if not chunk:
+            return
+        labels: dict[int, dict[str, str]] = {contact.pk: {} for contact in chunk}
+        rows = Label.objects.filter(contact_id__in=labels).values_list("contact_id", "key", "value")
+        for contact_id, key, value in rows:
+            labels[contact_id][key] = value
+        for contact in chunk:
+            cells = [neutralise_cell(labels[contact.pk].get(key, "")) for key in keys]
+            yield writer.writerow([contact.phone_number, *cells])
+        last_id = chunk[-1].pk
+
+
+@require_GET
+@account_view(Role.EDITOR)
+def audience_export(request: AccountRequest, audience_id: int):
+    """The members as CSV, streamed in chunks of contacts so memory stays flat."""
+    audience = _get_audience(request, audience_id)
+    response = StreamingHttpResponse(_export_rows(audience), content_type="text/csv")
+    filename = f"{slugify(audience.name) or 'audience'}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@require_GET
+@account_view()
+def labels(request: AccountRequest):
+    """The label catalogue: every key with its contact count, and likely duplicate keys."""
+    keys = catalogue.label_keys(request.account)
+    context = {
+        "nav": "labels",
+        "label_keys": keys,
+        "most": max((item.contacts for item in keys), default=0),
+        "similar_keys": catalogue.similar_names(item.key for item in keys),
+    }
+    return render(request, "audiences/labels.html", context)
+
+
+@require_GET
+@account_view()
+def label_detail(request: AccountRequest, key: str):
+    """One key's values with their contact counts, drawn as bars, and likely duplicate values."""
+    key_count = get_object_or_404(LabelKeyCount, account=request.account, key=key)
+    values = catalogue.label_values(request.account, key)
+    context = {
+        "nav": "labels",
+        "key": key_count,
+        "label_values": values,
+        "most": max((item.contacts for item in values), default=0),
+        "similar_values": catalogue.similar_names(item.value for item in values),
+        "top_values": catalogue.TOP_VALUES,
+    }
+    return render(request, "audiences/label_detail.html", context)
