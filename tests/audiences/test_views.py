@@ -1,0 +1,360 @@
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from audiences.models import Audience
+from audiences.views import neutralise_cell
+from tests.factories import ContactFactory, SendingListFactory, label_contact
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def url(name: str, *args) -> str:
+    return reverse(f"audiences:{name}", args=args)
+
+
+@pytest.fixture
+def shop(account, sending_list):
+    """Five contacts after the seed's e-commerce strategy, one of them unsubscribed."""
+    people = {
+        "vip90": {"ltv_tier": "vip", "last_purchase_days": "90", "source": "facebook"},
+        "vip30": {"ltv_tier": "vip", "last_purchase_days": "30", "source": "Facebook"},
+        "promo": {"promo_responsive": "true", "buyer_status": "once", "note": "=HYPERLINK(1)"},
+        "new": {"cohort": "2024-Q1", "engagement_level": "high", "buyer_status": "never"},
+    }
+    contacts = {}
+    for index, (name, labels) in enumerate(people.items()):
+        phone = f"+1415555{3000 + index:04d}"
+        contacts[name] = label_contact(
+            ContactFactory(sending_list=sending_list, phone_number=phone), labels
+        )
+    gone = ContactFactory(
+        sending_list=sending_list,
+        phone_number="+14155553999",
+        status="unsubscribed",
+        unsubscribed_at="2024-01-01T00:00:00Z",
+    )
+    contacts["gone"] = label_contact(gone, {"ltv_tier": "vip", "last_purchase_days": "90"})
+    return contacts
+
+
+@pytest.fixture
+def winback(account, shop, admin_user):
+    return Audience.objects.create(
+        account=account,
+        name="VIP Winback",
+        conditions="label:ltv_tier = vip AND label:last_purchase_days = 90",
+        created_by=admin_user,
+    )
+
+
+def test_audiences_page_lists_audiences_and_loads_counts_after(viewer_client, winback):
+    response = viewer_client.get(url("audiences", "acme"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "VIP Winback" in html
+    assert f'hx-get="{url("audience_count", "acme", winback.pk)}"' in html
+    assert "New audience" not in html
+
+
+def test_count_fragment_counts_subscribed_members_only(viewer_client, winback):
+    response = viewer_client.get(url("audience_count", "acme", winback.pk), **HTMX)
+    assert response.content.decode().strip() == (
+        '<span class="count" data-testid="member-count">1</span>'
+    )
+
+
+def test_outsider_gets_404_on_every_audience_url(outsider_client, winback):
+    for name in ("audience_detail", "audience_count", "audience_edit", "audience_export"):
+        assert outsider_client.get(url(name, "acme", winback.pk)).status_code == 404
+        assert outsider_client.get(url(name, "globex", winback.pk)).status_code == 404
+    assert outsider_client.post(url("audience_archive", "globex", winback.pk)).status_code == 404
+    assert outsider_client.get(url("audiences", "acme")).status_code == 404
+    assert outsider_client.get(url("labels", "acme")).status_code == 404
+    winback.refresh_from_db()
+    assert winback.status == "active"
+
+
+def test_viewer_reads_but_cannot_write(viewer_client, winback):
+    assert viewer_client.get(url("audience_detail", "acme", winback.pk)).status_code == 200
+    assert viewer_client.get(url("audience_new", "acme")).status_code == 403
+    assert viewer_client.post(url("audience_new", "acme"), {"name": "x"}).status_code == 403
+    assert viewer_client.get(url("audience_edit", "acme", winback.pk)).status_code == 403
+    assert viewer_client.post(url("audience_builder", "acme")).status_code == 403
+    assert viewer_client.post(url("audience_archive", "acme", winback.pk)).status_code == 403
+    assert viewer_client.get(url("audience_export", "acme", winback.pk)).status_code == 403
+    assert Audience.objects.count() == 1
+
+
+def test_wrong_methods_are_refused(editor_client, winback):
+    assert editor_client.post(url("audiences", "acme")).status_code == 405
+    assert editor_client.get(url("audience_builder", "acme")).status_code == 405
+    assert editor_client.get(url("audience_archive", "acme", winback.pk)).status_code == 405
+    assert editor_client.post(url("audience_detail", "acme", winback.pk)).status_code == 405
+    assert editor_client.post(url("audience_export", "acme", winback.pk)).status_code == 405
+
+
+def test_editor_saves_an_audience_with_canonical_conditions(
+    editor_client, account, shop, sending_list
+):
+    response = editor_client.post(
+        url("audience_new", "acme"),
+        {
+            "name": "Promo Candidates",
+            "conditions": "promo_responsive=true and buyer_status=once",
+            "sending_lists": [sending_list.pk],
+        },
+    )
+    audience = Audience.objects.get(account=account, name="Promo Candidates")
+    assert response["Location"] == url("audience_detail", "acme", audience.pk)
+    assert audience.conditions == "label:promo_responsive = true AND label:buyer_status = once"
+    assert audience.list_ids() == [sending_list.pk]
+    assert [c.pk for c in audience.members()] == [shop["promo"].pk]
+
+
+def test_invalid_conditions_are_shown_and_nothing_is_saved(editor_client, shop):
+    response = editor_client.post(
+        url("audience_new", "acme"), {"name": "Broken", "conditions": "tier IN [gold"}
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["conditions"] == ["expected ',' or ']' at column 14"]
+    assert not Audience.objects.exists()
+
+
+def test_names_are_unique_in_the_account(editor_client, winback):
+    response = editor_client.post(url("audience_new", "acme"), {"name": "VIP Winback"})
+    assert response.context["form"].errors["name"] == ["An audience with this name already exists."]
+
+
+def test_another_accounts_list_cannot_be_chosen(editor_client, other_account, shop):
+    theirs = SendingListFactory(account=other_account, name="Theirs")
+    response = editor_client.post(
+        url("audience_new", "acme"), {"name": "Sneaky", "sending_lists": [theirs.pk]}
+    )
+    assert "sending_lists" in response.context["form"].errors
+    assert not Audience.objects.exists()
+
+
+def test_edit_page_shows_rows_and_the_live_count(editor_client, winback):
+    response = editor_client.get(url("audience_edit", "acme", winback.pk))
+    rows = [
+        (row.key, row.op.value, row.values)
+        for group in response.context["builder"].groups
+        for row in group.rows
+    ]
+    assert rows == [("ltv_tier", "=", ["vip"]), ("last_purchase_days", "=", ["90"])]
+    assert response.context["count"] == 1
+    html = response.content.decode()
+    assert '<option value="vip" selected>vip (3)</option>' in html
+
+
+def test_catalogue_link_prefills_the_builder(editor_client, shop):
+    response = editor_client.get(url("audience_new", "acme"), {"conditions": "source = facebook"})
+    assert response.context["conditions_text"] == "label:source = facebook"
+    assert response.context["count"] == 1
+
+
+def builder_post(client, data):
+    return client.post(url("audience_builder", "acme"), data, **HTMX)
+
+
+def test_builder_adds_a_label_row_with_the_key_dropdown(editor_client, shop):
+    response = builder_post(editor_client, {"groups": "0", "action": "add_group"})
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="builder-rows"')
+    assert '<option value="ltv_tier">ltv_tier (3)</option>' in html
+    assert '<option value="source">source (2)</option>' in html
+
+
+def test_builder_picking_a_key_loads_its_values_and_updates_text_and_count(editor_client, shop):
+    data = {"groups": "1", "g0-rows": "1", "g0-r0-key": "ltv_tier", "g0-r0-op": "="}
+    response = builder_post(editor_client, data)
+    html = response.content.decode()
+    assert '<option value="vip">vip (3)</option>' in html
+    data["g0-r0-value"] = "vip"
+    response = builder_post(editor_client, data)
+    html = response.content.decode()
+    assert response.context["conditions_text"] == "label:ltv_tier = vip"
+    assert response.context["count"] == 2
+    assert 'id="id_conditions"' in html and 'hx-swap-oob="true"' in html
+    assert '<strong data-testid="builder-count">2</strong>' in html
+
+
+def test_builder_scope_follows_the_ticked_lists(editor_client, shop, account):
+    other_list = SendingListFactory(account=account, name="Other", phone_number="+14155550150")
+    data = {"groups": "1", "g0-rows": "1", "g0-r0-key": "ltv_tier", "g0-r0-op": "EXISTS"}
+    assert builder_post(editor_client, data).context["count"] == 2
+    data["sending_lists"] = [other_list.pk]
+    assert builder_post(editor_client, data).context["count"] == 0
+
+
+def test_builder_text_edit_rebuilds_rows_without_rewriting_the_text(editor_client, shop):
+    response = builder_post(
+        editor_client, {"source": "text", "conditions": "ltv_tier=vip AND source != Facebook"}
+    )
+    html = response.content.decode()
+    rows = [
+        (r.key, r.op.value, r.values) for g in response.context["builder"].groups for r in g.rows
+    ]
+    assert rows == [("ltv_tier", "=", ["vip"]), ("source", "!=", ["Facebook"])]
+    assert response.context["count"] == 1
+    assert 'id="id_conditions"' not in html
+    assert "Also matches contacts that have no “source” label." in html
+
+
+def test_builder_text_error_names_the_column(editor_client, shop):
+    response = builder_post(editor_client, {"source": "text", "conditions": "tier = "})
+    html = response.content.decode()
+    assert response.context["text_error"] == "expected a value after '=' at column 8"
+    assert '<strong data-testid="builder-count">—</strong>' in html
+
+
+def test_builder_join_toggle_and_remove(editor_client, shop):
+    data = {
+        "groups": "2",
+        "g0-rows": "1",
+        "g0-r0-key": "ltv_tier",
+        "g0-r0-op": "EXISTS",
+        "g1-rows": "1",
+        "g1-r0-key": "cohort",
+        "g1-r0-op": "EXISTS",
+    }
+    toggled = builder_post(editor_client, {**data, "action": "join"})
+    assert toggled.context["conditions_text"] == "label:ltv_tier EXISTS OR label:cohort EXISTS"
+    assert toggled.context["count"] == 3
+    removed = builder_post(editor_client, {**data, "action": "remove_row:1:0"})
+    assert removed.context["conditions_text"] == "label:ltv_tier EXISTS"
+
+
+def test_builder_takes_a_bounded_number_of_queries(
+    editor_client, shop, django_assert_max_num_queries
+):
+    data = {
+        "groups": "2",
+        "g0-rows": "1",
+        "g0-r0-key": "ltv_tier",
+        "g0-r0-op": "=",
+        "g0-r0-value": "vip",
+        "g1-rows": "1",
+        "g1-r0-key": "source",
+        "g1-r0-op": "IN",
+    }
+    with django_assert_max_num_queries(9):
+        builder_post(editor_client, data)
+
+
+def test_detail_shows_conditions_and_members_with_labels(viewer_client, winback, shop):
+    response = viewer_client.get(url("audience_detail", "acme", winback.pk))
+    assert [c.pk for c in response.context["members"]] == [shop["vip90"].pk]
+    html = response.content.decode()
+    assert "label:ltv_tier = vip AND label:last_purchase_days = 90" in html
+    assert '<span class="chip-key">source</span>' in html
+
+
+def test_detail_members_are_keyset_paged_with_an_htmx_fragment(
+    viewer_client, account, sending_list, admin_user, django_assert_max_num_queries
+):
+    contacts = [
+        label_contact(ContactFactory(sending_list=sending_list), {"vip": "true"}) for _ in range(60)
+    ]
+    everyone = Audience.objects.create(account=account, name="All", conditions="")
+    with django_assert_max_num_queries(9):
+        first = viewer_client.get(url("audience_detail", "acme", everyone.pk))
+    assert [c.pk for c in first.context["members"]] == [c.pk for c in contacts[:50]]
+    assert first.context["next_cursor"] == contacts[49].pk
+    second = viewer_client.get(
+        url("audience_detail", "acme", everyone.pk), {"after": contacts[49].pk}, **HTMX
+    )
+    assert [c.pk for c in second.context["members"]] == [c.pk for c in contacts[50:]]
+    assert second.content.decode().lstrip().startswith('<section id="members-table">')
+
+
+def test_archive_and_restore(editor_client, winback):
+    editor_client.post(url("audience_archive", "acme", winback.pk), {"archive": "1"})
+    winback.refresh_from_db()
+    assert winback.status == "archived"
+    editor_client.post(url("audience_archive", "acme", winback.pk), {"archive": "0"})
+    winback.refresh_from_db()
+    assert winback.status == "active"
+
+
+def test_export_streams_members_with_label_columns_neutralised(editor_client, account, shop):
+    audience = Audience.objects.create(
+        account=account, name="Buyers", conditions="label:buyer_status EXISTS"
+    )
+    response = editor_client.get(url("audience_export", "acme", audience.pk))
+    assert response["Content-Type"] == "text/csv"
+    assert response["Content-Disposition"] == 'attachment; filename="buyers.csv"'
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows == [
+        [
+            "phone_number",
+            "label_buyer_status",
+            "label_cohort",
+            "label_engagement_level",
+            "label_note",
+            "label_promo_responsive",
+        ],
+        ["+14155553002", "once", "", "", "'=HYPERLINK(1)", "true"],
+        ["+14155553003", "never", "2024-Q1", "high", "", ""],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cell", "safe"),
+    [
+        ("=1+2", "'=1+2"),
+        ("+1", "'+1"),
+        ("-5", "'-5"),
+        ("@SUM", "'@SUM"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("gold", "gold"),
+        ("", ""),
+    ],
+)
+def test_cells_are_neutralised_against_formulas(cell, safe):
+    assert neutralise_cell(cell) == safe
+
+
+def test_labels_page_lists_keys_with_counts_and_duplicate_hints(viewer_client, shop):
+    response = viewer_client.get(url("labels", "acme"))
+    keys = {item.key: item.contacts for item in response.context["label_keys"]}
+    assert keys["ltv_tier"] == 3
+    assert keys["source"] == 2
+    assert response.context["similar_keys"] == []
+
+
+def test_similar_keys_and_values_are_flagged(viewer_client, shop, sending_list):
+    label_contact(
+        ContactFactory(sending_list=sending_list),
+        {"Source": "facebook", "buyer-status": "once", "LTV_tier": "vip"},
+    )
+    keys = viewer_client.get(url("labels", "acme")).context["similar_keys"]
+    assert keys == [
+        ["LTV_tier", "ltv_tier"],
+        ["Source", "source"],
+        ["buyer-status", "buyer_status"],
+    ]
+    values = viewer_client.get(url("label_detail", "acme", "source")).context["similar_values"]
+    assert values == [["Facebook", "facebook"]]
+
+
+def test_label_detail_shows_values_as_bars_with_links(viewer_client, shop):
+    response = viewer_client.get(url("label_detail", "acme", "ltv_tier"))
+    assert [(v.value, v.contacts) for v in response.context["label_values"]] == [("vip", 3)]
+    html = response.content.decode()
+    assert '<meter min="0" max="3" value="3">3</meter>' in html
+    assert "/a/acme/contacts/?key=ltv_tier&amp;value=vip" in html
+
+
+def test_unknown_label_key_is_404(viewer_client, shop, other_contact):
+    assert viewer_client.get(url("label_detail", "acme", "nope")).status_code == 404
+    # A key only another account uses is unknown here too.
+    other_key = viewer_client.get(url("label_detail", "acme", "source"))
+    assert [(v.value, v.contacts) for v in other_key.context["label_values"]] == [
+        ("Facebook", 1),
+        ("facebook", 1),
+    ]
