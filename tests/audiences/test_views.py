@@ -178,7 +178,8 @@ def test_builder_picking_a_key_loads_its_values_and_updates_text_and_count(edito
     html = response.content.decode()
     assert response.context["conditions_text"] == "label:ltv_tier = vip"
     assert response.context["count"] == 2
-    assert 'id="id_conditions"' in html and 'hx-swap-oob="true"' in html
+    assert 'id="id_conditions"' in html
+    assert 'hx-swap-oob="true"' in html
     assert '<strong data-testid="builder-count">2</strong>' in html
 
 
