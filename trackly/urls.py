@@ -12,6 +12,18 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("a/<slug:account_slug>/settings/", views.account_settings, name="settings"),
+    path("a/<slug:account_slug>/settings/members/", views.member_add, name="member_add"),
+    path(
+        "a/<slug:account_slug>/settings/members/<int:membership_id>/role/",
+        views.member_role,
+        name="member_role",
+    ),
+    path(
+        "a/<slug:account_slug>/settings/members/<int:membership_id>/remove/",
+        views.member_remove,
+        name="member_remove",
+    ),
     path("a/<slug:account_slug>/", include("contacts.urls")),
     path("a/<slug:account_slug>/", include("audiences.urls")),
     path("admin/", admin.site.urls),

@@ -1,8 +1,13 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from trackly.models import Membership
+from trackly import services
+from trackly.forms import AccountSettingsForm, MemberAddForm, MemberRoleForm
+from trackly.models import Membership, Role
+from trackly.tenancy import AccountRequest, account_view
 
 
 @require_GET
@@ -12,3 +17,86 @@ def home(request: HttpRequest):
     if membership is None:
         return render(request, "trackly/no_account.html")
     return redirect("contacts:sending_lists", membership.account.slug)
+
+
+def _settings_page(request: AccountRequest, **forms):
+    context = {
+        "nav": "settings",
+        "settings_form": forms.get("settings_form")
+        or AccountSettingsForm(instance=request.account),
+        "add_form": forms.get("add_form") or MemberAddForm(account=request.account),
+        "members": Membership.objects.filter(account=request.account)
+        .select_related("user")
+        .order_by("user__username"),
+        "roles": Role.choices,
+        "new_password": forms.get("new_password"),
+        "new_member": forms.get("new_member"),
+    }
+    return render(request, "trackly/settings.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@account_view(Role.ADMIN)
+def account_settings(request: AccountRequest):
+    """The account's name and phone region, and its members."""
+    if request.method == "POST":
+        form = AccountSettingsForm(request.POST, instance=request.account)
+        if form.is_valid():
+            form.save()
+            messages.success(request, "Account settings saved.")
+            return redirect("settings", request.account.slug)
+        return _settings_page(request, settings_form=form)
+    return _settings_page(request)
+
+
+@require_POST
+@account_view(Role.ADMIN)
+def member_add(request: AccountRequest):
+    form = MemberAddForm(request.POST, account=request.account)
+    if not form.is_valid():
+        return _settings_page(request, add_form=form)
+    membership, password = services.member_add(
+        account=request.account, email=form.cleaned_data["email"], role=form.cleaned_data["role"]
+    )
+    if password is None:
+        messages.success(request, f"{membership.user.username} added.")
+        return redirect("settings", request.account.slug)
+    # The one-time password is shown on this response only, never stored in clear.
+    return _settings_page(request, new_password=password, new_member=membership.user.username)
+
+
+def _get_member(request: AccountRequest, membership_id: int) -> Membership:
+    return get_object_or_404(
+        Membership.objects.filter(account=request.account).select_related("user", "account"),
+        pk=membership_id,
+    )
+
+
+@require_POST
+@account_view(Role.ADMIN)
+def member_role(request: AccountRequest, membership_id: int):
+    membership = _get_member(request, membership_id)
+    form = MemberRoleForm(request.POST)
+    if form.is_valid():
+        try:
+            services.member_set_role(membership=membership, role=Role(form.cleaned_data["role"]))
+        except ValidationError as error:
+            messages.error(request, error.messages[0])
+        else:
+            messages.success(request, f"{membership.user.username} is now {membership.role}.")
+    return redirect("settings", request.account.slug)
+
+
+@require_POST
+@account_view(Role.ADMIN)
+def member_remove(request: AccountRequest, membership_id: int):
+    membership = _get_member(request, membership_id)
+    try:
+        services.member_remove(membership=membership)
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+    else:
+        messages.success(request, f"{membership.user.username} removed from the account.")
+    if membership.user_id == request.user.pk and membership.pk is None:
+        return redirect("home")
+    return redirect("settings", request.account.slug)

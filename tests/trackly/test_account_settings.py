@@ -1,0 +1,128 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from tests.factories import UserFactory
+from trackly.models import Membership
+
+
+def test_admin_sees_members_and_settings(admin_client, editor_user, viewer_user):
+    response = admin_client.get(reverse("settings", args=["acme"]))
+    assert response.status_code == 200
+    assert [m.user.username for m in response.context["members"]] == [
+        "admin@acme.test",
+        "editor@acme.test",
+        "viewer@acme.test",
+    ]
+
+
+def test_only_admins_reach_settings(editor_client, viewer_client, outsider_client, account):
+    assert editor_client.get(reverse("settings", args=["acme"])).status_code == 403
+    assert viewer_client.get(reverse("settings", args=["acme"])).status_code == 403
+    assert outsider_client.get(reverse("settings", args=["acme"])).status_code == 404
+
+
+def test_admin_changes_name_and_region(admin_client, account):
+    admin_client.post(
+        reverse("settings", args=["acme"]), {"name": "Acme Boots", "default_region": "gb"}
+    )
+    account.refresh_from_db()
+    assert (account.name, account.default_region) == ("Acme Boots", "GB")
+
+
+def test_an_unknown_region_is_refused(admin_client, account):
+    response = admin_client.post(
+        reverse("settings", args=["acme"]), {"name": "Acme", "default_region": "XX"}
+    )
+    assert response.context["settings_form"].errors["default_region"] == [
+        "'XX' is not a known phone region."
+    ]
+    account.refresh_from_db()
+    assert account.default_region == "US"
+
+
+def test_adding_a_new_address_creates_a_user_with_a_one_time_password(admin_client, account):
+    response = admin_client.post(
+        reverse("member_add", args=["acme"]), {"email": "New@Acme.test", "role": "viewer"}
+    )
+    password = response.context["new_password"]
+    user = get_user_model().objects.get(username="new@acme.test")
+    assert user.check_password(password)
+    assert Membership.objects.get(account=account, user=user).role == "viewer"
+    assert password in response.content.decode()
+
+
+def test_adding_an_existing_user_needs_no_password(admin_client, account, outsider_user):
+    response = admin_client.post(
+        reverse("member_add", args=["acme"]), {"email": "outsider@globex.test", "role": "editor"}
+    )
+    assert response.status_code == 302
+    assert Membership.objects.get(account=account, user=outsider_user).role == "editor"
+
+
+def test_adding_a_member_twice_is_refused(admin_client, editor_user):
+    response = admin_client.post(
+        reverse("member_add", args=["acme"]), {"email": "editor@acme.test", "role": "admin"}
+    )
+    assert response.context["add_form"].errors["email"] == ["editor@acme.test is already a member."]
+    assert Membership.objects.get(user=editor_user).role == "editor"
+
+
+def test_roles_change_but_the_last_admin_stays(admin_client, admin_user, editor_user, account):
+    editor = Membership.objects.get(user=editor_user)
+    admin_client.post(reverse("member_role", args=["acme", editor.pk]), {"role": "viewer"})
+    editor.refresh_from_db()
+    assert editor.role == "viewer"
+    me = Membership.objects.get(user=admin_user)
+    response = admin_client.post(
+        reverse("member_role", args=["acme", me.pk]), {"role": "editor"}, follow=True
+    )
+    assert "An account needs at least one admin." in response.content.decode()
+    me.refresh_from_db()
+    assert me.role == "admin"
+
+
+def test_members_are_removed_but_not_the_last_admin(admin_client, admin_user, editor_user):
+    editor = Membership.objects.get(user=editor_user)
+    admin_client.post(reverse("member_remove", args=["acme", editor.pk]))
+    assert not Membership.objects.filter(pk=editor.pk).exists()
+    me = Membership.objects.get(user=admin_user)
+    admin_client.post(reverse("member_remove", args=["acme", me.pk]))
+    assert Membership.objects.filter(pk=me.pk).exists()
+
+
+def test_another_accounts_member_is_404(admin_client, outsider_user):
+    theirs = Membership.objects.get(user=outsider_user)
+    for name in ("member_role", "member_remove"):
+        response = admin_client.post(reverse(name, args=["acme", theirs.pk]), {"role": "viewer"})
+        assert response.status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.role == "admin"
+
+
+@pytest.mark.parametrize("name", ["member_add", "member_role", "member_remove"])
+def test_member_writes_are_post_only_and_admin_only(name, admin_client, editor_client, admin_user):
+    args = (
+        ["acme"] if name == "member_add" else ["acme", Membership.objects.get(user=admin_user).pk]
+    )
+    assert admin_client.get(reverse(name, args=args)).status_code == 405
+    assert editor_client.post(reverse(name, args=args), {"role": "viewer"}).status_code == 403
+
+
+def test_the_switcher_lists_every_account_of_the_user(admin_client, admin_user, other_account):
+    Membership.objects.create(user=admin_user, account=other_account, role="viewer")
+    html = admin_client.get(reverse("contacts:sending_lists", args=["acme"])).content.decode()
+    assert 'href="/a/acme/lists/" aria-current="true">Acme Shoes' in html
+    assert 'href="/a/globex/lists/">Globex' in html
+    other = admin_client.get(reverse("contacts:sending_lists", args=["globex"])).content.decode()
+    assert 'data-testid="current-account">Globex<' in other
+
+
+def test_home_opens_the_first_account(admin_client):
+    response = admin_client.get("/")
+    assert response["Location"] == "/a/acme/lists/"
+
+
+def test_home_without_an_account_says_so(client, db):
+    client.force_login(UserFactory())
+    assert "No account yet" in client.get("/").content.decode()

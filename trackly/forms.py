@@ -1,0 +1,36 @@
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+
+from trackly.models import Account, Membership, Role, validate_region
+
+
+class AccountSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Account
+        fields = ["name", "default_region"]
+
+    def clean_default_region(self) -> str:
+        region = self.cleaned_data["default_region"].strip().upper()
+        validate_region(region)
+        return region
+
+
+class MemberAddForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.EDITOR)
+
+    def __init__(self, *args, account: Account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.account = account
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        user = get_user_model().objects.filter(username__iexact=email).first()
+        if user and Membership.objects.filter(account=self.account, user=user).exists():
+            raise ValidationError(f"{email} is already a member.", code="conflict")
+        return email
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
