@@ -1,8 +1,10 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from audiences import bulk
 from audiences.conditions import ConditionError, Node, parse, to_text
 from audiences.models import Audience
+from contacts.labels import clean_key, clean_value
 from contacts.models import SendingList
 from trackly.models import Account
 
@@ -39,3 +41,24 @@ class AudienceForm(forms.Form):
         except ConditionError as error:
             raise ValidationError(error.messages[0], code=error.code) from None
         return to_text(self.tree)
+
+
+class LabelActionForm(forms.Form):
+    """Key (and value, to add) of a bulk label action, checked by the one label validator."""
+
+    key = forms.CharField(max_length=200)
+    value = forms.CharField(max_length=1000, required=False)
+
+    def __init__(self, *args, action: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.action = action
+        if action == bulk.ADD:
+            self.fields["value"].required = True
+
+    def clean_key(self) -> str:
+        return clean_key(self.cleaned_data["key"])
+
+    def clean_value(self) -> str:
+        if self.action != bulk.ADD:
+            return ""
+        return clean_value(self.cleaned_data["value"])

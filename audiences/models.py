@@ -76,3 +76,51 @@ class Audience(models.Model):
 
     def count_members(self) -> int:
         return compiler.count_members(self.account, self.tree, self.list_ids())
+
+
+class LabelChange(models.Model):
+    """The audit log of bulk label actions: who changed which label on which contacts.
+
+    The contacts are given as they were chosen (an audience's conditions and lists as they were
+    when the action was confirmed, or contacts picked in a list's table); the job evaluates that
+    selection when it runs and records its counts here when it finishes.
+    """
+
+    class Action(models.TextChoices):
+        ADD = "add", "Add label"
+        REMOVE = "remove", "Remove label"
+
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="label_changes", db_index=False
+    )
+    job = models.OneToOneField(
+        "trackly.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="label_change"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    key = models.CharField(max_length=64)
+    value = models.CharField(max_length=256, blank=True)
+    audience = models.ForeignKey(
+        Audience, on_delete=models.SET_NULL, null=True, blank=True, related_name="label_changes"
+    )
+    # A readable description of the contacts, e.g. the audience's name or the list and filter.
+    target = models.CharField(max_length=500)
+    conditions = models.TextField(blank=True)
+    # How to find the contacts again: {"audience": {"conditions", "list_ids"}} or
+    # {"contacts": {"ids"}} or {"contacts": {"list_id", "q", "key", "value"}}.
+    selection = models.JSONField(default=dict)
+    counts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The audit log page: an account's changes, newest first.
+            models.Index(fields=["account", "-created_at"], name="labelchange_account_idx"),
+        ]
+
+    def __str__(self) -> str:
+        what = f"{self.key}={self.value}" if self.action == self.Action.ADD else self.key
+        return f"{self.get_action_display()} {what} on {self.target}"

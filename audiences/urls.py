@@ -13,6 +13,19 @@ urlpatterns = [
     path("audiences/<int:audience_id>/count/", views.audience_count, name="audience_count"),
     path("audiences/<int:audience_id>/archive/", views.audience_archive, name="audience_archive"),
     path("audiences/<int:audience_id>/export.csv", views.audience_export, name="audience_export"),
+    path(
+        "audiences/<int:audience_id>/actions/add-label/",
+        views.audience_label_action,
+        {"action": "add"},
+        name="audience_add_label",
+    ),
+    path(
+        "audiences/<int:audience_id>/actions/remove-label/",
+        views.audience_label_action,
+        {"action": "remove"},
+        name="audience_remove_label",
+    ),
+    path("audit/", views.label_changes, name="label_changes"),
     path("labels/", views.labels, name="labels"),
     path("labels/<str:key>/", views.label_detail, name="label_detail"),
 ]

@@ -6,20 +6,22 @@ from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from audiences import catalogue, compiler
+from audiences import bulk, catalogue, compiler, services
 from audiences.builder import OPERATORS, Builder, builder_from_post, builder_from_tree
 from audiences.conditions import ConditionError, Node, parse, to_text
-from audiences.forms import AudienceForm
-from audiences.models import Audience
+from audiences.forms import AudienceForm, LabelActionForm
+from audiences.models import Audience, LabelChange
 from contacts.models import Label, LabelKeyCount, SendingList
-from trackly.models import Role
+from trackly.models import Job, Role
 from trackly.tenancy import AccountRequest, account_view
 
 MEMBERS_PER_PAGE = 50
+AUDIT_SHOWN = 200
 EXPORT_CHUNK = 2000
 # What a spreadsheet would run as a formula when a cell starts with it (OWASP CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -223,9 +225,16 @@ def audience_detail(request: AccountRequest, audience_id: int):
     page = list(members.prefetch_related(_ordered_labels())[: MEMBERS_PER_PAGE + 1])
     has_next = len(page) > MEMBERS_PER_PAGE
     page = page[:MEMBERS_PER_PAGE]
+    job_id = request.GET.get("job", "")
+    job = (
+        Job.objects.for_account(request.account).filter(pk=job_id).first()
+        if job_id.isdigit()
+        else None
+    )
     context = {
         "nav": "audiences",
         "audience": audience,
+        "job": job,
         "members": page,
         "next_cursor": page[-1].pk if page and has_next else "",
         "is_later_page": after.isdigit(),
@@ -313,3 +322,45 @@ def label_detail(request: AccountRequest, key: str):
         "top_values": catalogue.TOP_VALUES,
     }
     return render(request, "audiences/label_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@account_view(Role.EDITOR)
+def audience_label_action(request: AccountRequest, audience_id: int, action: str):
+    """Actions > Add Label / Remove Label: the form, the exact effect to confirm, then the job."""
+    audience = _get_audience(request, audience_id)
+    form = LabelActionForm(request.POST or None, action=action)
+    context = {"nav": "audiences", "audience": audience, "action": action, "form": form}
+    if request.method == "POST" and form.is_valid():
+        key, value = form.cleaned_data["key"], form.cleaned_data["value"]
+        reviewed = request.POST.get("reviewed_conditions")
+        if "confirm" in request.POST and reviewed == audience.conditions:
+            change = services.label_change_start(
+                account=request.account,
+                user=request.user,
+                action=action,
+                key=key,
+                value=value,
+                audience=audience,
+                target=audience.name,
+                selection=services.audience_selection(audience),
+            )
+            detail = reverse("audiences:audience_detail", args=[request.account.slug, audience.pk])
+            return redirect(f"{detail}?job={change.job_id}")
+        contacts = audience.members()
+        if action == bulk.ADD:
+            context["preview"] = bulk.preview_add(contacts, key, value)
+        else:
+            context["preview"] = bulk.preview_remove(contacts, key)
+        context["changed_meanwhile"] = "confirm" in request.POST
+    return render(request, "audiences/label_action.html", context)
+
+
+@require_GET
+@account_view(Role.EDITOR)
+def label_changes(request: AccountRequest):
+    """The audit log of bulk label actions."""
+    changes = LabelChange.objects.filter(account=request.account).select_related(
+        "created_by", "job"
+    )[:AUDIT_SHOWN]
+    return render(request, "audiences/label_changes.html", {"nav": "audit", "changes": changes})

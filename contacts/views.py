@@ -1,5 +1,4 @@
 import contextlib
-import re
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -92,21 +91,6 @@ def sending_list_archive(request: AccountRequest, list_id: int):
     return redirect(sending_list)
 
 
-def _search(request: AccountRequest, contacts, query: str):
-    """Filter by phone: a full number in any accepted format, or at least three of its digits."""
-    query = query.strip()
-    if not query:
-        return contacts, ""
-    try:
-        phone = normalize_phone(query, request.account.default_region)
-    except ValidationError:
-        digits = re.sub(r"\D", "", query)
-        if len(digits) < 3:
-            return contacts.none(), "Type a full phone number or at least three of its digits."
-        return contacts.filter(phone_number__contains=digits), ""
-    return contacts.filter(phone_number=phone), ""
-
-
 @require_GET
 @vary_on_headers("HX-Request")
 @account_view()
@@ -135,10 +119,7 @@ def _contacts_table(request: AccountRequest, contacts, sending_list: SendingList
     search_error = ""
     after = before = None
     if form.is_valid():
-        contacts, search_error = _search(request, contacts, form.cleaned_data["q"])
-        if form.cleaned_data["key"]:
-            value = form.cleaned_data["value"].strip() or None
-            contacts = contacts.having_label(form.cleaned_data["key"], value)
+        contacts, search_error = form.filter(contacts, request.account.default_region)
         after, before = form.cleaned_data["after"], form.cleaned_data["before"]
     else:
         contacts = contacts.none()

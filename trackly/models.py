@@ -82,3 +82,80 @@ class Membership(models.Model):
     @property
     def is_admin(self) -> bool:
         return self.has_role(Role.ADMIN)
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class JobQuerySet(models.QuerySet):
+    def for_account(self, account: Account) -> "JobQuerySet":
+        return self.filter(account=account)
+
+
+class Job(models.Model):
+    """One piece of long work (a bulk label change, an import), run by a task worker.
+
+    The record is what the dashboard shows: status, progress and, once finished, the result
+    counts or the error. `heartbeat_at` moves on with every chunk, so a job whose worker died is
+    recognised and marked failed (see `trackly.jobs.fail_stale_jobs`).
+    """
+
+    Status = JobStatus
+
+    class Kind(models.TextChoices):
+        ADD_LABEL = "add_label", "Add label"
+        REMOVE_LABEL = "remove_label", "Remove label"
+
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="jobs", db_index=False
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # What the job works on, as given when it was started (e.g. the audience, key and value).
+    params = models.JSONField(default=dict)
+    progress_done = models.PositiveBigIntegerField(default=0)
+    progress_total = models.PositiveBigIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=JobStatus.values), name="job_status_valid"
+            ),
+        ]
+        indexes = [
+            # The Jobs page: an account's jobs, newest first.
+            models.Index(fields=["account", "-created_at"], name="job_account_created_idx"),
+            # Finding running jobs whose worker stopped.
+            models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+    @property
+    def percent(self) -> int:
+        if self.status == JobStatus.SUCCEEDED:
+            return 100
+        if not self.progress_total:
+            return 0
+        return min(100, self.progress_done * 100 // self.progress_total)

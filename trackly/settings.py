@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -124,6 +125,17 @@ else:
             },
         }
     }
+
+# Long work runs as tasks; the database-backed queue needs no other server. Workers:
+# `python manage.py db_worker` (as many as needed, on any machine that reaches the database).
+TASKS = {
+    "default": {
+        "BACKEND": os.environ.get("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+# A running job whose worker has not reported for this long is marked failed.
+JOB_HEARTBEAT_TIMEOUT = env_int("JOB_HEARTBEAT_TIMEOUT", 60)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

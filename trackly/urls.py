@@ -24,6 +24,8 @@ urlpatterns = [
         views.member_remove,
         name="member_remove",
     ),
+    path("a/<slug:account_slug>/jobs/", views.jobs, name="jobs"),
+    path("a/<slug:account_slug>/jobs/<int:job_id>/", views.job_detail, name="job_detail"),
     path("a/<slug:account_slug>/", include("contacts.urls")),
     path("a/<slug:account_slug>/", include("audiences.urls")),
     path("admin/", admin.site.urls),

@@ -3,11 +3,15 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from trackly import services
 from trackly.forms import AccountSettingsForm, MemberAddForm, MemberRoleForm
-from trackly.models import Membership, Role
+from trackly.jobs import fail_stale_jobs
+from trackly.models import Job, Membership, Role
 from trackly.tenancy import AccountRequest, account_view
+
+JOBS_SHOWN = 100
 
 
 @require_GET
@@ -100,3 +104,28 @@ def member_remove(request: AccountRequest, membership_id: int):
     if membership.user_id == request.user.pk and membership.pk is None:
         return redirect("home")
     return redirect("settings", request.account.slug)
+
+
+def _get_job(request: AccountRequest, job_id: int) -> Job:
+    return get_object_or_404(Job.objects.for_account(request.account), pk=job_id)
+
+
+@require_GET
+@account_view()
+def jobs(request: AccountRequest):
+    """The account's recent jobs, newest first."""
+    fail_stale_jobs()
+    recent = Job.objects.for_account(request.account).select_related("created_by")[:JOBS_SHOWN]
+    return render(request, "trackly/jobs.html", {"nav": "jobs", "jobs": recent})
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@account_view()
+def job_detail(request: AccountRequest, job_id: int):
+    """A job's progress and result; as an htmx fragment, it polls until the job ends."""
+    fail_stale_jobs()
+    job = _get_job(request, job_id)
+    if request.htmx:
+        return render(request, "trackly/_job_progress.html", {"job": job})
+    return render(request, "trackly/job_detail.html", {"nav": "jobs", "job": job})

@@ -1,0 +1,177 @@
+"""Bulk label actions: add a label to, or remove a key from, a set of contacts in one job.
+
+The set is a queryset of contacts (an audience's members, or contacts ticked or filtered in a
+list's table), evaluated when the job runs, one chunk of contact ids at a time: contacts that
+match later are not changed (a one-time change, not a rule). Each chunk is a transaction of a
+few set-based statements, so locks stay short, progress can be reported, and a job stopped
+half-way leaves whole chunks behind and can simply be run again.
+
+The 50-label limit: on PostgreSQL each chunk locks its contacts (`FOR NO KEY UPDATE`, the lock
+`contacts.services` also takes) before counting their labels, so a concurrent edit cannot slip
+a 50th label in between; SQLite's IMMEDIATE transactions serialise all writers anyway.
+"""
+
+import json
+from dataclasses import asdict, dataclass
+
+from django.db import connection, transaction
+from django.db.models import QuerySet
+
+from contacts.labels import MAX_LABELS_PER_CONTACT, clean_key, clean_value
+from contacts.models import Contact, Label
+
+CHUNK_SIZE = 20_000
+ADD = "add"
+REMOVE = "remove"
+
+_LABEL = Label._meta.db_table
+_LIMIT = MAX_LABELS_PER_CONTACT
+
+
+@dataclass
+class AddCounts:
+    """What adding a label does: matching = gained + replaced + already + skipped."""
+
+    matching: int = 0
+    gained: int = 0
+    replaced: int = 0
+    already: int = 0
+    skipped: int = 0
+
+    def __iadd__(self, other: "AddCounts") -> "AddCounts":
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+        return self
+
+
+@dataclass
+class RemoveCounts:
+    matching: int = 0
+    removed: int = 0
+
+    def __iadd__(self, other: "RemoveCounts") -> "RemoveCounts":
+        self.matching += other.matching
+        self.removed += other.removed
+        return self
+
+
+def clean_action(action: str, key: object, value: object) -> tuple[str, str]:
+    """Validate a bulk action's key (and value, for add) with the one label validator."""
+    cleaned_key = clean_key(key)
+    return cleaned_key, clean_value(value) if action == ADD else ""
+
+
+# Per contact of the set: its current value of the key (NULL without it), and whether it is
+# at the limit (no such key and already 50 labels), computed only for contacts without the key.
+_STATE = f"""
+    SELECT c.id AS id, l.value AS current,
+        CASE WHEN l.value IS NULL
+            THEN (SELECT count(*) FROM {_LABEL} x WHERE x.contact_id = c.id) >= {_LIMIT}
+            ELSE false END AS at_limit
+    FROM ({{contacts}}) c
+    LEFT JOIN {_LABEL} l ON l.contact_id = c.id AND l.key = %s
+"""  # noqa: S608 (table names and the limit are constants)
+
+_TALLY = """
+    SELECT count(*),
+        coalesce(sum(CASE WHEN current IS NULL AND NOT at_limit THEN 1 ELSE 0 END), 0),
+        coalesce(sum(CASE WHEN current IS NOT NULL AND current <> %s THEN 1 ELSE 0 END), 0),
+        coalesce(sum(CASE WHEN current = %s THEN 1 ELSE 0 END), 0),
+        coalesce(sum(CASE WHEN at_limit THEN 1 ELSE 0 END), 0)
+    FROM state
+"""
+
+
+def preview_add(contacts: QuerySet[Contact], key: str, value: str) -> AddCounts:
+    """What adding `key=value` to `contacts` would do now, without changing anything."""
+    sql, params = contacts.values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH state AS ({_STATE.format(contacts=sql)}) {_TALLY}",
+            [*params, key, value, value],
+        )
+        return AddCounts(*cursor.fetchone())
+
+
+def preview_remove(contacts: QuerySet[Contact], key: str) -> RemoveCounts:
+    """How many of `contacts` have `key` now."""
+    matching = contacts.count()
+    having = Label.objects.filter(contact__in=contacts.values("pk"), key=key).count()
+    return RemoveCounts(matching=matching, removed=having)
+
+
+def _ids_source(ids: list[int]) -> tuple[str, list]:
+    """A subquery yielding `ids` as rows of one column `id`, passed as a single parameter."""
+    if connection.vendor == "postgresql":
+        return "SELECT unnest(%s::bigint[]) AS id", [ids]
+    return "SELECT value AS id FROM json_each(%s)", [json.dumps(ids)]
+
+
+def _add_chunk(account_id: int, ids: list[int], key: str, value: str) -> AddCounts:
+    source, source_params = _ids_source(ids)
+    state = _STATE.format(contacts=source)
+    state_params = [*source_params, key]
+    insert = f"""
+        INSERT INTO {_LABEL} (account_id, contact_id, key, value)
+        SELECT %s, id, %s, %s FROM state WHERE NOT at_limit AND (current IS NULL OR current <> %s)
+        ON CONFLICT (contact_id, key) DO UPDATE SET value = excluded.value
+    """  # noqa: S608
+    insert_params = [account_id, key, value, value]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement: the tally and the insert read the same snapshot of `state`.
+            cursor.execute(
+                f"WITH state AS ({state}), written AS ({insert} RETURNING 1) {_TALLY}",
+                [*state_params, *insert_params, value, value],
+            )
+            return AddCounts(*cursor.fetchone())
+        cursor.execute(f"WITH state AS ({state}) {_TALLY}", [*state_params, value, value])
+        counts = AddCounts(*cursor.fetchone())
+        cursor.execute(f"WITH state AS ({state}) {insert}", [*state_params, *insert_params])
+        return counts
+
+
+def _remove_chunk(ids: list[int], key: str) -> RemoveCounts:
+    source, source_params = _ids_source(ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {_LABEL} WHERE key = %s AND contact_id IN ({source})",  # noqa: S608
+            [key, *source_params],
+        )
+        return RemoveCounts(matching=len(ids), removed=cursor.rowcount)
+
+
+def apply(
+    contacts: QuerySet[Contact],
+    *,
+    account_id: int,
+    action: str,
+    key: str,
+    value: str = "",
+    progress=None,
+    chunk_size: int = CHUNK_SIZE,
+) -> AddCounts | RemoveCounts:
+    """Add `key=value` to, or remove `key` from, the contacts matching now; chunk by chunk.
+
+    `progress(done, total)` is called after each chunk with contacts done and the total
+    counted at the start (the set may change while the job runs; `done` is what was changed).
+    """
+    total = contacts.count()
+    counts = AddCounts() if action == ADD else RemoveCounts()
+    last_id = 0
+    while True:
+        with transaction.atomic():
+            chunk = contacts.filter(pk__gt=last_id).order_by("pk")
+            if action == ADD and connection.vendor == "postgresql":
+                chunk = chunk.select_for_update(no_key=True, of=("self",))
+            ids = list(chunk.values_list("pk", flat=True)[:chunk_size])
+            if not ids:
+                break
+            if action == ADD:
+                counts += _add_chunk(account_id, ids, key, value)
+            else:
+                counts += _remove_chunk(ids, key)
+        last_id = ids[-1]
+        if progress is not None:
+            progress(counts.matching, max(total, counts.matching))
+    return counts

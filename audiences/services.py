@@ -1,0 +1,89 @@
+"""Starting and running bulk label changes, and recording them in the audit log."""
+
+from dataclasses import asdict
+
+from django.db.models import QuerySet
+from django.tasks import task
+
+from audiences import bulk, compiler
+from audiences.conditions import parse
+from audiences.models import Audience, LabelChange
+from contacts.forms import ContactSearchForm
+from contacts.models import Contact
+from trackly.jobs import Progress, run_job, start_job
+from trackly.models import Account, Job
+
+
+def label_change_start(
+    *,
+    account: Account,
+    user,
+    action: str,
+    key: str,
+    value: str = "",
+    target: str,
+    selection: dict,
+    audience: Audience | None = None,
+) -> LabelChange:
+    """Record a confirmed bulk label change in the audit log and start its job."""
+    key, value = bulk.clean_action(action, key, value)
+    change = LabelChange.objects.create(
+        account=account,
+        created_by=user,
+        action=action,
+        key=key,
+        value=value,
+        audience=audience,
+        target=target,
+        conditions=selection.get("audience", {}).get("conditions", ""),
+        selection=selection,
+    )
+    kind = Job.Kind.ADD_LABEL if action == bulk.ADD else Job.Kind.REMOVE_LABEL
+    change.job = start_job(
+        account=account,
+        kind=kind,
+        user=user,
+        params={"label_change": change.pk},
+        task=label_change_task,
+    )
+    change.save(update_fields=["job"])
+    return change
+
+
+def audience_selection(audience: Audience) -> dict:
+    """The audience's contacts as they are defined now, to be found again when the job runs."""
+    return {"audience": {"conditions": audience.conditions, "list_ids": audience.list_ids()}}
+
+
+def selected_contacts(account: Account, selection: dict) -> QuerySet[Contact]:
+    """The contacts a recorded selection means now."""
+    if "audience" in selection:
+        chosen = selection["audience"]
+        return compiler.members(account, parse(chosen["conditions"]), chosen["list_ids"])
+    chosen = selection["contacts"]
+    contacts = Contact.objects.for_account(account)
+    if "ids" in chosen:
+        return contacts.filter(pk__in=chosen["ids"])
+    return ContactSearchForm.filtered(account, contacts, chosen)
+
+
+def label_change_run(job: Job, progress: Progress) -> dict:
+    """The job's work: apply the recorded change to the contacts selected now."""
+    change = LabelChange.objects.select_related("account").get(pk=job.params["label_change"])
+    contacts = selected_contacts(change.account, change.selection)
+    counts = bulk.apply(
+        contacts,
+        account_id=change.account_id,
+        action=change.action,
+        key=change.key,
+        value=change.value,
+        progress=progress,
+    )
+    change.counts = asdict(counts)
+    change.save(update_fields=["counts"])
+    return change.counts
+
+
+@task
+def label_change_task(job_id: int) -> None:
+    run_job(job_id, label_change_run)

@@ -1,0 +1,234 @@
+from dataclasses import asdict
+
+import pytest
+from django.urls import reverse
+
+from audiences import bulk, services
+from audiences.models import Audience, LabelChange
+from contacts.models import Label
+from tests.factories import ContactFactory, label_contact
+from trackly.models import Job
+
+
+def labels_of(contact) -> dict[str, str]:
+    return dict(Label.objects.filter(contact=contact).values_list("key", "value"))
+
+
+@pytest.fixture
+def crowd(sending_list):
+    """Members of `label:vip EXISTS` in every situation an Add Label can meet."""
+    make = lambda labels: label_contact(ContactFactory(sending_list=sending_list), labels)  # noqa: E731
+    return {
+        "bare": make({"vip": "true"}),
+        "other_value": make({"vip": "true", "tier": "silver"}),
+        "same_value": make({"vip": "true", "tier": "gold"}),
+        "full": make({"vip": "true", **{f"k{i}": "v" for i in range(49)}}),
+        "full_with_key": make(
+            {"vip": "true", "tier": "bronze", **{f"k{i}": "v" for i in range(48)}}
+        ),
+        "outside": make({"tier": "silver"}),
+    }
+
+
+@pytest.fixture
+def vips(account, crowd):
+    return Audience.objects.create(account=account, name="VIPs", conditions="label:vip EXISTS")
+
+
+def test_preview_of_add_counts_every_case(vips):
+    preview = bulk.preview_add(vips.members(), "tier", "gold")
+    assert asdict(preview) == {
+        "matching": 5,
+        "gained": 1,
+        "replaced": 2,
+        "already": 1,
+        "skipped": 1,
+    }
+
+
+@pytest.mark.parametrize("chunk_size", [2, 20_000])
+def test_add_does_exactly_what_the_preview_said(vips, crowd, chunk_size):
+    preview = bulk.preview_add(vips.members(), "tier", "gold")
+    progress = []
+    done = bulk.apply(
+        vips.members(),
+        account_id=vips.account_id,
+        action=bulk.ADD,
+        key="tier",
+        value="gold",
+        progress=lambda d, t: progress.append((d, t)),
+        chunk_size=chunk_size,
+    )
+    assert done == preview
+    assert labels_of(crowd["bare"])["tier"] == "gold"
+    assert labels_of(crowd["other_value"])["tier"] == "gold"
+    assert labels_of(crowd["full_with_key"])["tier"] == "gold"
+    assert "tier" not in labels_of(crowd["full"])
+    assert len(labels_of(crowd["full"])) == 50
+    assert labels_of(crowd["outside"])["tier"] == "silver"
+    assert progress[-1] == (5, 5)
+    if chunk_size == 2:
+        assert [d for d, _ in progress] == [2, 4, 5]
+
+
+def test_adding_again_changes_nothing_more(vips):
+    bulk.apply(
+        vips.members(), account_id=vips.account_id, action=bulk.ADD, key="tier", value="gold"
+    )
+    again = bulk.apply(
+        vips.members(), account_id=vips.account_id, action=bulk.ADD, key="tier", value="gold"
+    )
+    assert asdict(again) == {"matching": 5, "gained": 0, "replaced": 0, "already": 4, "skipped": 1}
+
+
+def test_remove_counts_and_removes_the_key(vips, crowd):
+    assert asdict(bulk.preview_remove(vips.members(), "tier")) == {"matching": 5, "removed": 3}
+    done = bulk.apply(vips.members(), account_id=vips.account_id, action=bulk.REMOVE, key="tier")
+    assert asdict(done) == {"matching": 5, "removed": 3}
+    assert "tier" not in labels_of(crowd["other_value"])
+    assert labels_of(crowd["outside"]) == {"tier": "silver"}
+
+
+def test_the_job_changes_contacts_matching_when_it_runs(vips, crowd, account, admin_user):
+    # The audience gains a member after it was reviewed but before the job ran.
+    late = label_contact(ContactFactory(sending_list=crowd["bare"].sending_list), {"vip": "yes"})
+    change = services.label_change_start(
+        account=account,
+        user=admin_user,
+        action=bulk.ADD,
+        key="promo",
+        value="x",
+        target=vips.name,
+        selection=services.audience_selection(vips),
+        audience=vips,
+    )
+    change.refresh_from_db()
+    assert change.job.status == Job.Status.SUCCEEDED
+    assert change.counts == {"matching": 6, "gained": 4, "replaced": 0, "already": 0, "skipped": 2}
+    assert labels_of(late)["promo"] == "x"
+    # Contacts matching later are not changed: the change is not a rule.
+    later = label_contact(ContactFactory(sending_list=crowd["bare"].sending_list), {"vip": "1"})
+    assert "promo" not in labels_of(later)
+
+
+def test_a_failing_job_records_why_and_changes_nothing(vips, crowd, account, admin_user):
+    change = LabelChange.objects.create(
+        account=account,
+        action="add",
+        key="tier",
+        value="gold",
+        target="broken",
+        selection={"audience": {"conditions": "tier IN [", "list_ids": []}},
+    )
+    job = Job.objects.create(account=account, kind="add_label", params={"label_change": change.pk})
+    services.label_change_task.enqueue(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert job.error == "expected a value at column 10"
+    assert labels_of(crowd["bare"]) == {"vip": "true"}
+
+
+def action_url(audience, action="add"):
+    name = "audience_add_label" if action == "add" else "audience_remove_label"
+    return reverse(f"audiences:{name}", args=[audience.account.slug, audience.pk])
+
+
+def test_confirmation_shows_the_effect_before_anything_changes(editor_client, vips, crowd):
+    response = editor_client.post(action_url(vips), {"key": "tier", "value": "gold"})
+    assert asdict(response.context["preview"]) == {
+        "matching": 5,
+        "gained": 1,
+        "replaced": 2,
+        "already": 1,
+        "skipped": 1,
+    }
+    assert 'data-testid="preview-skipped">1<' in response.content.decode()
+    assert labels_of(crowd["bare"]) == {"vip": "true"}
+    assert not LabelChange.objects.exists()
+
+
+def test_confirming_runs_the_job_and_logs_it(editor_client, editor_user, vips, crowd):
+    response = editor_client.post(
+        action_url(vips),
+        {"key": "tier", "value": "gold", "confirm": "1", "reviewed_conditions": vips.conditions},
+    )
+    change = LabelChange.objects.get()
+    assert response["Location"] == (
+        reverse("audiences:audience_detail", args=["acme", vips.pk]) + f"?job={change.job_id}"
+    )
+    assert (change.created_by, change.key, change.value, change.conditions) == (
+        editor_user,
+        "tier",
+        "gold",
+        "label:vip EXISTS",
+    )
+    assert change.counts == {"matching": 5, "gained": 1, "replaced": 2, "already": 1, "skipped": 1}
+    page = editor_client.get(response["Location"]).content.decode()
+    assert 'data-status="succeeded"' in page
+    assert "hx-trigger" not in page.split('data-testid="job-progress"')[1].split(">")[0]
+    log = editor_client.get(reverse("audiences:label_changes", args=["acme"]))
+    assert list(log.context["changes"]) == [change]
+
+
+def test_confirming_after_the_audience_changed_shows_the_new_effect(editor_client, vips, crowd):
+    response = editor_client.post(
+        action_url(vips),
+        {"key": "tier", "value": "gold", "confirm": "1", "reviewed_conditions": "label:x EXISTS"},
+    )
+    assert response.context["changed_meanwhile"] is True
+    assert not LabelChange.objects.exists()
+
+
+def test_remove_label_action(editor_client, vips, crowd):
+    preview = editor_client.post(action_url(vips, "remove"), {"key": "tier"})
+    assert asdict(preview.context["preview"]) == {"matching": 5, "removed": 3}
+    editor_client.post(
+        action_url(vips, "remove"),
+        {"key": "tier", "confirm": "1", "reviewed_conditions": vips.conditions},
+    )
+    assert LabelChange.objects.get().counts == {"matching": 5, "removed": 3}
+    assert labels_of(crowd["outside"]) == {"tier": "silver"}
+
+
+def test_invalid_key_or_value_is_refused_with_the_validators_message(editor_client, vips):
+    response = editor_client.post(action_url(vips), {"key": "bad key", "value": "a\tb"})
+    form = response.context["form"]
+    assert form.errors["key"] == [
+        "Label key 'bad key' may only contain letters, digits, '_' and '-'."
+    ]
+    assert form.errors["value"] == ["Label value contains the control character U+0009."]
+    assert "preview" not in response.context
+
+
+def test_viewers_cannot_run_actions_and_outsiders_get_404(viewer_client, outsider_client, vips):
+    data = {"key": "tier", "value": "gold", "confirm": "1", "reviewed_conditions": vips.conditions}
+    assert viewer_client.get(action_url(vips)).status_code == 403
+    assert viewer_client.post(action_url(vips), data).status_code == 403
+    assert outsider_client.post(action_url(vips), data).status_code == 404
+    other = reverse("audiences:audience_add_label", args=["globex", vips.pk])
+    assert outsider_client.post(other, data).status_code == 404
+    assert viewer_client.get(reverse("audiences:label_changes", args=["acme"])).status_code == 403
+    assert not LabelChange.objects.exists()
+
+
+def test_jobs_pages(viewer_client, outsider_client, vips, account, admin_user):
+    change = services.label_change_start(
+        account=account,
+        user=admin_user,
+        action=bulk.REMOVE,
+        key="tier",
+        target=vips.name,
+        selection=services.audience_selection(vips),
+        audience=vips,
+    )
+    listing = viewer_client.get(reverse("jobs", args=["acme"]))
+    assert list(listing.context["jobs"]) == [change.job]
+    fragment = viewer_client.get(
+        reverse("job_detail", args=["acme", change.job_id]), HTTP_HX_REQUEST="true"
+    )
+    assert fragment.content.decode().lstrip().startswith('<div class="job-progress job-succeeded"')
+    assert (
+        outsider_client.get(reverse("job_detail", args=["globex", change.job_id])).status_code
+        == 404
+    )
+    assert viewer_client.post(reverse("jobs", args=["acme"])).status_code == 405
