@@ -24,6 +24,9 @@ run: $(VENV)/.installed
 	DEBUG=true $(PY) manage.py migrate --noinput
 	DEBUG=true $(PY) manage.py collectstatic --noinput --verbosity 0
 	DEBUG=true $(PY) manage.py seed_demo
+	@# The task worker runs beside the web server; Ctrl-C (or the server exiting) stops both.
+	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
+	DEBUG=true $(PY) manage.py db_worker --no-startup-delay & worker=$$!; \
 	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(VENV)/.installed

@@ -14,13 +14,13 @@ a 50th label in between; SQLite's IMMEDIATE transactions serialise all writers a
 import json
 from dataclasses import asdict, dataclass
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from contacts.labels import MAX_LABELS_PER_CONTACT, clean_key, clean_value
 from contacts.models import Contact, Label
 
-CHUNK_SIZE = 20_000
 ADD = "add"
 REMOVE = "remove"
 
@@ -149,13 +149,14 @@ def apply(
     key: str,
     value: str = "",
     progress=None,
-    chunk_size: int = CHUNK_SIZE,
+    chunk_size: int | None = None,
 ) -> AddCounts | RemoveCounts:
     """Add `key=value` to, or remove `key` from, the contacts matching now; chunk by chunk.
 
     `progress(done, total)` is called after each chunk with contacts done and the total
     counted at the start (the set may change while the job runs; `done` is what was changed).
     """
+    chunk_size = chunk_size or settings.BULK_CHUNK_SIZE
     total = contacts.count()
     counts = AddCounts() if action == ADD else RemoveCounts()
     last_id = 0

@@ -28,7 +28,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 
-# Jobs run inside the request in tests; tests/test_worker.py runs a real worker process.
+# Jobs run inside the request in tests; the worker tests run real worker processes, which set
+# TASKS_BACKEND to the database queue.
 TASKS = {
-    "default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"},
+    "default": {
+        "BACKEND": os.environ.get(
+            "TASKS_BACKEND", "django.tasks.backends.immediate.ImmediateBackend"
+        ),
+        "QUEUES": ["default"],
+    }
 }

@@ -27,6 +27,7 @@ STALE_ERROR = "The worker running this job stopped before it finished. Start the
 
 def start_job(*, account: Account, kind: str, user, params: dict, task: Task) -> Job:
     """Record a queued job and enqueue `task` with its id."""
+    fail_stale_jobs()
     job = Job.objects.create(account=account, kind=kind, created_by=user, params=params)
     task.enqueue(job.pk)
     job.refresh_from_db()

@@ -136,6 +136,8 @@ TASKS = {
 }
 # A running job whose worker has not reported for this long is marked failed.
 JOB_HEARTBEAT_TIMEOUT = env_int("JOB_HEARTBEAT_TIMEOUT", 60)
+# Contacts per transaction in bulk label changes: smaller means shorter locks, more statements.
+BULK_CHUNK_SIZE = env_int("BULK_CHUNK_SIZE", 20_000)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from trackly import services
 from trackly.models import Account, Membership, Role
 
 ROLE_NAMES = ", ".join(Role.values[:-1]) + " or " + Role.values[-1]
@@ -39,12 +40,15 @@ class Command(BaseCommand):
         if target is None:
             raise CommandError(f"No account has the slug '{account}'.")
 
-        user = User.objects.select_for_update().filter(username=email).first()
+        # Looked up as the members page looks users up, so both find the same person.
+        user = User.objects.filter(username__iexact=email).first()
         created = user is None
         if created:
             if not password:
                 raise CommandError("A new user needs a password: give --password.")
             user = User(username=email, email=email)
+        else:
+            email = user.username
         if password:
             try:
                 validate_password(password, user)
@@ -53,21 +57,14 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
 
-        membership = (
-            Membership.objects.select_for_update().filter(user=user, account=target).first()
-        )
-        if membership is None:
-            Membership.objects.create(user=user, account=target, role=role)
-        elif membership.role != role:
-            other_admins = Membership.objects.filter(account=target, role=Role.ADMIN).exclude(
-                pk=membership.pk
-            )
-            if membership.role == Role.ADMIN and not other_admins.exists():
-                raise CommandError(
-                    f"{email} is the only admin of '{target.slug}'; an account keeps at least one."
-                )
-            membership.role = role
-            membership.save(update_fields=["role"])
+        membership = Membership.objects.filter(user=user, account=target).first()
+        try:
+            if membership is None:
+                services.member_add(account=target, email=email, role=Role(role))
+            else:
+                services.member_set_role(membership=membership, role=Role(role))
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from None
 
         if created:
             self.stdout.write(f"Created user {email}.")
