@@ -3,20 +3,28 @@ Contact, through the ORM so that the same code runs on SQLite and PostgreSQL.
 
 The tree is first put in negation normal form: every NOT is pushed down to the conditions with
 De Morgan's laws and absorbed into the operator (`NOT k = v` is `k != v`, `NOT k IN [...]` is
-`k NOT IN [...]`, `NOT k EXISTS` is `k NOT EXISTS`), so the compiled filter only ever sees six
-kinds of leaves under AND and OR. Each leaf then becomes one of two SQL shapes:
+`k NOT IN [...]`, `NOT k EXISTS` is `k NOT EXISTS`), so only six kinds of conditions under AND
+and OR remain. Then (docs/explain.md has the plans behind each choice):
 
-- A positive leaf (`=`, IN, EXISTS) is `contact.id IN (SELECT contact_id FROM label WHERE
+- A positive condition (`=`, IN, EXISTS) is `contact.id IN (SELECT contact_id FROM label WHERE
   account_id = ... AND key = ... [AND value ...])`: an uncorrelated subquery read as one range
   of the (account_id, key, value, contact_id) index, index-only. PostgreSQL turns it into a
-  (hash) semi-join; SQLite builds the subquery's result once and probes it per contact.
-- A negative leaf (`!=`, NOT IN, NOT EXISTS) is `NOT EXISTS (SELECT 1 FROM label WHERE
-  contact_id = contact.id AND key = ... [AND value ...])`: a correlated subquery, which
-  PostgreSQL turns into an anti-join and SQLite answers with one probe of the unique
-  (contact_id, key) index per contact. A contact without the key has no such row, so it
-  matches, as SPEC §6 requires. `NOT IN (subquery)` is never used: PostgreSQL cannot make it an
-  anti-join (NULL semantics), and its hashed subplan turns into a per-row scan once the
-  subquery's result outgrows work_mem.
+  semi-join; SQLite builds the subquery's result once and probes it per contact.
+- A negative condition (`!=`, NOT IN, NOT EXISTS) is `NOT EXISTS (SELECT 1 FROM label WHERE
+  contact_id = contact.id AND account_id = ... AND key = ... [AND value ...])`: correlated, so
+  PostgreSQL makes it an anti-join (hashing the same index range) and SQLite answers it with one
+  probe of the unique (contact_id, key) index per contact. A contact without the key has no
+  such row, so it matches, as SPEC §6 requires. `NOT IN (subquery)` is never used: PostgreSQL
+  cannot make it an anti-join (NULL semantics), and once the subquery's result no longer fits
+  in work_mem it rescans that result for every contact.
+- Under an OR, PostgreSQL cannot turn subqueries into joins, and an `IN (subquery)` there has
+  the same cliff as NOT IN: hashed while the planner thinks it fits in work_mem, a rescan per
+  contact beyond. So below an OR a positive condition is a correlated EXISTS instead, which
+  PostgreSQL either hashes or answers with one index probe per contact. The positive conditions
+  of one OR share a single subquery (a label matching any of them), so an OR of only positive
+  conditions is still one semi-join.
+- `account_id` is in every label subquery: it is the leading column of the label index, and it
+  makes a label count for a condition only in its own account, whichever shape is used.
 
 Every shape filters Contact by subquery, never by joining labels, so no contact is counted twice
 and no DISTINCT is needed.
@@ -68,37 +76,63 @@ def compile_conditions(node: Node | None, *, account_id: int) -> Q:
     or subscription: `members` does."""
     if node is None:
         return Q()
-    return _compile(negation_normal_form(node), account_id)
+    return _compile(negation_normal_form(node), account_id, correlated=False)
 
 
-def _compile(node: Node, account_id: int) -> Q:
+def _compile(node: Node, account_id: int, *, correlated: bool) -> Q:
+    """Compile a tree in negation normal form. `correlated` is set below an OR, where every
+    positive test must be a correlated EXISTS (see the module docstring)."""
     match node:
+        case Condition() if _is_positive(node):
+            return _has_label(_label_test(node), account_id, correlated=correlated)
         case Condition(key=key, op=op, values=values):
-            if op in _POSITIVE:
-                labels = Label.objects.filter(account_id=account_id, key=key)
-                return Q(pk__in=_with_values(labels, op, values).values("contact_id"))
-            labels = Label.objects.filter(contact_id=OuterRef("pk"), key=key)
-            return ~Q(Exists(_with_values(labels, _NEGATED[op], values)))
+            positive = _label_test(Condition(key, _NEGATED[op], values))
+            return ~_has_label(positive, account_id, correlated=True)
         case And(children=children):
             q = Q()
             for child in children:
-                q &= _compile(child, account_id)
+                q &= _compile(child, account_id, correlated=correlated)
             return q
         case Or(children=children):
-            q = _compile(children[0], account_id)
-            for child in children[1:]:
-                q |= _compile(child, account_id)
+            # The positive conditions of an OR are one test on one label row (a label matching
+            # any of them), so they share one subquery; it is a semi-join when nothing else is
+            # ORed with it.
+            positives = [child for child in children if _is_positive(child)]
+            others = [child for child in children if not _is_positive(child)]
+            q = Q()
+            if positives:
+                any_test = Q()
+                for condition in positives:
+                    any_test |= _label_test(condition)
+                q = _has_label(any_test, account_id, correlated=correlated or bool(others))
+            for child in others:
+                q |= _compile(child, account_id, correlated=True)
             return q
     raise TypeError(f"not a condition node in negation normal form: {node!r}")
 
 
-def _with_values(labels: QuerySet[Label], op: Op, values: tuple[str, ...]) -> QuerySet[Label]:
-    """Restrict `labels` (already one key) to the values a positive `op` looks for."""
-    if op == Op.EQ:
-        return labels.filter(value=values[0])
-    if op == Op.IN:
-        return labels.filter(value__in=values)
-    return labels
+def _is_positive(node: Node) -> bool:
+    return isinstance(node, Condition) and node.op in _POSITIVE
+
+
+def _label_test(condition: Condition) -> Q:
+    """A Q over Label: the label a positive `condition` looks for."""
+    match condition.op:
+        case Op.EQ:
+            return Q(key=condition.key, value=condition.values[0])
+        case Op.IN:
+            return Q(key=condition.key, value__in=condition.values)
+        case Op.EXISTS:
+            return Q(key=condition.key)
+    raise ValueError(f"not a positive condition: {condition!r}")
+
+
+def _has_label(test: Q, account_id: int, *, correlated: bool) -> Q:
+    """A Q over Contact: the contact has a label (of the account) passing `test`."""
+    labels = Label.objects.filter(account_id=account_id).filter(test)
+    if correlated:
+        return Q(Exists(labels.filter(contact_id=OuterRef("pk"))))
+    return Q(pk__in=labels.values("contact_id"))
 
 
 def scope(account: Account, list_ids: Sequence[int] | None) -> QuerySet[Contact]:

@@ -25,6 +25,7 @@ urlpatterns = [
         {"action": "remove"},
         name="audience_remove_label",
     ),
+    path("contacts/actions/", views.contacts_label_action, name="contacts_label_action"),
     path("audit/", views.label_changes, name="label_changes"),
     path("labels/", views.labels, name="labels"),
     path("labels/<str:key>/", views.label_detail, name="label_detail"),

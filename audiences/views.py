@@ -22,6 +22,8 @@ from trackly.tenancy import AccountRequest, account_view
 
 MEMBERS_PER_PAGE = 50
 AUDIT_SHOWN = 200
+# A contacts table shows 50 rows a page; ticking is for a page, filters for more.
+MAX_TICKED = 1000
 EXPORT_CHUNK = 2000
 # What a spreadsheet would run as a formula when a cell starts with it (OWASP CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -324,36 +326,113 @@ def label_detail(request: AccountRequest, key: str):
     return render(request, "audiences/label_detail.html", context)
 
 
-@require_http_methods(["GET", "POST"])
-@account_view(Role.EDITOR)
-def audience_label_action(request: AccountRequest, audience_id: int, action: str):
-    """Actions > Add Label / Remove Label: the form, the exact effect to confirm, then the job."""
-    audience = _get_audience(request, audience_id)
-    form = LabelActionForm(request.POST or None, action=action)
-    context = {"nav": "audiences", "audience": audience, "action": action, "form": form}
-    if request.method == "POST" and form.is_valid():
+def _label_action_page(request: AccountRequest, action: str, contacts, context: dict, start):
+    """The steps of a bulk label action: key and value, the exact effect, then the job.
+
+    `start(key, value)` records and starts the change once it is confirmed; it returns the
+    response to send, or None when the selection changed since it was reviewed.
+    """
+    # The first step arrives without a key (from a menu or a contacts table): show the form.
+    data = request.POST if "key" in request.POST else None
+    form = LabelActionForm(data, action=action)
+    context.update(action=action, form=form)
+    if data is not None and form.is_valid():
         key, value = form.cleaned_data["key"], form.cleaned_data["value"]
-        reviewed = request.POST.get("reviewed_conditions")
-        if "confirm" in request.POST and reviewed == audience.conditions:
-            change = services.label_change_start(
-                account=request.account,
-                user=request.user,
-                action=action,
-                key=key,
-                value=value,
-                audience=audience,
-                target=audience.name,
-                selection=services.audience_selection(audience),
-            )
-            detail = reverse("audiences:audience_detail", args=[request.account.slug, audience.pk])
-            return redirect(f"{detail}?job={change.job_id}")
-        contacts = audience.members()
+        if "confirm" in request.POST and (response := start(key, value)) is not None:
+            return response
         if action == bulk.ADD:
             context["preview"] = bulk.preview_add(contacts, key, value)
         else:
             context["preview"] = bulk.preview_remove(contacts, key)
         context["changed_meanwhile"] = "confirm" in request.POST
     return render(request, "audiences/label_action.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@account_view(Role.EDITOR)
+def audience_label_action(request: AccountRequest, audience_id: int, action: str):
+    """Actions > Add Label / Remove Label on an audience."""
+    audience = _get_audience(request, audience_id)
+
+    def start(key: str, value: str):
+        if request.POST.get("reviewed_conditions") != audience.conditions:
+            return None
+        change = services.label_change_start(
+            account=request.account,
+            user=request.user,
+            action=action,
+            key=key,
+            value=value,
+            audience=audience,
+            target=audience.name,
+            selection=services.audience_selection(audience),
+        )
+        detail = reverse("audiences:audience_detail", args=[request.account.slug, audience.pk])
+        return redirect(f"{detail}?job={change.job_id}")
+
+    context = {
+        "nav": "audiences",
+        "audience": audience,
+        "target": f"the audience “{audience.name}”",
+        "carry": [("reviewed_conditions", audience.conditions)],
+        "cancel_url": reverse(
+            "audiences:audience_detail", args=[request.account.slug, audience.pk]
+        ),
+    }
+    return _label_action_page(request, action, audience.members(), context, start)
+
+
+@require_POST
+@account_view(Role.EDITOR)
+def contacts_label_action(request: AccountRequest):
+    """Add Label / Remove Label on contacts ticked in a contacts table, or on all that match its
+    filter (evaluated again when the job runs)."""
+    action = bulk.ADD if request.POST.get("action") != bulk.REMOVE else bulk.REMOVE
+    selection, target, carry = _contacts_selection(request)
+    contacts = services.selected_contacts(request.account, selection)
+
+    def start(key: str, value: str):
+        change = services.label_change_start(
+            account=request.account,
+            user=request.user,
+            action=action,
+            key=key,
+            value=value,
+            target=target,
+            selection=selection,
+        )
+        return redirect("job_detail", request.account.slug, change.job_id)
+
+    context = {
+        "nav": "contacts",
+        "target": target,
+        "carry": [("action", action), *carry],
+        "cancel_url": request.POST.get("back")
+        or reverse("contacts:all_contacts", args=[request.account.slug]),
+    }
+    return _label_action_page(request, action, contacts, context, start)
+
+
+def _contacts_selection(request: AccountRequest) -> tuple[dict, str, list[tuple[str, str]]]:
+    """The contacts a contacts-table action is for: ticked ids, or all matching the filter."""
+    post = request.POST
+    list_id = post.get("list_id", "")
+    sending_list = None
+    if list_id.isdigit():
+        sending_list = get_object_or_404(
+            SendingList.objects.for_account(request.account), pk=int(list_id)
+        )
+    where = f" on {sending_list.name}" if sending_list else ""
+    carry = [("scope", post.get("scope", "")), ("list_id", list_id), ("back", post.get("back", ""))]
+    if post.get("scope") == "all":
+        chosen = {name: post.get(f"filter_{name}", "") for name in ("q", "key", "value")}
+        carry += [(f"filter_{name}", value) for name, value in chosen.items()]
+        described = ", ".join(f"{name} “{value}”" for name, value in chosen.items() if value)
+        target = f"all contacts{where}" + (f" matching {described}" if described else "")
+        return {"contacts": {"list_id": list_id, **chosen}}, target, carry
+    ids = sorted({int(pk) for pk in post.getlist("ids") if pk.isdigit()})[:MAX_TICKED]
+    carry += [("ids", str(pk)) for pk in ids]
+    return {"contacts": {"ids": ids}}, f"{len(ids)} ticked contacts{where}", carry
 
 
 @require_GET
