@@ -1,0 +1,251 @@
+"""Admin for sending lists, contacts and labels.
+
+The admin follows the dashboard's rules: phone numbers go through `normalize_phone` with the
+account's region, label rows through the one label validator, and a contact's labels are written
+only by `services.contact_labels_replace`. Labels are edited on their contact; the label list is
+read-only.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from contacts import services
+from contacts.labels import check_label_count, clean_key, clean_value
+from contacts.models import Contact, Label, SendingList
+from contacts.phones import DEFAULT_REGION, normalize_phone
+
+PHONE_HELP = "Read with the account's default region and stored in E.164 form."
+
+
+def _lock_related_field(form: type[forms.ModelForm], name: str) -> None:
+    # Disabled rather than read-only, so that the uniqueness checks that include it still run.
+    field = form.base_fields[name]
+    field.disabled = True
+    field.widget.can_add_related = field.widget.can_change_related = False
+    field.widget.can_delete_related = False
+
+
+class SendingListAdminForm(forms.ModelForm):
+    # Longer than the stored E.164 form: the typed number may carry spaces and punctuation.
+    phone_number = forms.CharField(max_length=64, help_text=PHONE_HELP)
+
+    class Meta:
+        model = SendingList
+        fields = ["account", "name", "phone_number", "status"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        account, phone = cleaned.get("account"), cleaned.get("phone_number")
+        if account is not None and phone:
+            try:
+                cleaned["phone_number"] = normalize_phone(phone, account.default_region)
+            except ValidationError as error:
+                self.add_error("phone_number", error)
+        return cleaned
+
+
+@admin.register(SendingList)
+class SendingListAdmin(admin.ModelAdmin):
+    form = SendingListAdminForm
+    list_display = ["name", "phone_number", "account", "status", "created_at"]
+    list_filter = ["status", "account"]
+    list_select_related = ["account"]
+    search_fields = ["name", "phone_number"]
+    autocomplete_fields = ["account"]
+    readonly_fields = ["created_at"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None:
+            # Contacts and labels carry their list's account, so a list never changes account.
+            _lock_related_field(form, "account")
+        return form
+
+
+class LabelInlineForm(forms.ModelForm):
+    # Without max_length or `required`, every problem with a key or value is reported by the
+    # label validator, with its own message, as on the dashboard and in the API.
+    key = forms.CharField(required=False, strip=False)
+    value = forms.CharField(required=False, strip=False)
+
+    class Meta:
+        model = Label
+        fields = ["key", "value"]
+
+    def clean_key(self) -> str:
+        return clean_key(self.cleaned_data["key"])
+
+    def clean_value(self) -> str:
+        return clean_value(self.cleaned_data["value"])
+
+    # The formset checks the keys against each other and the service writes the whole set, so
+    # checking one row against the stored rows would wrongly reject, say, two keys swapped.
+    def validate_unique(self) -> None:
+        pass
+
+    def validate_constraints(self) -> None:
+        pass
+
+
+class LabelInlineFormSet(BaseInlineFormSet):
+    """A contact's labels as rows; the rows that are kept become the contact's whole label set."""
+
+    def kept_forms(self) -> list[forms.Form]:
+        """The rows that stay: stored or newly filled in, and not marked for deletion."""
+        return [
+            form
+            for form in self.forms
+            if (form.instance.pk is not None or form.has_changed())
+            and not (self.can_delete and self._should_delete_form(form))
+        ]
+
+    def clean(self) -> None:
+        # Replaces the model formset's own duplicate check, so that the messages are the
+        # validator's; the row count goes through the same limit as every other write.
+        seen: set[str] = set()
+        kept = self.kept_forms()
+        for form in kept:
+            key = form.cleaned_data.get("key")
+            if key is None:
+                continue
+            if key in seen:
+                form.add_error(
+                    "key",
+                    ValidationError(f"Label key {key!r} is given twice.", code="invalid_label_key"),
+                )
+            seen.add(key)
+        check_label_count(len(kept))
+
+    def labels(self) -> dict[str, str]:
+        return {form.cleaned_data["key"]: form.cleaned_data["value"] for form in self.kept_forms()}
+
+    def note_changes(self) -> None:
+        """Fill in what `formset.save()` would have saved, which the admin's history reads."""
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        for form in self.forms:
+            if self.can_delete and self._should_delete_form(form):
+                if form.instance.pk is not None:
+                    self.deleted_objects.append(form.instance)
+            elif form.instance.pk is None:
+                if form.has_changed():
+                    self.new_objects.append(form.instance)
+            elif form.has_changed():
+                self.changed_objects.append((form.instance, form.changed_data))
+
+
+class LabelInline(admin.TabularInline):
+    model = Label
+    form = LabelInlineForm
+    formset = LabelInlineFormSet
+    fields = ["key", "value"]
+    extra = 1
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("key")
+
+
+class ContactAdminForm(forms.ModelForm):
+    # Longer than the stored E.164 form: the typed number may carry spaces and punctuation.
+    phone_number = forms.CharField(max_length=64, help_text=PHONE_HELP)
+
+    class Meta:
+        model = Contact
+        fields = ["sending_list", "phone_number", "status"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        sending_list, phone = cleaned.get("sending_list"), cleaned.get("phone_number")
+        if sending_list is not None and phone:
+            try:
+                cleaned["phone_number"] = normalize_phone(
+                    phone, sending_list.account.default_region
+                )
+            except ValidationError as error:
+                self.add_error("phone_number", error)
+        return cleaned
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    form = ContactAdminForm
+    list_display = ["phone_number", "sending_list", "account", "status", "created_at"]
+    list_filter = ["status", "sending_list__account"]
+    list_select_related = ["sending_list", "account"]
+    search_fields = ["phone_number"]
+    # Counting a whole large table on every filtered page costs more than it tells.
+    show_full_result_count = False
+    autocomplete_fields = ["sending_list"]
+    fields = [
+        "sending_list",
+        "account",
+        "phone_number",
+        "status",
+        "unsubscribed_at",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = ["account", "unsubscribed_at", "created_at", "updated_at"]
+    inlines = [LabelInline]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None:
+            # Labels carry their contact's account, so a contact never moves to another list.
+            _lock_related_field(form, "sending_list")
+        return form
+
+    def get_search_results(self, request, queryset, search_term):
+        # A whole phone number, however it is typed, finds its contacts by their E.164 form.
+        try:
+            phone = normalize_phone(search_term, DEFAULT_REGION)
+        except ValidationError:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(phone_number=phone), False
+
+    def save_model(self, request, obj, form, change):
+        obj.account_id = obj.sending_list.account_id
+        if obj.status == Contact.Status.SUBSCRIBED:
+            obj.unsubscribed_at = None
+        elif obj.unsubscribed_at is None:
+            obj.unsubscribed_at = timezone.now()
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change):
+        if not isinstance(formset, LabelInlineFormSet):
+            return super().save_formset(request, form, formset, change)
+        # The service locks the contact and re-checks the limit; the formset saves no rows.
+        formset.note_changes()
+        services.contact_labels_replace(contact=form.instance, labels=formset.labels())
+        return None
+
+
+@admin.register(Label)
+class LabelAdmin(admin.ModelAdmin):
+    """Read-only: labels are changed on their contact, through the one write path."""
+
+    list_display = ["key", "value", "contact_link", "account"]
+    list_select_related = ["contact", "account"]
+    # No filter by key: listing the distinct keys of a large table for the sidebar is too slow.
+    search_fields = ["key", "value"]
+    show_full_result_count = False
+    fields = ["account", "contact_link", "key", "value"]
+    readonly_fields = fields
+
+    @admin.display(description="contact", ordering="contact__phone_number")
+    def contact_link(self, label: Label) -> str:
+        url = reverse("admin:contacts_contact_change", args=[label.contact_id])
+        return format_html('<a href="{}">{}</a>', url, label.contact)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
