@@ -9,6 +9,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 from django.db.models import Count, Max
 
+from audiences.models import Audience
 from contacts.labels import MAX_LABELS_PER_CONTACT, clean_key, clean_value
 from contacts.management.commands.seed_demo import (
     DEMO_LISTS,
@@ -188,8 +189,8 @@ def test_seed_demo_creates_the_demo_data(seeded):
         ("VIP line", "+14155550199", 500),
     ]
     assert seeded == (
-        "Created the demo account 'Demo Store' with 2 sending lists, 3,500 contacts and "
-        f"{Label.objects.count():,} labels.\n{LOGIN_LINE}\n"
+        "Created the demo account 'Demo Store' with 2 sending lists, 3,500 contacts, "
+        f"{Label.objects.count():,} labels and 3 example audiences.\n{LOGIN_LINE}\n"
     )
 
     contacts = list(Contact.objects.values_list("id", "phone_number", "account_id"))
@@ -236,6 +237,22 @@ def test_seed_demo_creates_the_demo_data(seeded):
         )
         assert members["Main"] >= 1, name
         assert members["VIP line"] >= 1, name
+
+    # They are saved as audiences, in canonical text, and the database agrees they have members.
+    saved = {audience.name: audience for audience in Audience.objects.filter(account=account)}
+    assert {name: audience.conditions for name, audience in saved.items()} == {
+        "VIP Winback": "label:ltv_tier = vip AND label:last_purchase_days = 90",
+        "New High Engagers": "label:cohort = 2024-Q1 AND label:engagement_level = high"
+        " AND label:buyer_status = never",
+        "Promo Candidates": "label:promo_responsive = true AND label:buyer_status = once",
+    }
+    for name, audience in saved.items():
+        expected = sum(
+            1
+            for contact_id, _ in subscribed
+            if SEED_AUDIENCES[name].items() <= labels[contact_id].items()
+        )
+        assert audience.count_members() == expected >= 6
 
 
 def test_seed_demo_keeps_the_seeds_example_audiences():

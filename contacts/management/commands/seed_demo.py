@@ -7,6 +7,8 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audiences.conditions import parse, to_text
+from audiences.models import Audience
 from contacts import services
 from contacts.labels import clean_labels
 from contacts.models import Contact, Label, SendingList
@@ -176,7 +178,8 @@ class Command(BaseCommand):
             contacts, labels = self.seed()
             self.stdout.write(
                 f"Created the demo account '{DEMO_NAME}' with {len(DEMO_LISTS)} sending lists, "
-                f"{contacts:,} contacts and {labels:,} labels."
+                f"{contacts:,} contacts, {labels:,} labels and "
+                f"{len(EXAMPLE_AUDIENCES)} example audiences."
             )
         self.stdout.write(LOGIN_LINE)
 
@@ -200,6 +203,13 @@ class Command(BaseCommand):
                 added = self.add_contacts(rng, sending_list, demo, numbers)
                 contacts += demo.contacts
                 labels += added
+            for example in EXAMPLE_AUDIENCES:
+                Audience.objects.create(
+                    account=account,
+                    name=example.name,
+                    conditions=to_text(parse(example.conditions)),
+                    created_by=user,
+                )
         self.analyze()
         return contacts, labels
 
