@@ -6,18 +6,24 @@ only by `services.contact_labels_replace`. Labels are edited on their contact; t
 read-only.
 """
 
+from collections import defaultdict
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from audiences.bulk import clean_action
+from audiences.services import label_change_start
 from contacts import services
 from contacts.labels import check_label_count, clean_key, clean_value
 from contacts.models import Contact, Label, SendingList
 from contacts.phones import DEFAULT_REGION, normalize_phone
+from trackly.models import Account
 
 PHONE_HELP = "Read with the account's default region and stored in E.164 form."
 
@@ -149,6 +155,29 @@ class LabelInline(admin.TabularInline):
         return super().get_queryset(request).order_by("key")
 
 
+class AdminLabelActionForm(forms.Form):
+    key = forms.CharField(max_length=200)
+    value = forms.CharField(max_length=1000, required=False)
+
+    def __init__(self, *args, action: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.action = action
+        self.title = "Add a label" if action == "add" else "Remove a label"
+        if action != "add":
+            del self.fields["value"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if "key" in cleaned:
+            try:
+                cleaned["key"], cleaned["value"] = clean_action(
+                    self.action, cleaned["key"], cleaned.get("value", "")
+                )
+            except ValidationError as error:
+                self.add_error("value" if error.code == "invalid_label_value" else "key", error)
+        return cleaned
+
+
 class ContactAdminForm(forms.ModelForm):
     # Longer than the stored E.164 form: the typed number may carry spaces and punctuation.
     phone_number = forms.CharField(max_length=64, help_text=PHONE_HELP)
@@ -191,6 +220,46 @@ class ContactAdmin(admin.ModelAdmin):
     ]
     readonly_fields = ["account", "unsubscribed_at", "created_at", "updated_at"]
     inlines = [LabelInline]
+    actions = ["add_label", "remove_label"]
+
+    @admin.action(description="Add a label to the selected contacts")
+    def add_label(self, request, queryset):
+        return self._label_action(request, queryset, "add")
+
+    @admin.action(description="Remove a label from the selected contacts")
+    def remove_label(self, request, queryset):
+        return self._label_action(request, queryset, "remove")
+
+    def _label_action(self, request, queryset, action: str):
+        """Ask for the key (and value), then run the same bulk label job as the dashboard:
+        one job per account of the selected contacts, each recorded in the audit log."""
+        form = AdminLabelActionForm(request.POST if "key" in request.POST else None, action=action)
+        if form.is_bound and form.is_valid():
+            by_account: dict[Account, list[int]] = defaultdict(list)
+            for contact in queryset.select_related("account"):
+                by_account[contact.account].append(contact.pk)
+            for account, ids in by_account.items():
+                change = label_change_start(
+                    account=account,
+                    user=request.user,
+                    action=action,
+                    key=form.cleaned_data["key"],
+                    value=form.cleaned_data["value"],
+                    target=f"{len(ids)} contacts chosen in the admin",
+                    selection={"contacts": {"ids": ids}},
+                )
+                self.message_user(request, f"{account}: {change} started as job #{change.job_id}.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": form.title,
+            "form": form,
+            "action": "add_label" if action == "add" else "remove_label",
+            "contacts": queryset,
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/contacts/label_action.html", context)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)

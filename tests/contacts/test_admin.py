@@ -384,6 +384,8 @@ def test_a_sending_list_name_is_unique_in_its_account_on_change(superuser_client
 
 
 def test_a_membership_role_is_changed_in_the_admin(superuser_client, membership):
+    # Another admin, so that the account keeps one.
+    MembershipFactory(account=membership.account, role=Role.ADMIN)
     response = superuser_client.post(
         admin_url("membership", "change", membership.pk),
         {"user": membership.user_id, "account": membership.account_id, "role": Role.VIEWER},

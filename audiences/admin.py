@@ -1,0 +1,62 @@
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+
+from audiences.conditions import ConditionError, parse, to_text
+from audiences.models import Audience, LabelChange
+
+
+class AudienceAdminForm(forms.ModelForm):
+    class Meta:
+        model = Audience
+        fields = ["account", "name", "description", "conditions", "sending_lists", "status"]
+
+    def clean_conditions(self) -> str:
+        """The one parser checks the conditions; they are stored as canonical text."""
+        try:
+            return to_text(parse(self.cleaned_data["conditions"]))
+        except ConditionError as error:
+            raise ValidationError(error.messages[0], code=error.code) from None
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        account = cleaned.get("account")
+        lists = cleaned.get("sending_lists")
+        if account and lists and any(item.account_id != account.pk for item in lists):
+            self.add_error("sending_lists", "Choose sending lists of the audience's account.")
+        return cleaned
+
+
+@admin.register(Audience)
+class AudienceAdmin(admin.ModelAdmin):
+    form = AudienceAdminForm
+    list_display = ["name", "account", "conditions", "status", "updated_at"]
+    list_filter = ["status", "account"]
+    list_select_related = ["account"]
+    search_fields = ["name", "conditions"]
+    autocomplete_fields = ["sending_lists"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(LabelChange)
+class LabelChangeAdmin(admin.ModelAdmin):
+    """The audit log, read-only."""
+
+    list_display = ["created_at", "account", "created_by", "action", "key", "value", "target"]
+    list_filter = ["action", "account"]
+    list_select_related = ["account", "created_by"]
+    search_fields = ["key", "value", "target"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
