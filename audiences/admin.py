@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 
 from audiences.conditions import ConditionError, parse, to_text
 from audiences.models import Audience, LabelChange
+from trackly.admin import ReadOnlyAdmin
 
 
 class AudienceAdminForm(forms.ModelForm):
@@ -44,19 +45,10 @@ class AudienceAdmin(admin.ModelAdmin):
 
 
 @admin.register(LabelChange)
-class LabelChangeAdmin(admin.ModelAdmin):
+class LabelChangeAdmin(ReadOnlyAdmin):
     """The audit log, read-only."""
 
     list_display = ["created_at", "account", "created_by", "action", "key", "value", "target"]
     list_filter = ["action", "account"]
     list_select_related = ["account", "created_by"]
     search_fields = ["key", "value", "target"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

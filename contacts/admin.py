@@ -23,6 +23,7 @@ from contacts import services
 from contacts.labels import check_label_count, clean_key, clean_value
 from contacts.models import Contact, Label, SendingList
 from contacts.phones import DEFAULT_REGION, normalize_phone
+from trackly.admin import ReadOnlyAdmin
 from trackly.models import Account
 
 PHONE_HELP = "Read with the account's default region and stored in E.164 form."
@@ -294,7 +295,7 @@ class ContactAdmin(admin.ModelAdmin):
 
 
 @admin.register(Label)
-class LabelAdmin(admin.ModelAdmin):
+class LabelAdmin(ReadOnlyAdmin):
     """Read-only: labels are changed on their contact, through the one write path."""
 
     list_display = ["key", "value", "contact_link", "account"]
@@ -309,12 +310,3 @@ class LabelAdmin(admin.ModelAdmin):
     def contact_link(self, label: Label) -> str:
         url = reverse("admin:contacts_contact_change", args=[label.contact_id])
         return format_html('<a href="{}">{}</a>', url, label.contact)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

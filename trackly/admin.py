@@ -9,6 +9,19 @@ admin.site.site_header = "Trackly administration"
 admin.site.site_title = "Trackly admin"
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records written only by the application (audit log, jobs, labels): view, never edit."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class MembershipInlineFormSet(BaseInlineFormSet):
     def clean(self) -> None:
         super().clean()
@@ -72,7 +85,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(ReadOnlyAdmin):
     """Jobs, read-only: they are started from the dashboard, the API or the admin actions."""
 
     list_display = [
@@ -86,9 +99,3 @@ class JobAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "kind", "account"]
     list_select_related = ["account"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
