@@ -13,14 +13,6 @@ from django.http import QueryDict
 from audiences.conditions import And, Condition, Node, Not, Op, Or
 
 OPERATORS = [Op.EQ, Op.NE, Op.IN, Op.NOT_IN, Op.EXISTS, Op.NOT_EXISTS]
-_OPPOSITE = {
-    Op.EQ: Op.NE,
-    Op.NE: Op.EQ,
-    Op.IN: Op.NOT_IN,
-    Op.NOT_IN: Op.IN,
-    Op.EXISTS: Op.NOT_EXISTS,
-    Op.NOT_EXISTS: Op.EXISTS,
-}
 # Rows and groups a builder form may post; the text form has its own, larger limits.
 MAX_GROUPS = 20
 MAX_ROWS = 20
@@ -110,7 +102,7 @@ def _row_from(node: Node) -> Row | None:
         case Condition(key=key, op=op, values=values):
             return Row(key=key, op=op, values=list(values))
         case Not(child=Condition(key=key, op=op, values=values)):
-            return Row(key=key, op=_OPPOSITE[op], values=list(values))
+            return Row(key=key, op=op.negated, values=list(values))
     return None
 
 

@@ -38,15 +38,6 @@ from audiences.conditions import And, Condition, Node, Not, Op, Or
 from contacts.models import Contact, Label
 from trackly.models import Account
 
-# Each operator's negation; NOT of a condition is the condition with the opposite operator.
-_NEGATED = {
-    Op.EQ: Op.NE,
-    Op.NE: Op.EQ,
-    Op.IN: Op.NOT_IN,
-    Op.NOT_IN: Op.IN,
-    Op.EXISTS: Op.NOT_EXISTS,
-    Op.NOT_EXISTS: Op.EXISTS,
-}
 _POSITIVE = frozenset({Op.EQ, Op.IN, Op.EXISTS})
 
 
@@ -56,7 +47,7 @@ def negation_normal_form(node: Node, *, negate: bool = False) -> Node:
     """
     match node:
         case Condition(key=key, op=op, values=values):
-            return Condition(key, _NEGATED[op], values) if negate else node
+            return Condition(key, op.negated, values) if negate else node
         case Not(child=child):
             return negation_normal_form(child, negate=not negate)
         case And(children=children) | Or(children=children):
@@ -64,8 +55,8 @@ def negation_normal_form(node: Node, *, negate: bool = False) -> Node:
             group = (Or if isinstance(node, And) else And) if negate else type(node)
             flat: list[Node] = []
             for child in children:
-                child = negation_normal_form(child, negate=negate)
-                flat.extend(child.children if isinstance(child, group) else (child,))
+                normal = negation_normal_form(child, negate=negate)
+                flat.extend(normal.children if isinstance(normal, group) else (normal,))
             return group(tuple(flat))
     raise TypeError(f"not a condition node: {node!r}")
 
@@ -86,7 +77,7 @@ def _compile(node: Node, account_id: int, *, correlated: bool) -> Q:
         case Condition() if _is_positive(node):
             return _has_label(_label_test(node), account_id, correlated=correlated)
         case Condition(key=key, op=op, values=values):
-            positive = _label_test(Condition(key, _NEGATED[op], values))
+            positive = _label_test(Condition(key, op.negated, values))
             return ~_has_label(positive, account_id, correlated=True)
         case And(children=children):
             q = Q()

@@ -65,7 +65,20 @@ class Op(enum.StrEnum):
     EXISTS = "EXISTS"
     NOT_EXISTS = "NOT EXISTS"
 
+    @property
+    def negated(self) -> "Op":
+        """The operator meaning NOT this one: `k != v` is exactly `NOT k = v`, and so on."""
+        return _NEGATIONS[self]
 
+
+_NEGATIONS = {
+    Op.EQ: Op.NE,
+    Op.NE: Op.EQ,
+    Op.IN: Op.NOT_IN,
+    Op.NOT_IN: Op.IN,
+    Op.EXISTS: Op.NOT_EXISTS,
+    Op.NOT_EXISTS: Op.EXISTS,
+}
 _SINGLE_VALUE_OPS = frozenset({Op.EQ, Op.NE})
 _LIST_OPS = frozenset({Op.IN, Op.NOT_IN})
 

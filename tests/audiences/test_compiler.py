@@ -1,0 +1,342 @@
+"""The audience compiler: exact members for every operator and shape, scope and tenancy, one query
+per count, and a differential test against the reference semantics (`conditions.evaluate`)."""
+
+import pytest
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from audiences.compiler import compile_conditions, count_members, members, negation_normal_form
+from audiences.conditions import And, Condition, Not, Op, Or, evaluate, parse, to_text
+from contacts.models import Contact, Label
+from tests.factories import AccountFactory, ContactFactory, SendingListFactory, label_contact
+
+
+def _unsubscribe(contact):
+    contact.status = Contact.Status.UNSUBSCRIBED
+    contact.unsubscribed_at = timezone.now()
+    contact.save()
+    return contact
+
+
+@pytest.fixture
+def second_list(account):
+    return SendingListFactory(account=account, name="Second", phone_number="+14155550200")
+
+
+@pytest.fixture
+def people(sending_list, second_list, other_account):
+    """Named contacts of the account (two lists) and of another account with the same labels."""
+    other_list = SendingListFactory(account=other_account, name="Theirs")
+
+    def make(sending_list, labels):
+        return label_contact(ContactFactory(sending_list=sending_list), labels)
+
+    return {
+        "ann": make(sending_list, {"source": "facebook", "tier": "gold"}),
+        "bob": make(sending_list, {"source": "google", "tier": "silver"}),
+        "cat": make(sending_list, {"source": "Facebook", "Source": "facebook"}),
+        "dan": make(sending_list, {}),
+        "eve": make(sending_list, {"tier": "gold", "note": "two words"}),
+        "fay": _unsubscribe(make(sending_list, {"source": "facebook", "tier": "gold"})),
+        "gus": make(second_list, {"source": "facebook", "tier": "bronze"}),
+        "out": make(other_list, {"source": "facebook", "tier": "gold", "note": "two words"}),
+    }
+
+
+def names(people, account, text, list_ids=None):
+    found = set(members(account, parse(text), list_ids).values_list("pk", flat=True))
+    return {name for name, contact in people.items() if contact.pk in found}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("source = facebook", {"ann", "gus"}),
+        ("label:source == facebook", {"ann", "gus"}),
+        ("source != facebook", {"bob", "cat", "dan", "eve"}),
+        ("source IN [google, Facebook]", {"bob", "cat"}),
+        ("source IN [nobody]", set()),
+        ("source NOT IN [google, Facebook]", {"ann", "dan", "eve", "gus"}),
+        ("source EXISTS", {"ann", "bob", "cat", "gus"}),
+        ("source NOT EXISTS", {"dan", "eve"}),
+        ("note = 'two words'", {"eve"}),
+        ("note = two", set()),
+    ],
+)
+def test_each_operator_matches_exactly(people, account, text, expected):
+    assert names(people, account, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("source = facebook AND tier = gold", {"ann"}),
+        ("source = facebook OR tier = gold", {"ann", "eve", "gus"}),
+        ("NOT source = facebook", {"bob", "cat", "dan", "eve"}),
+        ("NOT source != facebook", {"ann", "gus"}),
+        ("NOT NOT source = facebook", {"ann", "gus"}),
+        ("NOT source EXISTS", {"dan", "eve"}),
+        ("NOT source NOT EXISTS", {"ann", "bob", "cat", "gus"}),
+        ("NOT tier IN [gold, silver]", {"cat", "dan", "gus"}),
+        ("NOT tier NOT IN [gold, silver]", {"ann", "bob", "eve"}),
+        ("NOT (source = facebook OR tier = gold)", {"bob", "cat", "dan"}),
+        ("NOT (source = facebook AND tier = gold)", {"bob", "cat", "dan", "eve", "gus"}),
+        ("(source = facebook OR source = google) AND tier != gold", {"bob", "gus"}),
+        ("tier = gold AND (source NOT EXISTS OR NOT (source = facebook))", {"eve"}),
+        ("source = facebook AND tier = gold OR source = google", {"ann", "bob"}),
+        ("source = google OR tier IN [gold, bronze] OR note EXISTS", {"ann", "bob", "eve", "gus"}),
+        ("source = google OR tier != gold", {"bob", "cat", "dan", "gus"}),
+        ("(source = facebook AND tier = gold) OR source NOT EXISTS", {"ann", "dan", "eve"}),
+        ("tier != gold AND (source = facebook OR Source EXISTS)", {"cat", "gus"}),
+        ("NOT (source EXISTS AND NOT (tier = gold OR note EXISTS))", {"ann", "dan", "eve"}),
+    ],
+)
+def test_and_or_not_and_groups_match_exactly(people, account, text, expected):
+    assert names(people, account, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("source = facebook", {"ann", "gus"}),
+        ("Source = facebook", {"cat"}),
+        ("source = Facebook", {"cat"}),
+        ("SOURCE EXISTS", set()),
+        ("Source NOT EXISTS", {"ann", "bob", "dan", "eve", "gus"}),
+    ],
+)
+def test_keys_and_values_are_case_sensitive(people, account, text, expected):
+    assert names(people, account, text) == expected
+
+
+def test_unsubscribed_contacts_never_match(people, account):
+    everyone = {"ann", "bob", "cat", "dan", "eve", "gus"}
+    assert names(people, account, "") == everyone
+    assert "fay" not in names(people, account, "source = facebook AND tier = gold")
+    assert "fay" not in names(people, account, "source NOT EXISTS OR source EXISTS")
+
+
+def test_lists_restrict_the_scope_and_combine_as_a_union(
+    people, account, sending_list, second_list
+):
+    assert names(people, account, "source = facebook", [sending_list.pk]) == {"ann"}
+    assert names(people, account, "source = facebook", [second_list.pk]) == {"gus"}
+    assert names(people, account, "source = facebook", [sending_list.pk, second_list.pk]) == {
+        "ann",
+        "gus",
+    }
+    assert names(people, account, "source NOT EXISTS", [second_list.pk]) == set()
+
+
+def test_another_accounts_contacts_never_match(people, account, other_account):
+    assert "out" not in names(people, account, "source = facebook AND tier = gold")
+    assert "out" not in names(people, account, "note = 'two words'")
+    assert "out" not in names(people, account, "")
+    # From the other account's side, only its own contact matches.
+    assert names(people, other_account, "source = facebook AND tier = gold") == {"out"}
+    assert names(people, other_account, "source != facebook") == set()
+
+
+def test_lists_of_another_account_give_no_members(people, account):
+    other_list_id = people["out"].sending_list_id
+    assert names(people, account, "", [other_list_id]) == set()
+    assert names(people, account, "source NOT EXISTS", [other_list_id]) == set()
+    assert count_members(account, None, [other_list_id]) == 0
+
+
+def test_no_conditions_match_every_subscribed_contact_in_scope(people, account, second_list):
+    assert compile_conditions(None, account_id=account.pk) == Q()
+    assert count_members(account, None, None) == 6
+    assert count_members(account, None, []) == 6
+    assert names(people, account, "", [second_list.pk]) == {"gus"}
+
+
+@pytest.fixture
+def shoppers(sending_list):
+    """Contacts labelled after the seed's e-commerce strategy."""
+    labels = {
+        "vip_recent": {"ltv_tier": "vip", "last_purchase_days": "90", "buyer_status": "repeat"},
+        "vip_lapsed": {"ltv_tier": "vip", "last_purchase_days": "180"},
+        "mid_recent": {"ltv_tier": "mid", "last_purchase_days": "90"},
+        "q1_engaged": {"cohort": "2024-Q1", "engagement_level": "high", "buyer_status": "never"},
+        "q1_bought": {"cohort": "2024-Q1", "engagement_level": "high", "buyer_status": "once"},
+        "q2_engaged": {"cohort": "2024-Q2", "engagement_level": "high", "buyer_status": "never"},
+        "promo_once": {"promo_responsive": "true", "buyer_status": "once"},
+        "promo_never": {"promo_responsive": "true", "buyer_status": "never"},
+        "cold_once": {"promo_responsive": "false", "buyer_status": "once"},
+    }
+    return {
+        name: label_contact(ContactFactory(sending_list=sending_list), contact_labels)
+        for name, contact_labels in labels.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ltv_tier=vip AND last_purchase_days=90", {"vip_recent"}),
+        ("cohort=2024-Q1 AND engagement_level=high AND buyer_status=never", {"q1_engaged"}),
+        ("promo_responsive=true AND buyer_status=once", {"promo_once"}),
+    ],
+)
+def test_the_seeds_example_audiences(shoppers, account, text, expected):
+    assert names(shoppers, account, text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "source = facebook",
+        "source != facebook",
+        "(source = facebook OR tier IN [gold, silver]) AND note NOT EXISTS AND NOT tier = bronze",
+    ],
+)
+def test_count_is_one_query(people, account, sending_list, django_assert_num_queries, text):
+    node = parse(text)
+    with django_assert_num_queries(1):
+        count_members(account, node, [sending_list.pk])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "source != facebook",
+        "tier NOT IN [gold, silver]",
+        "NOT (source = facebook OR tier EXISTS)",
+        "source = facebook OR tier NOT IN [gold]",
+    ],
+)
+def test_negative_conditions_compile_to_not_exists_never_not_in(account, text):
+    sql = str(members(account, parse(text), None).query).upper()
+    assert "NOT (EXISTS(" in sql
+    assert " NOT IN (" not in sql
+
+
+def test_members_are_not_duplicated_by_labels(people, account):
+    contacts = members(account, parse("source EXISTS OR tier EXISTS OR note EXISTS"), None)
+    pks = list(contacts.values_list("pk", flat=True))
+    assert len(pks) == len(set(pks)) == 5
+    assert contacts.count() == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "normal_form"),
+    [
+        ("NOT a = x", "label:a != x"),
+        ("NOT NOT a = x", "label:a = x"),
+        ("NOT a NOT IN [x, y]", "label:a IN [x, y]"),
+        ("NOT (a EXISTS AND b != y)", "label:a NOT EXISTS OR label:b = y"),
+        ("NOT (a = x OR NOT (b = y OR c = z))", "label:a != x AND (label:b = y OR label:c = z)"),
+        ("a = x AND NOT (b = y OR c = z)", "label:a = x AND label:b != y AND label:c != z"),
+    ],
+)
+def test_negation_normal_form_pushes_not_into_the_operators(text, normal_form):
+    assert to_text(negation_normal_form(parse(text))) == normal_form
+
+
+# ---------------------------------------------------------------------------------------------
+# Differential test: the database against the reference semantics
+# ---------------------------------------------------------------------------------------------
+
+KEYS = ["a", "b", "c", "A"]
+VALUES = ["x", "y", "z", "X", "x y"]
+
+label_sets = st.dictionaries(st.sampled_from(KEYS), st.sampled_from(VALUES), max_size=len(KEYS))
+# Where a contact lives: (account 0, list 0), (account 0, list 1) or (account 1, its only list).
+contact_rows = st.tuples(st.sampled_from([(0, 0), (0, 1), (1, 2)]), st.booleans(), label_sets)
+
+keys = st.sampled_from(KEYS)
+leaves = st.one_of(
+    st.builds(
+        lambda key, op, value: Condition(key, op, (value,)),
+        keys,
+        st.sampled_from([Op.EQ, Op.NE]),
+        st.sampled_from(VALUES),
+    ),
+    st.builds(
+        lambda key, op, values: Condition(key, op, tuple(values)),
+        keys,
+        st.sampled_from([Op.IN, Op.NOT_IN]),
+        st.lists(st.sampled_from(VALUES), min_size=1, max_size=3, unique=True),
+    ),
+    st.builds(Condition, keys, st.sampled_from([Op.EXISTS, Op.NOT_EXISTS])),
+)
+
+
+def _group(kind, children):
+    flat = []
+    for child in children:
+        flat.extend(child.children if isinstance(child, kind) else [child])
+    return kind(tuple(flat))
+
+
+def trees(depth=3):
+    """Condition trees at most `depth` levels of groups and NOTs above the leaves."""
+    if depth == 0:
+        return leaves
+    inner = trees(depth - 1)
+    return st.one_of(
+        leaves,
+        st.lists(inner, min_size=2, max_size=3).map(lambda children: _group(And, children)),
+        st.lists(inner, min_size=2, max_size=3).map(lambda children: _group(Or, children)),
+        inner.map(Not),
+    )
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=st.lists(contact_rows, min_size=5, max_size=40),
+    tree_list=st.lists(trees(), min_size=1, max_size=4),
+    scopes=st.lists(st.sets(st.sampled_from([0, 1, 2])), min_size=1, max_size=2),
+)
+def test_database_agrees_with_the_reference_semantics(db, rows, tree_list, scopes):
+    # Each example builds its data inside a savepoint and rolls it back.
+    with transaction.atomic():
+        accounts = [AccountFactory(), AccountFactory()]
+        lists = [
+            SendingListFactory(account=accounts[0]),
+            SendingListFactory(account=accounts[0]),
+            SendingListFactory(account=accounts[1]),
+        ]
+        now = timezone.now()
+        contacts = Contact.objects.bulk_create(
+            Contact(
+                account=accounts[account_index],
+                sending_list=lists[list_index],
+                phone_number=f"+1555000{number:04d}",
+                status="subscribed" if subscribed else "unsubscribed",
+                unsubscribed_at=None if subscribed else now,
+            )
+            for number, ((account_index, list_index), subscribed, _) in enumerate(rows)
+        )
+        Label.objects.bulk_create(
+            Label(account_id=contact.account_id, contact=contact, key=key, value=value)
+            for contact, (_, _, labels) in zip(contacts, rows, strict=True)
+            for key, value in labels.items()
+        )
+        for tree in tree_list:
+            parsed = parse(to_text(tree))
+            assert parsed == tree
+            for scope in scopes:
+                list_ids = [lists[index].pk for index in sorted(scope)]
+                expected = {
+                    contact.pk
+                    for contact, ((account_index, list_index), subscribed, labels) in zip(
+                        contacts, rows, strict=True
+                    )
+                    if account_index == 0
+                    and subscribed
+                    and (not scope or list_index in scope)
+                    and evaluate(tree, labels)
+                }
+                found = members(accounts[0], parsed, list_ids).values_list("pk", flat=True)
+                assert set(found) == expected, to_text(tree)
+        transaction.set_rollback(True)
