@@ -53,8 +53,7 @@ def audiences(request: AccountRequest):
 def audience_count(request: AccountRequest, audience_id: int):
     """The live member count of a saved audience, as a fragment loaded after the page."""
     audience = _get_audience(request, audience_id)
-    context = {"count": compiler.count_members(request.account, audience.tree, audience.list_ids())}
-    return render(request, "audiences/_count.html", context)
+    return render(request, "audiences/_count.html", {"count": audience.count_members()})
 
 
 def _builder_context(request: AccountRequest, builder: Builder | None, tree: Node | None, list_ids):
