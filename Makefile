@@ -45,3 +45,11 @@ format: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) staticfiles .hypothesis
+
+# `make bench`: audience counts, label dropdowns and the member preview at 1M contacts, each
+# against hand-written SQL (SQLite; `make bench DATABASE_URL=postgres://...` for PostgreSQL).
+# Extra options in BENCH_ARGS, e.g. BENCH_ARGS="--rebuild" or "--repeat 9". See bench/README.md.
+BENCH_ARGS ?=
+.PHONY: bench
+bench: $(VENV)/.installed
+	DEBUG=true DATABASE_URL='$(DATABASE_URL)' $(PY) -m bench.run $(BENCH_ARGS)
