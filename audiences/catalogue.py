@@ -8,6 +8,7 @@ unsubscribed contacts: they say how a label is used, not who would receive a mes
 import re
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from contacts.models import LabelKeyCount, LabelValueCount
 from trackly.models import Account
@@ -16,15 +17,28 @@ from trackly.models import Account
 TOP_VALUES = 200
 
 
-def label_keys(account: Account) -> list[LabelKeyCount]:
+class KeyCount(NamedTuple):
+    key: str
+    contacts: int
+
+
+class ValueCount(NamedTuple):
+    value: str
+    contacts: int
+
+
+# Rows come back as tuples, not model instances: the dropdowns are on the builder's hot path.
+def label_keys(account: Account) -> list[KeyCount]:
     """Every key in use in the account, in key order, with its contact count."""
-    return list(LabelKeyCount.objects.filter(account=account).order_by("key"))
+    keys = LabelKeyCount.objects.filter(account=account).order_by("key")
+    return [KeyCount(*row) for row in keys.values_list("key", "contacts")]
 
 
-def label_values(account: Account, key: str, *, limit: int = TOP_VALUES) -> list[LabelValueCount]:
+def label_values(account: Account, key: str, *, limit: int = TOP_VALUES) -> list[ValueCount]:
     """A key's values, most contacts first, with their contact counts."""
     values = LabelValueCount.objects.filter(account=account, key=key)
-    return list(values.order_by("-contacts", "value")[:limit])
+    rows = values.order_by("-contacts", "value").values_list("value", "contacts")[:limit]
+    return [ValueCount(*row) for row in rows]
 
 
 def _comparable(name: str) -> str:
