@@ -22,6 +22,7 @@ install: $(VENV)/.installed
 
 run: $(VENV)/.installed
 	DEBUG=true $(PY) manage.py migrate --noinput
+	DEBUG=true $(PY) manage.py createcachetable
 	DEBUG=true $(PY) manage.py collectstatic --noinput --verbosity 0
 	DEBUG=true $(PY) manage.py seed_demo
 	@# The task worker runs beside the web server; Ctrl-C (or the server exiting) stops both.

@@ -109,6 +109,8 @@ class Job(models.Model):
     class Kind(models.TextChoices):
         ADD_LABEL = "add_label", "Add label"
         REMOVE_LABEL = "remove_label", "Remove label"
+        IMPORT_PREVIEW = "import_preview", "Import preview"
+        IMPORT = "import", "Import"
 
     account = models.ForeignKey(
         Account, on_delete=models.CASCADE, related_name="jobs", db_index=False
@@ -159,3 +161,61 @@ class Job(models.Model):
         if not self.progress_total:
             return 0
         return min(100, self.progress_done * 100 // self.progress_total)
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def for_account(self, account: Account) -> "ApiKeyQuerySet":
+        return self.filter(account=account)
+
+    def active(self) -> "ApiKeyQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A key to the JSON API, scoped to one account (see `trackly.api_keys`).
+
+    Only a SHA-256 hash of the key is kept; `prefix`, the key's first characters, is not secret:
+    it tells keys apart on the API keys page and finds the key's row when it is presented.
+    """
+
+    # Indexed by the (account, created_at) index.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="api_keys", db_index=False
+    )
+    name = models.CharField(
+        max_length=100, help_text="What the key is for, e.g. the system using it."
+    )
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64)
+    read_only = models.BooleanField(
+        default=False, help_text="A read-only key may read everything but change nothing."
+    )
+    # Null for keys made on the command line, or whose creator was deleted.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Updated at most once a minute (`trackly.api_keys.LAST_USED_PRECISION`).
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["key_hash"], name="apikey_key_hash_uniq"),
+        ]
+        indexes = [
+            # Authenticating a request: the rows whose prefix is the presented key's.
+            models.Index(fields=["prefix"], name="apikey_prefix_idx"),
+            # The API keys page: an account's keys, newest first.
+            models.Index(fields=["account", "-created_at"], name="apikey_account_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

@@ -136,6 +136,9 @@ TASKS = {
 }
 # A running job whose worker has not reported for this long is marked failed.
 JOB_HEARTBEAT_TIMEOUT = env_int("JOB_HEARTBEAT_TIMEOUT", 60)
+# CSV imports: the largest file accepted, and where uploads wait between preview and import.
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 100 * 1024 * 1024)
+IMPORT_DIR = Path(os.environ.get("IMPORT_DIR", str(BASE_DIR / "var" / "imports")))
 # Contacts per transaction in bulk label changes: smaller means shorter locks, more statements.
 BULK_CHUNK_SIZE = env_int("BULK_CHUNK_SIZE", 20_000)
 
@@ -199,3 +202,30 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# The JSON API (trackly.api). django-ninja is an app so that its Swagger UI files are served
+# from here, not from a CDN.
+INSTALLED_APPS += ["ninja"]
+# The cache all processes share; the API's rate limits live in it. The database by default
+# (`manage.py createcachetable` makes its table), or Redis with CACHE_URL=redis://host:6379/0.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL:
+    if not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured("CACHE_URL must start with redis://, rediss:// or unix://.")
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "trackly.api.AtomicDatabaseCache",
+            "LOCATION": "trackly_cache",
+            # Culling starts beyond this many entries; rate counters live three seconds.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+# Requests a second per API key, and how many more a burst may add; 0 turns the limit off.
+API_RATE_LIMIT = env_int("API_RATE_LIMIT", 50)
+API_RATE_BURST = env_int("API_RATE_BURST", 10)
+# The largest JSON body the API reads, in bytes; CSV uploads have their own limit.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)

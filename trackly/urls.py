@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from trackly import views
+from trackly.api import api_urls
+from trackly.api_views import api_key_revoke, api_keys
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -24,9 +26,17 @@ urlpatterns = [
         views.member_remove,
         name="member_remove",
     ),
+    path("a/<slug:account_slug>/settings/api-keys/", api_keys, name="api_keys"),
+    path(
+        "a/<slug:account_slug>/settings/api-keys/<int:key_id>/revoke/",
+        api_key_revoke,
+        name="api_key_revoke",
+    ),
     path("a/<slug:account_slug>/jobs/", views.jobs, name="jobs"),
     path("a/<slug:account_slug>/jobs/<int:job_id>/", views.job_detail, name="job_detail"),
     path("a/<slug:account_slug>/", include("contacts.urls")),
     path("a/<slug:account_slug>/", include("audiences.urls")),
+    path("a/<slug:account_slug>/", include("contacts.import_urls")),
     path("admin/", admin.site.urls),
+    path("api/", include(api_urls())),
 ]

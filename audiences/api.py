@@ -1,0 +1,552 @@
+"""The API's audiences, bulk label actions and label catalogue (SPEC §11), on the audiences
+services."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse
+from django.urls import reverse
+from ninja import Field, Query, Router, Schema, Status
+from pydantic import AfterValidator, ConfigDict, StringConstraints
+
+from audiences import bulk, catalogue, compiler
+from audiences.models import Audience
+from audiences.services import audience_selection, label_change_start
+from contacts.api import ContactPage, contacts_out
+from contacts.labels import clean_key
+from contacts.models import SendingList
+from trackly.api import (
+    MAX_ID,
+    ApiError,
+    ApiKeyAuth,
+    ApiRequest,
+    ConditionsIn,
+    ConditionsTreeOut,
+    JobOut,
+    Page,
+    PageParams,
+    check_text,
+    conditions_out,
+    get_or_404,
+    invalid,
+    job_out,
+    operation,
+    paginate,
+    read_conditions,
+    reported_as,
+)
+from trackly.models import Account
+
+router = Router()
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+AudienceName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    AfterValidator(check_text),
+]
+Description = Annotated[
+    str,
+    StringConstraints(max_length=10_000),
+    AfterValidator(lambda text: check_text(text, multiline=True)),
+]
+ListIds = Annotated[
+    list[Id],
+    Field(
+        max_length=1000,
+        description="The sending lists in scope (a union); empty for every list of the account.",
+    ),
+]
+
+AUDIENCE_EXAMPLE = {
+    "id": 7,
+    "name": "VIP Winback",
+    "description": "VIPs who have not bought for three months.",
+    "conditions": "label:ltv_tier = vip AND label:last_purchase_days = 90",
+    "conditions_tree": {
+        "and": [
+            {"key": "ltv_tier", "op": "=", "value": "vip"},
+            {"key": "last_purchase_days", "op": "=", "value": "90"},
+        ]
+    },
+    "list_ids": [],
+    "status": "active",
+    "created_at": "2025-03-01T10:00:00Z",
+    "updated_at": "2025-03-01T10:00:00Z",
+}
+
+# ---------------------------------------------------------------------------------------------
+# Schemas
+# ---------------------------------------------------------------------------------------------
+
+
+class AudienceOut(Schema):
+    id: int
+    name: str
+    description: str
+    conditions: str = Field(description="The conditions as canonical text; empty for none.")
+    conditions_tree: ConditionsTreeOut = Field(
+        description="The same conditions as a JSON tree; null for none."
+    )
+    list_ids: list[int] = Field(description="The lists in scope; empty for every list.")
+    status: Literal["active", "archived"]
+    created_at: datetime
+    updated_at: datetime
+
+    model_config = ConfigDict(json_schema_extra={"examples": [AUDIENCE_EXAMPLE]})
+
+
+class AudienceDetailOut(AudienceOut):
+    count: int = Field(description="Members now: subscribed contacts in scope that match.")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{**AUDIENCE_EXAMPLE, "count": 212}]})
+
+
+class AudiencePage(Page):
+    data: list[AudienceOut]
+
+
+class AudienceIn(Schema):
+    name: AudienceName = Field(description="Unique in the account.")
+    description: Description = ""
+    conditions: ConditionsIn = None
+    list_ids: ListIds = Field(default_factory=list)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "VIP Winback",
+                    "conditions": "ltv_tier=vip AND last_purchase_days=90",
+                },
+                {
+                    "name": "Promo Candidates",
+                    "conditions": {
+                        "and": [
+                            {"key": "promo_responsive", "op": "=", "value": "true"},
+                            {"key": "buyer_status", "op": "=", "value": "once"},
+                        ]
+                    },
+                    "list_ids": [3],
+                },
+            ]
+        },
+    )
+
+
+class AudiencePatch(Schema):
+    name: AudienceName | None = None
+    description: Description | None = None
+    conditions: ConditionsIn = None
+    list_ids: ListIds | None = None
+    status: Literal["active", "archived"] | None = Field(
+        None, description="`archived` hides the audience in the dashboard; `active` restores it."
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"conditions": "label:ltv_tier = vip AND label:last_purchase_days = 180"}]
+        },
+    )
+
+
+class CountIn(Schema):
+    conditions: ConditionsIn = None
+    list_ids: ListIds = Field(default_factory=list)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"conditions": "label:tier IN [gold, silver]"},
+                {"conditions": {"key": "vip", "op": "EXISTS"}, "list_ids": [3]},
+            ]
+        },
+    )
+
+
+class CountOut(Schema):
+    count: int
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"count": 212}]})
+
+
+class AddLabelIn(Schema):
+    key: str = Field(description="The label key.", examples=["winback_2025"])
+    value: str = Field(description="The value to set.", examples=["sent"])
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"key": "winback", "value": "2025-03"}]}
+    )
+
+
+class RemoveLabelIn(Schema):
+    key: str = Field(description="The label key to remove.")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"key": "winback"}]})
+
+
+class LabelKeyOut(Schema):
+    key: str
+    contacts: int = Field(description="Contacts with this key (subscribed or not).")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"key": "source", "contacts": 1840}]})
+
+
+class LabelValueOut(Schema):
+    value: str
+    contacts: int = Field(description="Contacts with this value of the key.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"value": "facebook", "contacts": 920}]}
+    )
+
+
+class ValuesParams(Schema):
+    limit: int = Field(catalogue.TOP_VALUES, ge=1, le=1000, description="At most this many values.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def audience_out(audience: Audience, *, count: int | None = None) -> dict[str, Any]:
+    out = {
+        "id": audience.pk,
+        "name": audience.name,
+        "description": audience.description,
+        **conditions_out(audience.tree),
+        "list_ids": sorted(audience.list_ids()),
+        "status": audience.status,
+        "created_at": audience.created_at,
+        "updated_at": audience.updated_at,
+    }
+    if count is not None:
+        out["count"] = count
+    return out
+
+
+def _detail(audience: Audience) -> dict[str, Any]:
+    return audience_out(audience, count=audience.count_members())
+
+
+def _get_audience(request: ApiRequest, audience_id: int) -> Audience:
+    audiences = Audience.objects.for_account(request.account).prefetch_related("sending_lists")
+    return get_or_404(audiences, audience_id, "audience")
+
+
+def _lists(account: Account, list_ids: list[int]) -> list[SendingList]:
+    """The account's lists with these ids, or `not_found` naming the first that is not one."""
+    wanted = list(dict.fromkeys(list_ids))
+    found = {sl.pk: sl for sl in SendingList.objects.for_account(account).filter(pk__in=wanted)}
+    for pk in wanted:
+        if pk not in found:
+            message = f"No sending list with id {pk}."
+            raise ApiError(
+                "not_found", message, details=[{"field": "list_ids", "message": message}]
+            )
+    return [found[pk] for pk in wanted]
+
+
+def _check_name_free(account: Account, name: str, audience: Audience | None = None) -> None:
+    taken = Audience.objects.for_account(account).filter(name=name)
+    if audience is not None:
+        taken = taken.exclude(pk=audience.pk)
+    if taken.exists():
+        raise ApiError("conflict", "An audience with this name already exists.")
+
+
+def _save(audience: Audience, lists: list[SendingList] | None) -> None:
+    try:
+        with transaction.atomic():
+            audience.save()
+            if lists is not None:
+                audience.sending_lists.set(lists)
+    except IntegrityError:
+        # Another request took the name between the check and the save.
+        raise ApiError("conflict", "An audience with this name already exists.") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Audiences
+# ---------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/audiences",
+    tags=["Audiences"],
+    **operation(
+        {200: AudiencePage},
+        summary="List audiences",
+        description="The account's audiences, in id order (without member counts: get one "
+        "audience for its count).",
+    ),
+)
+def audiences_list(
+    request: ApiRequest,
+    paging: Query[PageParams],
+    status: Literal["active", "archived"] | None = None,
+):
+    audiences = Audience.objects.for_account(request.account).prefetch_related("sending_lists")
+    if status is not None:
+        audiences = audiences.filter(status=status)
+    return paginate(audiences, paging, audience_out)
+
+
+@router.post(
+    "/audiences",
+    tags=["Audiences"],
+    **operation(
+        {201: AudienceDetailOut},
+        "invalid_conditions",
+        "invalid_label_key",
+        "invalid_label_value",
+        "not_found",
+        "conflict",
+        body=True,
+        writes=True,
+        summary="Create an audience",
+        description="A saved, dynamic segment: its members are evaluated whenever they are "
+        "asked for. The answer includes the member count now.",
+    ),
+)
+def audience_create(request: ApiRequest, payload: AudienceIn):
+    tree = read_conditions(payload.conditions)
+    lists = _lists(request.account, payload.list_ids)
+    _check_name_free(request.account, payload.name)
+    audience = Audience(
+        account=request.account,
+        created_by=request.auth.created_by,
+        name=payload.name,
+        description=payload.description,
+        conditions=conditions_out(tree)["conditions"],
+    )
+    _save(audience, lists)
+    return Status(201, _detail(audience))
+
+
+@router.get(
+    "/audiences/{int:audience_id}",
+    tags=["Audiences"],
+    **operation(
+        {200: AudienceDetailOut},
+        "not_found",
+        summary="Get an audience",
+        description="The audience with its member count now.",
+    ),
+)
+def audience_get(request: ApiRequest, audience_id: int):
+    return _detail(_get_audience(request, audience_id))
+
+
+@router.patch(
+    "/audiences/{int:audience_id}",
+    tags=["Audiences"],
+    **operation(
+        {200: AudienceDetailOut},
+        "invalid_conditions",
+        "invalid_label_key",
+        "invalid_label_value",
+        "not_found",
+        "conflict",
+        body=True,
+        writes=True,
+        summary="Change an audience",
+        description="Changes the fields given; the others stay as they are. `conditions: null` "
+        "(or empty text) removes the conditions.",
+    ),
+)
+def audience_patch(request: ApiRequest, audience_id: int, payload: AudiencePatch):
+    audience = _get_audience(request, audience_id)
+    given = payload.model_fields_set
+    lists = None
+    if "conditions" in given:
+        audience.conditions = conditions_out(read_conditions(payload.conditions))["conditions"]
+    if "list_ids" in given:
+        lists = _lists(request.account, payload.list_ids or [])
+    if "name" in given and payload.name is not None:
+        _check_name_free(request.account, payload.name, audience)
+        audience.name = payload.name
+    if "description" in given:
+        audience.description = payload.description or ""
+    if "status" in given and payload.status is not None:
+        audience.status = payload.status
+    _save(audience, lists)
+    return _detail(_get_audience(request, audience.pk))
+
+
+@router.delete(
+    "/audiences/{int:audience_id}",
+    tags=["Audiences"],
+    **operation(
+        {204: None},
+        "not_found",
+        writes=True,
+        summary="Delete an audience",
+        description="Deletes the saved audience; its contacts and their labels stay, and the "
+        "audit log keeps its bulk label changes.",
+    ),
+)
+def audience_delete(request: ApiRequest, audience_id: int):
+    _get_audience(request, audience_id).delete()
+    return Status(204, None)
+
+
+@router.get(
+    "/audiences/{int:audience_id}/contacts",
+    tags=["Audiences"],
+    **operation(
+        {200: ContactPage},
+        "not_found",
+        "invalid_cursor",
+        summary="List an audience's members",
+        description="The subscribed contacts in scope whose labels match now, in id order.",
+    ),
+)
+def audience_contacts(request: ApiRequest, audience_id: int, paging: Query[PageParams]):
+    audience = _get_audience(request, audience_id)
+    members = compiler.members(request.account, audience.tree, audience.list_ids())
+    return paginate(members, paging, serialize_page=contacts_out)
+
+
+@router.post(
+    "/audiences/count",
+    tags=["Audiences"],
+    auth=ApiKeyAuth(writes=False),
+    **operation(
+        {200: CountOut},
+        "invalid_conditions",
+        "invalid_label_key",
+        "invalid_label_value",
+        "not_found",
+        body=True,
+        summary="Count an audience without saving it",
+        description="How many subscribed contacts in scope match these conditions now. "
+        "Nothing is saved; read-only keys may call it.",
+    ),
+)
+def audience_count(request: ApiRequest, payload: CountIn):
+    tree = read_conditions(payload.conditions)
+    lists = _lists(request.account, payload.list_ids)
+    count = compiler.count_members(request.account, tree, [sl.pk for sl in lists])
+    return {"count": count}
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk label actions
+# ---------------------------------------------------------------------------------------------
+
+
+def _start_label_change(
+    request: ApiRequest, response: HttpResponse, audience: Audience, action: str, key, value
+):
+    try:
+        key, value = bulk.clean_action(action, key, value)
+    except ValidationError as error:
+        raise invalid(error, "key" if error.code == "invalid_label_key" else "value") from None
+    change = label_change_start(
+        account=request.account,
+        user=request.auth.created_by,
+        action=action,
+        key=key,
+        value=value,
+        audience=audience,
+        target=audience.name,
+        selection=audience_selection(audience),
+    )
+    response["Location"] = reverse("api-v1:job_get", args=[change.job_id])
+    change.job.refresh_from_db()
+    return Status(202, job_out(change.job))
+
+
+_BULK_DESCRIPTION = (
+    " to every contact that matches the audience now: a one-time change, not a rule for "
+    "later members. It runs as a background job, recorded in the audit log; the answer is the "
+    "job (its URL is in `Location`): poll `GET /jobs/{id}` for its progress and counts."
+)
+
+
+@router.post(
+    "/audiences/{int:audience_id}/add-label",
+    tags=["Bulk label actions"],
+    **operation(
+        {202: JobOut},
+        "invalid_label_key",
+        "invalid_label_value",
+        "not_found",
+        body=True,
+        writes=True,
+        summary="Add a label to an audience's members",
+        description="Sets the label `key` to `value`" + _BULK_DESCRIPTION + " Contacts already "
+        "at 50 labels without this key are skipped.",
+    ),
+)
+def audience_add_label(
+    request: ApiRequest, response: HttpResponse, audience_id: int, payload: AddLabelIn
+):
+    audience = _get_audience(request, audience_id)
+    return _start_label_change(request, response, audience, bulk.ADD, payload.key, payload.value)
+
+
+@router.post(
+    "/audiences/{int:audience_id}/remove-label",
+    tags=["Bulk label actions"],
+    **operation(
+        {202: JobOut},
+        "invalid_label_key",
+        "not_found",
+        body=True,
+        writes=True,
+        summary="Remove a label from an audience's members",
+        description="Removes the label `key`" + _BULK_DESCRIPTION,
+    ),
+)
+def audience_remove_label(
+    request: ApiRequest, response: HttpResponse, audience_id: int, payload: RemoveLabelIn
+):
+    audience = _get_audience(request, audience_id)
+    return _start_label_change(request, response, audience, bulk.REMOVE, payload.key, "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Label catalogue
+# ---------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/labels",
+    tags=["Labels"],
+    **operation(
+        {200: list[LabelKeyOut]},
+        summary="List label keys",
+        description="Every label key in use in the account, in key order, with how many "
+        "contacts have it.",
+    ),
+)
+def label_keys(request: ApiRequest):
+    return [
+        {"key": row.key, "contacts": row.contacts} for row in catalogue.label_keys(request.account)
+    ]
+
+
+@router.get(
+    "/labels/{key}/values",
+    tags=["Labels"],
+    **operation(
+        {200: list[LabelValueOut]},
+        "invalid_label_key",
+        summary="List a key's values",
+        description="The values of a label key, most used first, with how many contacts have "
+        "each; empty for a key nobody has.",
+    ),
+)
+def label_values(request: ApiRequest, key: str, params: Query[ValuesParams]):
+    with reported_as("key"):
+        key = clean_key(key)
+    rows = catalogue.label_values(request.account, key, limit=params.limit)
+    return [{"value": row.value, "contacts": row.contacts} for row in rows]

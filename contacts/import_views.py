@@ -1,0 +1,199 @@
+"""The dashboard's CSV import: choose a file, see its preview (a dry-run job), confirm it (the
+import job), then its result with the rejected rows as a CSV download.
+
+Both steps are jobs of `contacts.importing`, so a large file is previewed and imported by the
+task worker while the page polls; the upload waits in the import directory in between.
+"""
+
+import csv
+from collections.abc import Iterator
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.text import slugify
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from audiences.views import neutralise_cell
+from contacts import importing
+from contacts.models import SendingList
+from trackly.models import Job, Role
+from trackly.tenancy import AccountRequest, account_view
+
+# A multipart body is a little larger than the file it carries (boundaries, the CSRF token).
+MULTIPART_ALLOWANCE = 64 * 1024
+# Rejected rows shown on the page; all of them (up to the result's cap) are in the download.
+REJECTED_SHOWN = 20
+# What each outcome means for a row of the preview's sample.
+EFFECTS = {
+    importing.CREATED: "New contact",
+    importing.UPDATED: "Labels merged",
+    importing.UNCHANGED: "Unchanged",
+    importing.SKIPPED: "Skipped: unsubscribed",
+}
+
+
+def _get_list(request: AccountRequest, list_id: int) -> SendingList:
+    return get_object_or_404(SendingList.objects.for_account(request.account), pk=list_id)
+
+
+def _get_import_job(request: AccountRequest, job_id: int) -> Job:
+    jobs = Job.objects.for_account(request.account).filter(kind__in=importing.KINDS)
+    return get_object_or_404(jobs, pk=job_id)
+
+
+def _upload_form(request: AccountRequest, sending_list: SendingList, error: str = ""):
+    context = {
+        "nav": "lists",
+        "sending_list": sending_list,
+        "error": error,
+        "max_bytes": importing.max_bytes(),
+        "phone_columns": importing.PHONE_COLUMNS,
+    }
+    return render(request, "imports/import_new.html", context)
+
+
+def _declared_length(request: AccountRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+# CSRF is checked by `_receive_upload`, once the upload handler is in place: the handler must
+# be installed before anything reads the body, which the CSRF middleware would.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@account_view(Role.EDITOR)
+def import_new(request: AccountRequest, list_id: int):
+    """GET: choose a file. POST: store it and start its preview."""
+    sending_list = _get_list(request, list_id)
+    if request.method == "GET":
+        return _upload_form(request, sending_list)
+    # A body declared larger than the limit is refused before any of it is read.
+    if _declared_length(request) > importing.max_bytes() + MULTIPART_ALLOWANCE:
+        return _upload_form(request, sending_list, importing.too_large_error().messages[0])
+    handler = importing.UploadHandler(request)
+    request.upload_handlers = [handler]
+    return csrf_protect(_receive_upload)(request, sending_list, handler)
+
+
+def _receive_upload(
+    request: AccountRequest, sending_list: SendingList, handler: importing.UploadHandler
+) -> HttpResponse:
+    upload = request.FILES.get("file")
+    if handler.too_large:
+        return _upload_form(request, sending_list, importing.too_large_error().messages[0])
+    if not isinstance(upload, importing.StoredUpload):
+        return _upload_form(request, sending_list, "Choose a CSV file to import.")
+    upload.close()
+    path = importing.upload_path(upload.upload_name)
+    try:
+        importing.check_header(path)
+    except ValidationError as error:
+        path.unlink(missing_ok=True)
+        return _upload_form(request, sending_list, error.messages[0])
+    importing.remove_stale_uploads()
+    job = importing.import_start(
+        account=request.account,
+        user=request.user,
+        sending_list=sending_list,
+        upload=upload.upload_name,
+        file_name=upload.name or "import.csv",
+        dry_run=True,
+    )
+    return redirect("imports:import_detail", request.account.slug, job.pk)
+
+
+def _next_job(request: AccountRequest, job: Job) -> Job | None:
+    """The import started from this preview (or from this failed import), if any."""
+    jobs = Job.objects.for_account(request.account).filter(kind=importing.IMPORT_KIND)
+    return jobs.filter(params__source_job=job.pk).first()
+
+
+def _can_confirm(job: Job) -> bool:
+    """A successful preview, or a failed import, can be (re)started while its upload is kept."""
+    previewed = job.kind == importing.PREVIEW_KIND and job.status == Job.Status.SUCCEEDED
+    failed = job.kind == importing.IMPORT_KIND and job.status == Job.Status.FAILED
+    if not (previewed or failed):
+        return False
+    try:
+        return importing.upload_path(job.params.get("upload", "")).exists()
+    except ValidationError:
+        return False
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@account_view()
+def import_detail(request: AccountRequest, job_id: int):
+    """A preview or an import: its progress while it runs (the fragment polls), then its result."""
+    job = _get_import_job(request, job_id)
+    result = job.result or {}
+    next_job = _next_job(request, job) if job.is_finished else None
+    context = {
+        "nav": "lists",
+        "job": job,
+        "is_preview": job.kind == importing.PREVIEW_KIND,
+        "sending_list": SendingList.objects.for_account(request.account)
+        .filter(pk=job.params.get("list_id"))
+        .first(),
+        "result": result,
+        "rejected_shown": result.get("rejected_rows", [])[:REJECTED_SHOWN],
+        "sample": [
+            {**row, "effect": EFFECTS.get(row["outcome"], "")} for row in result.get("sample", [])
+        ],
+        "next_job": next_job,
+        "can_confirm": request.membership.can_edit and next_job is None and _can_confirm(job),
+    }
+    if request.htmx:
+        return render(request, "imports/import_detail.html#import_status", context)
+    return render(request, "imports/import_detail.html", context)
+
+
+@require_POST
+@account_view(Role.EDITOR)
+def import_confirm(request: AccountRequest, job_id: int):
+    """Start the import of a previewed file (or start a failed import again)."""
+    job = _get_import_job(request, job_id)
+    next_job = _next_job(request, job)
+    if next_job is not None:
+        return redirect("imports:import_detail", request.account.slug, next_job.pk)
+    if not _can_confirm(job):
+        messages.error(request, "This import cannot be started: upload the file again.")
+        return redirect("imports:import_detail", request.account.slug, job.pk)
+    started = importing.import_start(
+        account=request.account,
+        user=request.user,
+        sending_list=_get_list(request, job.params["list_id"]),
+        upload=job.params["upload"],
+        file_name=job.params["file_name"],
+        dry_run=False,
+        source=job,
+    )
+    return redirect("imports:import_detail", request.account.slug, started.pk)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _rejected_lines(result: dict) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    for row in importing.rejected_rows_csv(result):
+        yield writer.writerow([neutralise_cell(cell) for cell in row])
+
+
+@require_GET
+@account_view(Role.EDITOR)
+def import_rejected(request: AccountRequest, job_id: int):
+    """The rejected rows of a finished preview or import, as CSV: row, phone as given, reason."""
+    job = _get_import_job(request, job_id)
+    response = StreamingHttpResponse(_rejected_lines(job.result or {}), content_type="text/csv")
+    stem = slugify(str(job.params.get("file_name", "")).rsplit(".", 1)[0]) or "import"
+    response["Content-Disposition"] = f'attachment; filename="{stem}-rejected-rows.csv"'
+    return response

@@ -1,0 +1,982 @@
+"""The one CSV import pipeline: a file of phone numbers and labels into one sending list.
+
+The dashboard, the command line and the API all import through `import_file`, directly or as a
+job (`import_start`). Its contract (spec §9):
+
+1. `check_file` reads the whole file once and writes nothing: its size, that it is UTF-8 text
+   and well-formed CSV, its header, and how many rows it has (the progress total). A problem
+   here rejects the whole file with a `ValidationError` (code `file_too_large`, `invalid_file`
+   or `invalid_header`) before anything is written.
+2. The file is then read again as a stream, `chunk_rows` records at a time, so memory stays
+   bounded whatever its size; a thread reads one chunk ahead (`_read_ahead`), so that parsing
+   overlaps the database's work. Each row is checked with the one phone normaliser and the one
+   label validator; a bad row is rejected with its row number and reason, the others go on.
+3. Each chunk is one transaction: the chunk's existing contacts are read (on PostgreSQL locked
+   `FOR NO KEY UPDATE`, as `audiences.bulk` does, so that the 50-label limit holds against
+   concurrent edits), the rows are applied in order in Python (`_apply_rows`: every row's
+   outcome, and the labels each contact ends with), and only the difference is written with a
+   few set-based statements (`_PostgresStore`: COPY into a staging table, then
+   `INSERT ... SELECT ... ON CONFLICT`; `_SQLiteStore`: `executemany`). A killed import leaves
+   whole chunks; importing the same file again completes it, as the rows already applied come
+   out "unchanged".
+4. A dry run does the same reads and the same `_apply_rows`, and writes nothing. What its
+   earlier chunks would have changed is kept in a private temporary SQLite file
+   (`_DryRunMemory`), so that a phone seen again in a later chunk is judged as the real import
+   would judge it, still in bounded memory.
+
+Uploads wait for their import in `settings.IMPORT_DIR` under a random name (`UploadHandler`
+writes them there while the request is read); an import job deletes its file once it succeeded.
+"""
+
+import codecs
+import csv
+import functools
+import json
+import queue
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadhandler import (
+    FileUploadHandler,
+    SkipFile,
+    StopFutureHandlers,
+    StopUpload,
+)
+from django.db import connection, connections, transaction
+from django.tasks import task
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+
+from contacts.labels import VALUE_MAX_LENGTH, check_label_count, clean_key, clean_value
+from contacts.models import Contact, Label, SendingList
+from contacts.phones import normalize_phone
+from trackly.jobs import Progress, run_job, start_job
+from trackly.models import Account, Job
+
+# Job kinds (`Job.kind`): a dry run, and the import itself.
+PREVIEW_KIND = "import_preview"
+IMPORT_KIND = "import"
+KINDS = (PREVIEW_KIND, IMPORT_KIND)
+
+PHONE_COLUMNS = ("phone_number", "phone", "msisdn")
+LABEL_PREFIX = "label_"
+# Rows per transaction: large enough that per-statement costs vanish, small enough that a chunk
+# of parsed rows stays a few megabytes and its locks are short.
+CHUNK_ROWS = 10_000
+# The result keeps this many rejected rows for the download; the counts are always complete.
+REJECTED_ROWS_KEPT = 10_000
+# Parsed rows shown in a preview.
+SAMPLE_ROWS = 10
+# Uploads not imported after this long (previews never confirmed, crashed jobs) are deleted.
+UPLOAD_KEPT_SECONDS = 24 * 3600
+
+# Row outcomes, also the names of the result's counts.
+CREATED, UPDATED, UNCHANGED, SKIPPED, REJECTED = (
+    "created",
+    "updated",
+    "unchanged",
+    "skipped",
+    "rejected",
+)
+
+_CONTACT = Contact._meta.db_table
+_LABEL = Label._meta.db_table
+_SUBSCRIBED = Contact.Status.SUBSCRIBED.value
+_UPLOAD_NAME_LENGTH = 32
+
+
+def max_bytes() -> int:
+    return getattr(settings, "IMPORT_MAX_BYTES", 100 * 1024 * 1024)
+
+
+def _size(n: int) -> str:
+    return filesizeformat(n).replace("\xa0", " ")
+
+
+def _file_error(message: str, code: str = "invalid_file") -> ValidationError:
+    return ValidationError(message, code=code)
+
+
+def too_large_error(size: int | None = None) -> ValidationError:
+    """The error for a file over `IMPORT_MAX_BYTES` (the API answers it with 413)."""
+    given = f"The file is {_size(size)}; " if size else "The file is too large; "
+    return _file_error(f"{given}the limit is {_size(max_bytes())}.", "file_too_large")
+
+
+# Where uploads wait for their import.
+
+
+def import_dir() -> Path:
+    path = Path(getattr(settings, "IMPORT_DIR", settings.BASE_DIR / "var" / "imports"))
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def upload_path(name: str) -> Path:
+    """The stored upload called `name`; names are ours (random hex), never a path from outside."""
+    if len(name) != _UPLOAD_NAME_LENGTH or not all(c in "0123456789abcdef" for c in name):
+        raise _file_error("This upload does not exist.", "upload_gone")
+    return import_dir() / f"{name}.csv"
+
+
+def new_upload_name() -> str:
+    return secrets.token_hex(_UPLOAD_NAME_LENGTH // 2)
+
+
+def remove_stale_uploads() -> None:
+    """Delete uploads older than a day: previews never confirmed and imports that crashed."""
+    deadline = time.time() - UPLOAD_KEPT_SECONDS
+    for path in import_dir().iterdir():
+        if path.is_file() and path.stat().st_mtime < deadline:
+            path.unlink(missing_ok=True)
+
+
+class StoredUpload(UploadedFile):
+    """An upload written to the import directory; `upload_name` is what a job refers to."""
+
+    def __init__(self, path: Path, name: str, size: int):
+        super().__init__(path.open("rb"), name=name, size=size)
+        self.upload_name = path.stem
+
+
+class UploadHandler(FileUploadHandler):
+    """Writes the multipart field `file` straight into the import directory, and stops the
+    upload as soon as it passes `IMPORT_MAX_BYTES`, so no part of a large file is kept.
+
+    Install it before the request body is read (`request.upload_handlers = [UploadHandler(r)]`);
+    `too_large` tells afterwards why no file arrived.
+    """
+
+    def __init__(self, request=None):
+        super().__init__(request)
+        self.too_large = False
+        self._path: Path | None = None
+        self._file = None
+        self._size = 0
+
+    def new_file(self, field_name, file_name, *args, **kwargs) -> None:
+        super().new_file(field_name, file_name, *args, **kwargs)
+        if field_name != "file" or self._path is not None:
+            raise SkipFile
+        self._path = import_dir() / f"{new_upload_name()}.part"
+        self._file = self._path.open("wb")
+        raise StopFutureHandlers
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        self._size += len(raw_data)
+        if self._size > max_bytes():
+            self.too_large = True
+            self._discard()
+            raise StopUpload(connection_reset=False)
+        self._file.write(raw_data)
+
+    def file_complete(self, file_size: int) -> StoredUpload | None:
+        if self._file is None:
+            return None
+        self._file.close()
+        stored = self._path.with_suffix(".csv")
+        self._path.rename(stored)
+        self._file = None
+        return StoredUpload(stored, self.file_name, file_size)
+
+    def upload_interrupted(self) -> None:
+        self._discard()
+
+    def _discard(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._path is not None:
+            self._path.unlink(missing_ok=True)
+
+
+# The file and its header.
+
+
+@dataclass(frozen=True)
+class Header:
+    """What the header row says: where the phone is, which columns are labels, what is ignored."""
+
+    width: int
+    phone: int
+    # (column index, label key, column name as written)
+    labels: tuple[tuple[int, str, str], ...]
+    ignored: tuple[str, ...]
+
+
+def read_header(cells: list[str]) -> Header:
+    """Read a header row, or raise `invalid_header` naming the column at fault.
+
+    Names are matched without surrounding white space; the phone column names and the `label_`
+    prefix are matched case-insensitively, the key after the prefix is kept as written.
+    """
+    names = [cell.strip() for cell in cells]
+    if not any(names):
+        raise _file_error("The first row, the header, is empty.", "invalid_header")
+    # Each column's identity, for duplicates: a phone column, a label key, or its name.
+    seen: dict[tuple[str, str], int] = {}
+    phone = None
+    labels = []
+    ignored = []
+    for index, name in enumerate(names):
+        if not name:
+            ignored.append(f"(column {index + 1}, no name)")
+            continue
+        lowered = name.lower()
+        if lowered in PHONE_COLUMNS:
+            identity = ("phone", "")
+        elif lowered.startswith(LABEL_PREFIX):
+            try:
+                key = clean_key(name[len(LABEL_PREFIX) :])
+            except ValidationError as error:
+                raise _file_error(
+                    f"Column {name!r}: {error.messages[0]}", "invalid_header"
+                ) from None
+            identity = ("label", key)
+        else:
+            identity = ("other", lowered)
+        if identity in seen:
+            first = seen[identity]
+            if names[first] == name:
+                message = f"The column {name!r} appears twice (columns {first + 1} and {index + 1})"
+            else:
+                message = (
+                    f"The columns {names[first]!r} (column {first + 1}) and {name!r} "
+                    f"(column {index + 1}) are the same column"
+                )
+            raise _file_error(f"{message}; keep one.", "invalid_header")
+        seen[identity] = index
+        if identity[0] == "phone":
+            phone = index
+        elif identity[0] == "label":
+            labels.append((index, identity[1], name))
+        else:
+            ignored.append(name)
+    if phone is None:
+        message = (
+            "The file has no phone column: name it phone_number (or phone, or msisdn). "
+            f"Its columns are: {', '.join(repr(name) for name in names)}."
+        )
+        if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
+            message += " The values seem to be separated by something else than commas."
+        raise _file_error(message, "invalid_header")
+    return Header(width=len(names), phone=phone, labels=tuple(labels), ignored=tuple(ignored))
+
+
+def _refuse_binary(head: bytes) -> None:
+    """Recognise the files people upload by mistake from their first bytes."""
+    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        raise _file_error(
+            "This is an Excel workbook (or another archive), not a CSV file. In Excel, use "
+            "Save As and choose CSV UTF-8 (Comma delimited), then upload that file."
+        )
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise _file_error(
+            "This file is UTF-16 text; save it as CSV UTF-8 (Comma delimited) and upload it again."
+        )
+    if b"\x00" in head:
+        raise _file_error("This is not a text file, so it cannot be a CSV file.")
+
+
+def _open_csv(path: Path):
+    """The file as text: UTF-8 with or without a BOM, any line ending (csv reads them)."""
+    return path.open(encoding="utf-8-sig", newline="", buffering=1024 * 1024)
+
+
+def _records(text) -> Iterator[tuple[int, list[str]]]:
+    """The CSV records of an open file with their row numbers as a spreadsheet shows them:
+    the header is row 1, and a quoted value spanning several lines is still one record."""
+    reader = csv.reader(text, strict=True)
+    # The line after the last whole record: where a record that cannot be read starts.
+    line = 1
+    try:
+        for number, record in enumerate(reader, start=1):
+            yield number, record
+            line = reader.line_num + 1
+    except UnicodeDecodeError:
+        raise _file_error(
+            f"Line {_first_line_not_utf8(Path(text.name))} of the file is not UTF-8 text. Save "
+            "the file as CSV UTF-8 (Comma delimited) and upload it again."
+        ) from None
+    except csv.Error as error:
+        reason = str(error)
+        if "field larger than field limit" in reason or "unexpected end of data" in reason:
+            reason = "a quoted value never ends (look for an unpaired double quote)"
+        raise _file_error(f"The file is not valid CSV: line {line}: {reason}.") from None
+
+
+def _first_line_not_utf8(path: Path) -> int:
+    """The number of the first line holding bytes that are not UTF-8 (0 when there is none);
+    the text reader decodes large blocks at a time, so it cannot tell."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as raw:
+        while block := raw.read(1024 * 1024):
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as error:
+                return line + block[: max(0, error.start - pending)].count(b"\n")
+            line += block.count(b"\n")
+    return 0
+
+
+def _is_blank(record: list[str]) -> bool:
+    return not any(cell.strip() for cell in record)
+
+
+def check_header(path: Path) -> Header:
+    """The quick checks, for an answer while the user waits: size, a text file, its header.
+    Raise `ValidationError` for anything that rejects the file."""
+    size = path.stat().st_size
+    if size > max_bytes():
+        raise too_large_error(size)
+    with path.open("rb") as raw:
+        _refuse_binary(raw.read(4096))
+    with _open_csv(path) as text:
+        first = next(_records(text), None)
+    if first is None:
+        raise _file_error("The file is empty.")
+    return read_header(first[1])
+
+
+def check_file(path: Path) -> tuple[Header, int]:
+    """Check the whole file without writing anything; return its header and number of rows
+    (blank rows are not rows). Raise `ValidationError` for anything that rejects the file."""
+    header = check_header(path)
+    with _open_csv(path) as text:
+        records = _records(text)
+        next(records)
+        rows = sum(1 for _, record in records if not _is_blank(record))
+    return header, rows
+
+
+# Rows.
+
+
+@dataclass(slots=True)
+class _Row:
+    number: int
+    phone_given: str
+    phone: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    # Set when the row is rejected: the code of its first problem, and every problem's message.
+    code: str = ""
+    reason: str = ""
+
+    def reject(self, code: str, message: str, *, first: bool = False) -> None:
+        if first:
+            self.code, self.reason = code, f"{message} {self.reason}".rstrip()
+        else:
+            self.code, self.reason = self.code or code, f"{self.reason} {message}".lstrip()
+
+
+@functools.lru_cache(maxsize=20_000)
+def _cleaned_value(raw: str) -> tuple[str, str]:
+    """The label validator's answer for a cell, as (value, error message), remembered: files
+    repeat the same values on many rows, and validating character by character is costly."""
+    try:
+        return clean_value(raw), ""
+    except ValidationError as error:
+        return "", error.messages[0]
+
+
+def _parse_row(number: int, record: list[str], header: Header) -> _Row | None:
+    """Check a record's label cells (an empty cell leaves its label untouched) and its shape;
+    the phone is checked per chunk by `_normalise_phones`. None for a blank row."""
+    cells = len(record)
+    phone_given = record[header.phone] if header.phone < cells else ""
+    if not phone_given.strip() and _is_blank(record):
+        return None
+    row = _Row(number, phone_given)
+    for index, key, column in header.labels:
+        if index >= cells:
+            break
+        raw = record[index]
+        if not raw or raw.isspace():
+            continue
+        # Values this long are invalid anyway: not worth remembering.
+        remember = len(raw) <= VALUE_MAX_LENGTH * 2
+        value, error = _cleaned_value(raw) if remember else _cleaned_value.__wrapped__(raw)
+        if error:
+            row.reject("invalid_label_value", f"{column}: {error}")
+        else:
+            row.labels[key] = value
+    if cells > header.width and not _is_blank(record[header.width :]):
+        row.reject(
+            "invalid_row",
+            f"The row has {cells} cells but the header has {header.width} columns "
+            "(a value containing a comma must be quoted).",
+        )
+    return row
+
+
+# Already in E.164 form, as stored.
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def _normalise_phones(rows: list[_Row], region: str, stored: Callable[[list[str]], set]) -> None:
+    """Give each row its phone in E.164 form, or reject the row.
+
+    A number given exactly as a contact of the list has it stored is already normalised (every
+    stored number went through the normaliser), so it is not parsed again: re-importing an
+    export then costs no phone parsing, which is most of the work of reading a row.
+    """
+    given = {row.phone_given.strip() for row in rows}
+    known = stored([phone for phone in given if _E164.fullmatch(phone)])
+    for row in rows:
+        phone = row.phone_given.strip()
+        if phone in known:
+            row.phone = phone
+            continue
+        try:
+            row.phone = normalize_phone(row.phone_given, region)
+        except ValidationError as error:
+            row.reject(error.code, error.messages[0], first=True)
+
+
+def _read_chunks(
+    path: Path, header: Header, region: str, size: int, stored: Callable[[list[str]], set]
+) -> Iterator[list[_Row]]:
+    with _open_csv(path) as text:
+        records = _records(text)
+        next(records)
+        chunk: list[_Row] = []
+        for number, record in records:
+            row = _parse_row(number, record, header)
+            if row is None:
+                continue
+            chunk.append(row)
+            if len(chunk) == size:
+                _normalise_phones(chunk, region, stored)
+                yield chunk
+                chunk = []
+        if chunk:
+            _normalise_phones(chunk, region, stored)
+            yield chunk
+
+
+def _read_ahead(chunks: Iterator[list[_Row]]) -> Iterator[list[_Row]]:
+    """Yield the chunks of `chunks`, parsed one chunk ahead in a thread of their own.
+
+    Parsing (the phone normaliser above all) is CPU work in Python, writing mostly waits for the
+    database, which releases the interpreter lock: overlapped, they take the time of the longer
+    rather than the sum. At most one parsed chunk waits, so memory stays bounded.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    finished = object()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                if not hand_over(chunk):
+                    return
+            hand_over(finished)
+        except BaseException as error:  # handed to the importing thread, which raises it
+            hand_over(error)
+        finally:
+            chunks.close()
+            # This thread's own database connection, if reading used one.
+            connections.close_all()
+
+    reader = threading.Thread(target=read, name="csv-import-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := handoff.get()) is not finished:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
+# Applying rows to contacts.
+
+
+@dataclass(slots=True)
+class _Contact:
+    """A contact of the chunk as the rows leave it, beside what is stored."""
+
+    id: int | None
+    # In the database (or created by an earlier chunk of a dry run).
+    known: bool
+    subscribed: bool
+    labels: dict[str, str]
+    stored: dict[str, str]
+    created: bool = False
+
+    def changed_labels(self) -> dict[str, str]:
+        return {k: v for k, v in self.labels.items() if self.stored.get(k) != v}
+
+
+def _apply_rows(rows: list[_Row], contacts: dict[str, _Contact]) -> list[tuple[_Row, str]]:
+    """Apply the rows in file order to `contacts` (phone -> contact; phones not in it are new)
+    and return each row's outcome; a row rejected here comes back as a copy with its reason."""
+    outcomes = []
+    for row in rows:
+        if row.code:
+            outcomes.append((row, REJECTED))
+            continue
+        contact = contacts.get(row.phone)
+        if contact is None:
+            contact = _Contact(id=None, known=False, subscribed=True, labels={}, stored={})
+            contacts[row.phone] = contact
+        if not contact.subscribed:
+            outcomes.append((row, SKIPPED))
+            continue
+        current = contact.labels
+        added = sum(1 for key in row.labels if key not in current)
+        try:
+            check_label_count(len(current) + added)
+        except ValidationError as error:
+            outcomes.append((replace(row, code=error.code, reason=error.messages[0]), REJECTED))
+            continue
+        if not contact.known:
+            contact.known = contact.created = True
+            outcome = CREATED
+        elif all(current.get(key) == value for key, value in row.labels.items()):
+            outcome = UNCHANGED
+        else:
+            outcome = UPDATED
+        current.update(row.labels)
+        outcomes.append((row, outcome))
+    return outcomes
+
+
+# Reading and writing per database. Each store reads a chunk's contacts and writes what
+# `_apply_rows` changed with a fixed number of statements, whatever the chunk's size.
+
+
+class _ConcurrentInsertError(Exception):
+    """Another writer created one of the chunk's new contacts meanwhile: apply it again."""
+
+
+class _Store:
+    def __init__(self, sending_list: SendingList):
+        self.list_id = sending_list.pk
+        self.account_id = sending_list.account_id
+
+    def fetch(self, phones: list[str], *, lock: bool) -> dict[str, _Contact]:
+        """The list's contacts with these phones, with their labels (subscribed ones only:
+        an unsubscribed contact is skipped whatever its labels)."""
+        if not phones:
+            return {}
+        with connection.cursor() as cursor:
+            cursor.execute(self.contacts_sql(lock), [self.list_id, self.many(phones)])
+            contacts = {
+                phone: _Contact(
+                    id=pk, known=True, subscribed=status == _SUBSCRIBED, labels={}, stored={}
+                )
+                for pk, phone, status in cursor.fetchall()
+            }
+            by_id = {contact.id: contact for contact in contacts.values() if contact.subscribed}
+            if by_id:
+                cursor.execute(self.labels_sql, [self.many(list(by_id))])
+                for contact_id, key, value in cursor.fetchall():
+                    by_id[contact_id].labels[key] = value
+        for contact in contacts.values():
+            contact.stored = dict(contact.labels)
+        return contacts
+
+    def stored_phones(self, phones: list[str]) -> set[str]:
+        """Which of these numbers contacts of the list have, as committed: this runs in the
+        reading thread, on that thread's own connection."""
+        if not phones:
+            return set()
+        with connection.cursor() as cursor:
+            cursor.execute(self.contacts_sql(lock=False), [self.list_id, self.many(phones)])
+            return {phone for _, phone, _ in cursor.fetchall()}
+
+    def write(self, contacts: dict[str, _Contact]) -> None:
+        """Create the new contacts, then write every label that differs from what is stored."""
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        new = [phone for phone, contact in contacts.items() if contact.created]
+        if new:
+            ids = self.insert_contacts(new, now)
+            if len(ids) != len(new):
+                raise _ConcurrentInsertError
+            for phone, pk in ids:
+                contacts[phone].id = pk
+        rows = []
+        touched = []
+        for contact in contacts.values():
+            changed = contact.changed_labels()
+            if changed:
+                rows.extend((contact.id, key, value) for key, value in changed.items())
+                if not contact.created:
+                    touched.append(contact.id)
+        if rows:
+            self.upsert_labels(rows)
+        if touched:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {_CONTACT} SET updated_at = %s WHERE id IN ({self.ids_source})",  # noqa: S608
+                    [now, self.many(touched)],
+                )
+
+    # Per vendor:
+    ids_source = ""
+    labels_sql = ""
+
+    def many(self, values: list) -> object:
+        raise NotImplementedError
+
+    def contacts_sql(self, lock: bool) -> str:
+        raise NotImplementedError
+
+    def insert_contacts(self, phones: list[str], now) -> list[tuple[str, int]]:
+        raise NotImplementedError
+
+    def upsert_labels(self, rows: list[tuple[int, str, str]]) -> None:
+        raise NotImplementedError
+
+
+class _PostgresStore(_Store):
+    ids_source = "SELECT unnest(%s::bigint[])"
+    labels_sql = f"SELECT contact_id, key, value FROM {_LABEL} WHERE contact_id = ANY(%s::bigint[])"  # noqa: S608
+
+    def many(self, values: list) -> list:
+        return values
+
+    def contacts_sql(self, lock: bool) -> str:
+        # Locked in id order, as `audiences.bulk` locks, so that two writers cannot deadlock.
+        return (
+            f"SELECT id, phone_number, status FROM {_CONTACT} "  # noqa: S608
+            "WHERE sending_list_id = %s AND phone_number = ANY(%s::text[]) "
+            + ("ORDER BY id FOR NO KEY UPDATE" if lock else "")
+        )
+
+    def insert_contacts(self, phones: list[str], now) -> list[tuple[str, int]]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO {_CONTACT}
+                    (account_id, sending_list_id, phone_number, status, created_at, updated_at)
+                SELECT %s, %s, phone, %s, %s, %s FROM unnest(%s::text[]) AS phone
+                ON CONFLICT (sending_list_id, phone_number) DO NOTHING
+                RETURNING phone_number, id
+                """,  # noqa: S608
+                [self.account_id, self.list_id, _SUBSCRIBED, now, now, phones],
+            )
+            return cursor.fetchall()
+
+    def upsert_labels(self, rows: list[tuple[int, str, str]]) -> None:
+        with connection.cursor() as cursor:
+            # A session-private staging table, emptied for each chunk; COPY is the fastest way
+            # to hand PostgreSQL many rows.
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS trackly_import_labels "
+                "(contact_id bigint, key text, value text)"
+            )
+            cursor.execute("TRUNCATE trackly_import_labels")
+            with cursor.copy(
+                "COPY trackly_import_labels (contact_id, key, value) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"""
+                INSERT INTO {_LABEL} (account_id, contact_id, key, value)
+                SELECT %s, contact_id, key, value FROM trackly_import_labels
+                ON CONFLICT (contact_id, key) DO UPDATE SET value = excluded.value
+                """,  # noqa: S608
+                [self.account_id],
+            )
+
+
+class _SQLiteStore(_Store):
+    ids_source = "SELECT value FROM json_each(%s)"
+    labels_sql = (
+        f"SELECT contact_id, key, value FROM {_LABEL} "  # noqa: S608
+        "WHERE contact_id IN (SELECT value FROM json_each(%s))"
+    )
+
+    def many(self, values: list) -> str:
+        return json.dumps(values)
+
+    def contacts_sql(self, lock: bool) -> str:
+        # No row locks in SQLite: its IMMEDIATE transactions already serialise writers.
+        return (
+            f"SELECT id, phone_number, status FROM {_CONTACT} "  # noqa: S608
+            "WHERE sending_list_id = %s AND phone_number IN (SELECT value FROM json_each(%s))"
+        )
+
+    def insert_contacts(self, phones: list[str], now) -> list[tuple[str, int]]:
+        with connection.cursor() as cursor:
+            # `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+            cursor.execute(
+                f"""
+                INSERT INTO {_CONTACT}
+                    (account_id, sending_list_id, phone_number, status, created_at, updated_at)
+                SELECT %s, %s, value, %s, %s, %s FROM json_each(%s) WHERE true
+                ON CONFLICT (sending_list_id, phone_number) DO NOTHING
+                RETURNING phone_number, id
+                """,  # noqa: S608
+                [self.account_id, self.list_id, _SUBSCRIBED, now, now, json.dumps(phones)],
+            )
+            return cursor.fetchall()
+
+    def upsert_labels(self, rows: list[tuple[int, str, str]]) -> None:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"""
+                INSERT INTO {_LABEL} (account_id, contact_id, key, value) VALUES (%s, %s, %s, %s)
+                ON CONFLICT (contact_id, key) DO UPDATE SET value = excluded.value
+                """,  # noqa: S608
+                [(self.account_id, *row) for row in rows],
+            )
+
+
+def _store_for(sending_list: SendingList) -> _Store:
+    if connection.vendor == "postgresql":
+        return _PostgresStore(sending_list)
+    return _SQLiteStore(sending_list)
+
+
+class _DryRunMemory:
+    """The labels a dry run's earlier chunks would have given, by phone, in a private temporary
+    SQLite file (deleted on close): memory stays bounded however many contacts the file has."""
+
+    def __init__(self):
+        # An empty name is SQLite's private, temporary on-disk database.
+        self._db = sqlite3.connect("")
+        self._db.execute("CREATE TABLE contact (phone TEXT PRIMARY KEY, labels TEXT) WITHOUT ROWID")
+
+    def recall(self, phones: list[str]) -> dict[str, _Contact]:
+        rows = self._db.execute(
+            "SELECT phone, labels FROM contact WHERE phone IN (SELECT value FROM json_each(?))",
+            [json.dumps(phones)],
+        )
+        contacts = {}
+        for phone, labels in rows:
+            stored = json.loads(labels)
+            contacts[phone] = _Contact(
+                id=None, known=True, subscribed=True, labels=dict(stored), stored=stored
+            )
+        return contacts
+
+    def remember(self, contacts: dict[str, _Contact]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO contact (phone, labels) VALUES (?, ?)",
+            [
+                (phone, json.dumps(contact.labels))
+                for phone, contact in contacts.items()
+                if contact.created or contact.labels != contact.stored
+            ],
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+# The import.
+
+
+@dataclass
+class ImportResult:
+    """What an import did (or, for a dry run, would do). rows = created + updated + unchanged +
+    skipped + rejected; `rejected_rows` keeps the first REJECTED_ROWS_KEPT of them."""
+
+    dry_run: bool
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+    rejected_rows: list[dict] = field(default_factory=list)
+    sample: list[dict] = field(default_factory=list)
+
+    def record(self, outcomes: list[tuple[_Row, str]]) -> None:
+        for row, outcome in outcomes:
+            self.rows += 1
+            setattr(self, outcome, getattr(self, outcome) + 1)
+            if outcome == REJECTED:
+                if len(self.rejected_rows) < REJECTED_ROWS_KEPT:
+                    self.rejected_rows.append(
+                        {
+                            "row": row.number,
+                            "phone": row.phone_given,
+                            "code": row.code,
+                            "reason": row.reason,
+                        }
+                    )
+            elif len(self.sample) < SAMPLE_ROWS:
+                self.sample.append(
+                    {
+                        "row": row.number,
+                        "phone": row.phone,
+                        "labels": row.labels,
+                        "outcome": outcome,
+                    }
+                )
+
+    def as_dict(self) -> dict:
+        return {
+            "dry_run": self.dry_run,
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "ignored_columns": self.ignored_columns,
+            "rejected_rows": self.rejected_rows,
+            "rejected_rows_truncated": self.rejected > len(self.rejected_rows),
+            "sample": self.sample,
+        }
+
+
+# Attempts at a chunk whose new contacts another writer created meanwhile.
+_ATTEMPTS = 3
+
+
+def import_file(
+    path: Path | str,
+    *,
+    sending_list: SendingList,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> ImportResult:
+    """Import a CSV file into `sending_list` (or, with `dry_run`, only tell what it would do).
+
+    Raises `ValidationError` before writing anything when the file is rejected as a whole;
+    otherwise every row gets an outcome. `progress(done, total)` is called after each chunk.
+    """
+    path = Path(path)
+    header, total = check_file(path)
+    result = ImportResult(dry_run=dry_run, ignored_columns=list(header.ignored))
+    if progress is not None:
+        progress(0, total)
+    store = _store_for(sending_list)
+    memory = _DryRunMemory() if dry_run else None
+    region = sending_list.account.default_region
+    try:
+        chunks = _read_chunks(path, header, region, chunk_rows, store.stored_phones)
+        for rows in _read_ahead(chunks):
+            phones = list({row.phone for row in rows if not row.code})
+            if memory is not None:
+                contacts = memory.recall(phones)
+                contacts |= store.fetch([p for p in phones if p not in contacts], lock=False)
+                outcomes = _apply_rows(rows, contacts)
+                memory.remember(contacts)
+            else:
+                outcomes = _write_chunk(store, rows, phones)
+            result.record(outcomes)
+            if progress is not None:
+                progress(result.rows, total)
+    finally:
+        if memory is not None:
+            memory.close()
+    return result
+
+
+def _write_chunk(store: _Store, rows: list[_Row], phones: list[str]) -> list[tuple[_Row, str]]:
+    """Apply a chunk in one transaction: all of it is written, or none of it."""
+    for attempt in range(_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                contacts = store.fetch(phones, lock=True)
+                outcomes = _apply_rows(rows, contacts)
+                store.write(contacts)
+                return outcomes
+        except _ConcurrentInsertError:
+            # The rows were judged against contacts that changed since: judge them again.
+            if attempt == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+# Import jobs.
+
+
+def import_start(
+    *,
+    account: Account,
+    user,
+    sending_list: SendingList,
+    upload: str,
+    file_name: str,
+    dry_run: bool,
+    source: Job | None = None,
+) -> Job:
+    """Start a job importing (or previewing) a stored upload into `sending_list`.
+
+    `source` is the preview (or failed import) this import was confirmed from.
+    """
+    upload_path(upload)
+    params = {
+        "list_id": sending_list.pk,
+        "upload": upload,
+        "file_name": file_name,
+        "dry_run": dry_run,
+    }
+    if source is not None:
+        params["source_job"] = source.pk
+    return start_job(
+        account=account,
+        kind=PREVIEW_KIND if dry_run else IMPORT_KIND,
+        user=user,
+        params=params,
+        task=import_task,
+    )
+
+
+def import_run(job: Job, progress: Progress) -> dict:
+    """The job's work: import (or preview) its upload. A finished import deletes the upload, and
+    so does a rejected file; a failed import keeps it, to be run again."""
+    params = job.params
+    sending_list = (
+        SendingList.objects.select_related("account")
+        .filter(account_id=job.account_id, pk=params["list_id"])
+        .first()
+    )
+    if sending_list is None:
+        raise ValidationError("The sending list no longer exists.", code="missing_list")
+    path = upload_path(params["upload"])
+    if not path.exists():
+        raise _file_error("The uploaded file is no longer kept; upload it again.", "upload_gone")
+    try:
+        result = import_file(
+            path, sending_list=sending_list, dry_run=params["dry_run"], progress=progress
+        )
+    except ValidationError:
+        path.unlink(missing_ok=True)
+        raise
+    if not params["dry_run"]:
+        path.unlink(missing_ok=True)
+    return {**result.as_dict(), "list_id": sending_list.pk, "file_name": params["file_name"]}
+
+
+@task
+def import_task(job_id: int) -> None:
+    run_job(job_id, import_run)
+
+
+def rejected_rows_csv(result: dict) -> Iterable[list[str]]:
+    """The rejected rows of a job result as CSV rows: row number, phone as given, reason."""
+    yield ["row", "phone_number", "reason"]
+    for rejected in result.get("rejected_rows", []):
+        yield [str(rejected["row"]), rejected["phone"], rejected["reason"]]
