@@ -4,7 +4,7 @@ Contact, through the ORM so that the same code runs on SQLite and PostgreSQL.
 The tree is first put in negation normal form: every NOT is pushed down to the conditions with
 De Morgan's laws and absorbed into the operator (`NOT k = v` is `k != v`, `NOT k IN [...]` is
 `k NOT IN [...]`, `NOT k EXISTS` is `k NOT EXISTS`), so only six kinds of conditions under AND
-and OR remain. Then (docs/performance.md, section 7, has the plans behind each choice):
+and OR remain. Then (docs/performance.md, section 8, has the plans behind each choice):
 
 - A positive condition (`=`, IN, EXISTS) is `contact.id IN (SELECT contact_id FROM label WHERE
   account_id = ... AND key = ... [AND value ...])`: an uncorrelated subquery read as one range
