@@ -232,3 +232,20 @@ def test_jobs_pages(viewer_client, outsider_client, vips, account, admin_user):
         == 404
     )
     assert viewer_client.post(reverse("jobs", args=["acme"])).status_code == 405
+
+
+def test_an_import_job_links_to_its_import_instead_of_listing_its_rows(viewer_client, account):
+    job = Job.objects.create(
+        account=account,
+        kind=Job.Kind.IMPORT,
+        status=Job.Status.SUCCEEDED,
+        result={
+            "rows": 2,
+            "rejected_rows": [
+                {"row": 2, "phone": "x", "reason": "reason-shown-on-the-import-page"}
+            ],
+        },
+    )
+    html = viewer_client.get(reverse("job_detail", args=["acme", job.pk])).content.decode()
+    assert f'href="/a/acme/imports/{job.pk}/" data-testid="import-link"' in html
+    assert "reason-shown-on-the-import-page" not in html
