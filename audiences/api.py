@@ -1,17 +1,18 @@
 """The API's audiences, bulk label actions and label catalogue (SPEC §11), on the audiences
 services."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.urls import reverse
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import AfterValidator, ConfigDict, StringConstraints
 
-from audiences import bulk, catalogue, compiler
+from audiences import bulk, catalogue, compiler, services
 from audiences.models import Audience
 from audiences.services import audience_selection, label_change_start
 from contacts.api import ContactPage, contacts_out
@@ -253,23 +254,13 @@ def _lists(account: Account, list_ids: list[int]) -> list[SendingList]:
     return [found[pk] for pk in wanted]
 
 
-def _check_name_free(account: Account, name: str, audience: Audience | None = None) -> None:
-    taken = Audience.objects.for_account(account).filter(name=name)
-    if audience is not None:
-        taken = taken.exclude(pk=audience.pk)
-    if taken.exists():
-        raise ApiError("conflict", "An audience with this name already exists.")
-
-
-def _save(audience: Audience, lists: list[SendingList] | None) -> None:
+@contextmanager
+def _name_conflict() -> Iterator[None]:
+    """A taken audience name is a plain 409 `conflict`: it concerns the object, not a field."""
     try:
-        with transaction.atomic():
-            audience.save()
-            if lists is not None:
-                audience.sending_lists.set(lists)
-    except IntegrityError:
-        # Another request took the name between the check and the save.
-        raise ApiError("conflict", "An audience with this name already exists.") from None
+        yield
+    except ValidationError as error:
+        raise ApiError("conflict", error.messages[0]) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,7 +309,8 @@ def audiences_list(
 def audience_create(request: ApiRequest, payload: AudienceIn):
     tree = read_conditions(payload.conditions)
     lists = _lists(request.account, payload.list_ids)
-    _check_name_free(request.account, payload.name)
+    with _name_conflict():
+        services.audience_check_name(account=request.account, name=payload.name)
     audience = Audience(
         account=request.account,
         created_by=request.auth.created_by,
@@ -326,7 +318,8 @@ def audience_create(request: ApiRequest, payload: AudienceIn):
         description=payload.description,
         conditions=conditions_out(tree)["conditions"],
     )
-    _save(audience, lists)
+    with _name_conflict():
+        services.audience_save(audience=audience, lists=lists)
     return Status(201, _detail(audience))
 
 
@@ -370,13 +363,17 @@ def audience_patch(request: ApiRequest, audience_id: int, payload: AudiencePatch
     if "list_ids" in given:
         lists = _lists(request.account, payload.list_ids or [])
     if "name" in given and payload.name is not None:
-        _check_name_free(request.account, payload.name, audience)
+        with _name_conflict():
+            services.audience_check_name(
+                account=request.account, name=payload.name, audience=audience
+            )
         audience.name = payload.name
     if "description" in given:
         audience.description = payload.description or ""
     if "status" in given and payload.status is not None:
         audience.status = payload.status
-    _save(audience, lists)
+    with _name_conflict():
+        services.audience_save(audience=audience, lists=lists)
     return _detail(_get_audience(request, audience.pk))
 
 

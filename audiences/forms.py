@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from audiences import bulk
 from audiences.conditions import ConditionError, Node, parse, to_text
 from audiences.models import Audience
+from audiences.services import audience_check_name
 from contacts.labels import clean_key, clean_value
 from contacts.models import SendingList
 from trackly.models import Account
@@ -28,11 +29,7 @@ class AudienceForm(forms.Form):
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
-        taken = Audience.objects.for_account(self.account).filter(name=name)
-        if self.instance is not None:
-            taken = taken.exclude(pk=self.instance.pk)
-        if taken.exists():
-            raise ValidationError("An audience with this name already exists.", code="conflict")
+        audience_check_name(account=self.account, name=name, audience=self.instance)
         return name
 
     def clean_conditions(self) -> str:

@@ -1,7 +1,9 @@
-"""Starting and running bulk label changes, and recording them in the audit log."""
+"""Saving audiences; starting and running bulk label changes, recorded in the audit log."""
 
 from dataclasses import asdict
 
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.tasks import task
 
@@ -9,9 +11,35 @@ from audiences import bulk, compiler
 from audiences.conditions import parse
 from audiences.models import Audience, LabelChange
 from contacts.forms import ContactSearchForm
-from contacts.models import Contact
+from contacts.models import Contact, SendingList
 from trackly.jobs import Progress, run_job, start_job
 from trackly.models import Account, Job
+
+NAME_TAKEN = "An audience with this name already exists."
+
+
+def audience_check_name(*, account: Account, name: str, audience: Audience | None = None) -> None:
+    """Raise `conflict` when another audience of the account has this name."""
+    taken = Audience.objects.for_account(account).filter(name=name)
+    if audience is not None:
+        taken = taken.exclude(pk=audience.pk)
+    if taken.exists():
+        raise ValidationError(NAME_TAKEN, code="conflict")
+
+
+def audience_save(*, audience: Audience, lists: list[SendingList] | None = None) -> Audience:
+    """Save an audience and, when `lists` is given, its list scope, all or nothing.
+
+    A name taken by a concurrent save between the check and the write is `conflict` too.
+    """
+    try:
+        with transaction.atomic():
+            audience.save()
+            if lists is not None:
+                audience.sending_lists.set(lists)
+    except IntegrityError:
+        raise ValidationError(NAME_TAKEN, code="conflict") from None
+    return audience
 
 
 def label_change_start(

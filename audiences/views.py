@@ -2,7 +2,7 @@ import csv
 from collections.abc import Iterator
 
 from django.contrib import messages
-from django.db import IntegrityError, transaction
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -135,15 +135,12 @@ def _apply_action(builder: Builder, action: str) -> None:
 
 
 def _save_audience(request: AccountRequest, form: AudienceForm, audience: Audience | None):
-    with transaction.atomic():
-        if audience is None:
-            audience = Audience(account=request.account, created_by=request.user)
-        audience.name = form.cleaned_data["name"]
-        audience.description = form.cleaned_data["description"]
-        audience.conditions = form.cleaned_data["conditions"]
-        audience.save()
-        audience.sending_lists.set(form.cleaned_data["sending_lists"])
-    return audience
+    if audience is None:
+        audience = Audience(account=request.account, created_by=request.user)
+    audience.name = form.cleaned_data["name"]
+    audience.description = form.cleaned_data["description"]
+    audience.conditions = form.cleaned_data["conditions"]
+    return services.audience_save(audience=audience, lists=form.cleaned_data["sending_lists"])
 
 
 def _edit_audience(request: AccountRequest, audience: Audience | None):
@@ -152,8 +149,8 @@ def _edit_audience(request: AccountRequest, audience: Audience | None):
         if form.is_valid():
             try:
                 audience = _save_audience(request, form, audience)
-            except IntegrityError:
-                form.add_error("name", "An audience with this name already exists.")
+            except ValidationError as error:
+                form.add_error("name", error)
             else:
                 messages.success(request, f"Audience “{audience.name}” saved.")
                 return redirect("audiences:audience_detail", request.account.slug, audience.pk)

@@ -115,7 +115,9 @@ def _get_job(request: AccountRequest, job_id: int) -> Job:
 def jobs(request: AccountRequest):
     """The account's recent jobs, newest first."""
     fail_stale_jobs()
-    recent = Job.objects.for_account(request.account).select_related("created_by")[:JOBS_SHOWN]
+    # Results are not shown here, and an import's can be large.
+    recent = Job.objects.for_account(request.account).select_related("created_by")
+    recent = recent.defer("result")[:JOBS_SHOWN]
     return render(request, "trackly/jobs.html", {"nav": "jobs", "jobs": recent})
 
 
