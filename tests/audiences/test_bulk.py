@@ -1,12 +1,16 @@
+import threading
 from dataclasses import asdict
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
 from django.urls import reverse
 
 from audiences import bulk, services
 from audiences.models import Audience, LabelChange
-from contacts.models import Label
-from tests.factories import ContactFactory, label_contact
+from contacts import services as contact_services
+from contacts.models import Contact, Label
+from tests.factories import ContactFactory, SendingListFactory, label_contact
 from trackly.models import Job
 
 
@@ -249,3 +253,51 @@ def test_an_import_job_links_to_its_import_instead_of_listing_its_rows(viewer_cl
     html = viewer_client.get(reverse("job_detail", args=["acme", job.pk])).content.decode()
     assert f'href="/a/acme/imports/{job.pk}/" data-testid="import-link"' in html
     assert "reason-shown-on-the-import-page" not in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_limit_holds_when_a_bulk_add_meets_a_concurrent_edit():
+    """A contact at 49 labels gets a 50th from a bulk job and another from an edit at once:
+    exactly one of them lands. Ten rounds, because an unguarded race is lost only sometimes."""
+
+    sending_list = SendingListFactory()
+    for _ in range(10):
+        contact = label_contact(
+            ContactFactory(sending_list=sending_list), {f"k{i}": "v" for i in range(49)}
+        )
+        barrier = threading.Barrier(2)
+        outcomes: dict[str, object] = {}
+
+        def bulk_add(contact=contact, barrier=barrier, outcomes=outcomes) -> None:
+            try:
+                barrier.wait()
+                outcomes["bulk"] = bulk.apply(
+                    Contact.objects.filter(pk=contact.pk),
+                    account_id=contact.account_id,
+                    action=bulk.ADD,
+                    key="bulk",
+                    value="x",
+                )
+            finally:
+                connection.close()
+
+        def edit(contact=contact, barrier=barrier, outcomes=outcomes) -> None:
+            try:
+                barrier.wait()
+                contact_services.contact_labels_update(contact=contact, labels={"edit": "y"})
+                outcomes["edit"] = "saved"
+            except ValidationError as error:
+                outcomes["edit"] = error.code
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=bulk_add), threading.Thread(target=edit)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert Label.objects.filter(contact=contact).count() == 50
+        bulk_landed = outcomes["bulk"].gained == 1
+        assert (outcomes["bulk"].gained, outcomes["bulk"].skipped) in {(1, 0), (0, 1)}
+        assert outcomes["edit"] == ("too_many_labels" if bulk_landed else "saved")
