@@ -390,7 +390,7 @@ def _cleaned_value(raw: str) -> tuple[str, str]:
         return "", error.messages[0]
 
 
-def _parse_row(number: int, record: list[str], header: Header) -> _Row | None:
+def parse_row(number: int, record: list[str], header: Header) -> _Row | None:
     """Check a record's label cells (an empty cell leaves its label untouched) and its shape;
     the phone is checked per chunk by `_normalise_phones`. None for a blank row."""
     cells = len(record)
@@ -452,7 +452,7 @@ def _read_chunks(
         next(records)
         chunk: list[_Row] = []
         for number, record in records:
-            row = _parse_row(number, record, header)
+            row = parse_row(number, record, header)
             if row is None:
                 continue
             chunk.append(row)
@@ -571,6 +571,10 @@ class _ConcurrentInsertError(Exception):
     """Another writer created one of the chunk's new contacts meanwhile: apply it again."""
 
 
+class _StaleReadError(Exception):
+    """A contact the chunk changes was edited between the read and its lock: apply it again."""
+
+
 class _Store:
     def __init__(self, sending_list: SendingList):
         self.list_id = sending_list.pk
@@ -597,6 +601,26 @@ class _Store:
         for contact in contacts.values():
             contact.stored = dict(contact.labels)
         return contacts
+
+    def check_unchanged(self, contacts: dict[str, _Contact]) -> None:
+        """Lock the stored contacts whose labels the chunk changes, and raise `_StaleReadError`
+        unless they still are as `fetch(lock=False)` read them.
+
+        Only these need the lock (the 50-label limit is counted on their labels); contacts the
+        chunk leaves as they are stay unlocked, so re-importing a file costs no row locks.
+        """
+        changing = {
+            phone: contact
+            for phone, contact in contacts.items()
+            if contact.known and not contact.created and contact.changed_labels()
+        }
+        if not self.row_locks or not changing:
+            return
+        current = self.fetch(list(changing), lock=True)
+        for phone, contact in changing.items():
+            now = current.get(phone)
+            if now is None or not now.subscribed or now.stored != contact.stored:
+                raise _StaleReadError
 
     def stored_phones(self, phones: list[str]) -> set[str]:
         """Which of these numbers contacts of the list have, as committed: this runs in the
@@ -635,6 +659,8 @@ class _Store:
                 )
 
     # Per vendor:
+    # Whether rows must be locked to count labels safely (SQLite serialises writers instead).
+    row_locks = False
     ids_source = ""
     labels_sql = ""
 
@@ -652,6 +678,7 @@ class _Store:
 
 
 class _PostgresStore(_Store):
+    row_locks = True
     ids_source = "SELECT unnest(%s::bigint[])"
     labels_sql = f"SELECT contact_id, key, value FROM {_LABEL} WHERE contact_id = ANY(%s::bigint[])"  # noqa: S608
 
@@ -894,19 +921,30 @@ def import_file(
 
 
 def _write_chunk(store: _Store, rows: list[_Row], phones: list[str]) -> list[tuple[_Row, str]]:
-    """Apply a chunk in one transaction: all of it is written, or none of it."""
-    for attempt in range(_ATTEMPTS):
+    """Apply a chunk in one transaction: all of it is written, or none of it.
+
+    The chunk's contacts are read without locks and only those it changes are locked; when one
+    of them changed in between, the chunk is applied again with every contact locked.
+    """
+    lock_all = False
+    inserts_lost = 0
+    while True:
         try:
             with transaction.atomic():
-                contacts = store.fetch(phones, lock=True)
+                contacts = store.fetch(phones, lock=lock_all)
                 outcomes = _apply_rows(rows, contacts)
+                if not lock_all:
+                    store.check_unchanged(contacts)
                 store.write(contacts)
                 return outcomes
+        except _StaleReadError:
+            # With every contact locked first, the next attempt cannot find a stale one.
+            lock_all = True
         except _ConcurrentInsertError:
             # The rows were judged against contacts that changed since: judge them again.
-            if attempt == _ATTEMPTS - 1:
+            inserts_lost += 1
+            if inserts_lost == _ATTEMPTS:
                 raise
-    raise AssertionError("unreachable")
 
 
 # Import jobs.

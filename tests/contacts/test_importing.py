@@ -2,17 +2,19 @@
 
 import csv
 import io
+import threading
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.db import connection, connections
 from django.test import Client
 from django.urls import include, path, reverse
 from django.utils import timezone
 
-from contacts import importing
+from contacts import importing, services
 from contacts.importing import import_file
 from contacts.models import Contact, Label, LabelKeyCount, LabelValueCount
 from tests.factories import AccountFactory, ContactFactory, SendingListFactory, label_contact
@@ -505,9 +507,10 @@ def test_progress_is_reported_after_each_chunk(run):
 def test_a_chunk_takes_a_fixed_number_of_queries(run, contact, django_assert_max_num_queries):
     header = "phone,label_a,label_b,label_c\n"
     rows = "".join(f"+1415555{n:04d},a{n % 7},b{n % 3},c\n" for n in range(200))
-    # Per chunk: a savepoint, the contacts (locked), their labels, new contacts, the staging
-    # table (PostgreSQL), the labels, updated_at, the savepoint's release.
-    per_chunk = 10
+    # Per chunk: a savepoint, the contacts, their labels, (PostgreSQL) the contacts it changes
+    # locked and their labels read again, new contacts, the staging table (PostgreSQL), the
+    # labels, updated_at, the savepoint's release.
+    per_chunk = 12
     with django_assert_max_num_queries(per_chunk):
         result = run(header + rows)
     assert result.created == 200
@@ -555,10 +558,11 @@ def test_a_contact_created_meanwhile_by_another_writer_is_updated_not_lost(
     reads = []
 
     def fetch(store, phones, *, lock):
-        reads.append(phones)
         contacts = real(store, phones, lock=lock)
-        if len(reads) == 1:
-            del contacts["+14155551234"]
+        if not lock:
+            reads.append(phones)
+            if len(reads) == 1:
+                del contacts["+14155551234"]
         return contacts
 
     monkeypatch.setattr(importing._Store, "fetch", fetch)
@@ -566,6 +570,64 @@ def test_a_contact_created_meanwhile_by_another_writer_is_updated_not_lost(
     assert len(reads) == 2
     assert (result.created, result.updated) == (0, 1)
     assert labels_of("+14155551234") == {"source": "api", "tier": "gold"}
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite serialises writers: no edit can come between a chunk's read and its write",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_contact_edited_between_the_read_and_the_lock_is_judged_again(
+    run, sending_list, monkeypatch
+):
+    # The chunk is read without locks; another writer gives the contact its 50th label before
+    # the chunk locks it. The chunk must see that label and reject the row, not make 51.
+    contact = label_contact(
+        ContactFactory(sending_list=sending_list, phone_number="+14155551234"),
+        {f"k{i}": "v" for i in range(49)},
+    )
+    real = importing._Store.fetch
+    reads = []
+
+    def another_writer():
+        try:
+            services.contact_labels_update(contact=contact, labels={"k49": "v"})
+        finally:
+            connections.close_all()
+
+    def fetch(store, phones, *, lock):
+        found = real(store, phones, lock=lock)
+        reads.append(lock)
+        if reads == [False]:
+            writer = threading.Thread(target=another_writer)
+            writer.start()
+            writer.join()
+        return found
+
+    monkeypatch.setattr(importing._Store, "fetch", fetch)
+    result = run("phone,label_new\n4155551234,x\n")
+    # The unlocked read, the lock that found the change, the chunk again with every lock.
+    assert reads == [False, True, True]
+    assert [(row["row"], row["code"]) for row in result.rejected_rows] == [(2, "too_many_labels")]
+    stored = labels_of("+14155551234")
+    assert (len(stored), "new" in stored) == (50, False)
+
+
+def test_reimporting_an_unchanged_file_locks_no_contact(run, sending_list, monkeypatch):
+    content = "phone,label_tier\n" + "".join(f"+1415555{n:04d},gold\n" for n in range(3))
+    run(content)
+    real = importing._Store.fetch
+    locked = []
+
+    def fetch(store, phones, *, lock):
+        locked.extend(phones if lock else [])
+        return real(store, phones, lock=lock)
+
+    monkeypatch.setattr(importing._Store, "fetch", fetch)
+    again = run(content.replace("+14155550002,gold", "+14155550002,silver"))
+    assert (again.unchanged, again.updated) == (2, 1)
+    expected = ["+14155550002"] if connection.vendor == "postgresql" else []
+    assert locked == expected
 
 
 # Jobs
