@@ -85,6 +85,43 @@ def test_adding_again_changes_nothing_more(vips):
     assert asdict(again) == {"matching": 5, "gained": 0, "replaced": 0, "already": 4, "skipped": 1}
 
 
+@pytest.mark.parametrize("action", [bulk.ADD, bulk.REMOVE])
+def test_the_set_is_read_once_when_the_job_starts(vips, crowd, action):
+    # After the first chunk, a contact joins the audience and a member is deleted: the joiner
+    # is not changed, the deleted member is passed over, and the job finishes.
+    members = sorted(vips.members().values_list("pk", flat=True))
+    gone = Contact.objects.get(pk=members[-1])
+    joiner = label_contact(
+        ContactFactory(sending_list=gone.sending_list), {"not_yet": "late", "tier": "x"}
+    )
+
+    def meanwhile(done, total):
+        if done == 2:
+            Label.objects.filter(contact=joiner, key="not_yet").update(key="vip")
+            gone.delete()
+
+    counts = bulk.apply(
+        vips.members(),
+        account_id=vips.account_id,
+        action=action,
+        key="tier",
+        value="gold",
+        progress=meanwhile,
+        chunk_size=2,
+    )
+    if action == bulk.ADD:
+        assert asdict(counts) == {
+            "matching": 4,
+            "gained": 1,
+            "replaced": 1,
+            "already": 1,
+            "skipped": 1,
+        }
+    else:
+        assert asdict(counts) == {"matching": 5, "removed": 2}
+    assert labels_of(joiner) == {"vip": "late", "tier": "x"}
+
+
 def test_remove_counts_and_removes_the_key(vips, crowd):
     assert asdict(bulk.preview_remove(vips.members(), "tier")) == {"matching": 5, "removed": 3}
     done = bulk.apply(vips.members(), account_id=vips.account_id, action=bulk.REMOVE, key="tier")
