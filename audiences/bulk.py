@@ -82,7 +82,7 @@ _TALLY = """
         coalesce(sum(CASE WHEN current IS NOT NULL AND current <> %s THEN 1 ELSE 0 END), 0),
         coalesce(sum(CASE WHEN current = %s THEN 1 ELSE 0 END), 0),
         coalesce(sum(CASE WHEN at_limit THEN 1 ELSE 0 END), 0)
-    FROM state
+    FROM {state}
 """
 
 
@@ -91,7 +91,7 @@ def preview_add(contacts: QuerySet[Contact], key: str, value: str) -> AddCounts:
     sql, params = contacts.values("id").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH state AS ({_STATE.format(contacts=sql)}) {_TALLY}",
+            f"WITH state AS ({_STATE.format(contacts=sql)}) {_TALLY.format(state='state')}",
             [*params, key, value, value],
         )
         return AddCounts(*cursor.fetchone())
@@ -116,23 +116,35 @@ def _add_chunk(account_id: int, ids: list[int], key: str, value: str) -> AddCoun
     # Contacts deleted since the job started are left out.
     state = _STATE.format(contacts=f"SELECT id FROM {_CONTACT} WHERE id IN ({source})")  # noqa: S608
     state_params = [*source_params, key]
-    insert = f"""
-        INSERT INTO {_LABEL} (account_id, contact_id, key, value)
-        SELECT %s, id, %s, %s FROM state WHERE NOT at_limit AND (current IS NULL OR current <> %s)
+    insert = """
+        INSERT INTO {label} (account_id, contact_id, key, value)
+        SELECT %s, id, %s, %s FROM {state} WHERE NOT at_limit AND (current IS NULL OR current <> %s)
         ON CONFLICT (contact_id, key) DO UPDATE SET value = excluded.value
-    """  # noqa: S608
+    """
     insert_params = [account_id, key, value, value]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # One statement: the tally and the insert read the same snapshot of `state`.
+            written = insert.format(label=_LABEL, state="state")
             cursor.execute(
-                f"WITH state AS ({state}), written AS ({insert} RETURNING 1) {_TALLY}",
+                f"WITH state AS ({state}), written AS ({written} RETURNING 1) "
+                f"{_TALLY.format(state='state')}",
                 [*state_params, *insert_params, value, value],
             )
             return AddCounts(*cursor.fetchone())
-        cursor.execute(f"WITH state AS ({state}) {_TALLY}", [*state_params, value, value])
+        # SQLite has no INSERT inside WITH: the chunk's state goes to a temporary table once,
+        # for the tally and the insert to read, rather than being worked out twice.
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS trackly_bulk_state "
+            "(id INTEGER PRIMARY KEY, current TEXT, at_limit INTEGER)"
+        )
+        cursor.execute("DELETE FROM trackly_bulk_state")
+        cursor.execute(
+            f"INSERT INTO trackly_bulk_state (id, current, at_limit) {state}", state_params
+        )
+        cursor.execute(_TALLY.format(state="trackly_bulk_state"), [value, value])
         counts = AddCounts(*cursor.fetchone())
-        cursor.execute(f"WITH state AS ({state}) {insert}", [*state_params, *insert_params])
+        cursor.execute(insert.format(label=_LABEL, state="trackly_bulk_state"), insert_params)
         return counts
 
 
