@@ -202,6 +202,19 @@ def test_count_is_one_query(people, account, sending_list, django_assert_num_que
 
 
 @pytest.mark.parametrize(
+    ("text", "queries"),
+    [("source = facebook", 2), ("tier IN [gold, silver]", 2), ("NOT note EXISTS", 3)],
+)
+def test_one_condition_on_every_list_is_counted_from_the_labels(
+    people, account, django_assert_num_queries, text, queries
+):
+    node = parse(text)
+    expected = members(account, node, None).count()
+    with django_assert_num_queries(queries):
+        assert count_members(account, node, None) == expected
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "source != facebook",
@@ -339,4 +352,5 @@ def test_database_agrees_with_the_reference_semantics(db, rows, tree_list, scope
                 }
                 found = members(accounts[0], parsed, list_ids).values_list("pk", flat=True)
                 assert set(found) == expected, to_text(tree)
+                assert count_members(accounts[0], parsed, list_ids) == len(expected)
         transaction.set_rollback(True)
