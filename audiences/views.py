@@ -16,6 +16,7 @@ from audiences.builder import OPERATORS, Builder, builder_from_post, builder_fro
 from audiences.conditions import ConditionError, Node, parse, to_text
 from audiences.forms import AudienceForm, LabelActionForm
 from audiences.models import Audience, LabelChange
+from contacts.exporting import contact_rows
 from contacts.models import Label, LabelKeyCount, SendingList
 from trackly.models import Job, Role
 from trackly.tenancy import AccountRequest, account_view
@@ -24,9 +25,6 @@ MEMBERS_PER_PAGE = 50
 AUDIT_SHOWN = 200
 # A contacts table shows 50 rows a page; ticking is for a page, filters for more.
 MAX_TICKED = 1000
-EXPORT_CHUNK = 2000
-# What a spreadsheet would run as a formula when a cell starts with it (OWASP CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _get_audience(request: AccountRequest, audience_id: int) -> Audience:
@@ -246,38 +244,15 @@ def _ordered_labels() -> Prefetch:
     return Prefetch("labels", queryset=Label.objects.order_by("key"))
 
 
-def neutralise_cell(text: str) -> str:
-    """Make a cell safe to open in a spreadsheet: a leading formula character is quoted."""
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
 class _Echo:
     def write(self, value: str) -> str:
         return value
 
 
 def _export_rows(audience: Audience) -> Iterator[str]:
-    members = audience.members()
-    keys = sorted(
-        Label.objects.filter(contact__in=members.values("pk"))
-        .values_list("key", flat=True)
-        .distinct()
-    )
     writer = csv.writer(_Echo())
-    yield writer.writerow(["phone_number", *(f"label_{key}" for key in keys)])
-    last_id = 0
-    while True:
-        chunk = list(members.filter(pk__gt=last_id).order_by("pk")[:EXPORT_CHUNK])
-        if not chunk:
-            return
-        labels: dict[int, dict[str, str]] = {contact.pk: {} for contact in chunk}
-        rows = Label.objects.filter(contact_id__in=labels).values_list("contact_id", "key", "value")
-        for contact_id, key, value in rows:
-            labels[contact_id][key] = value
-        for contact in chunk:
-            cells = [neutralise_cell(labels[contact.pk].get(key, "")) for key in keys]
-            yield writer.writerow([contact.phone_number, *cells])
-        last_id = chunk[-1].pk
+    for row in contact_rows(audience.members()):
+        yield writer.writerow(row)
 
 
 @require_GET

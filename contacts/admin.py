@@ -3,26 +3,31 @@
 The admin follows the dashboard's rules: phone numbers go through `normalize_phone` with the
 account's region, label rows through the one label validator, and a contact's labels are written
 only by `services.contact_labels_replace`. Labels are edited on their contact; the label list is
-read-only.
+read-only. Contacts are imported and exported as CSV, one sending list at a time, with the
+dashboard import's rules (`contacts.resources`).
 """
 
 from collections import defaultdict
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from import_export.admin import ImportExportMixin
+from import_export.forms import ConfirmImportForm, ExportForm, ImportForm
 
 from audiences.bulk import clean_action
 from audiences.services import label_change_start
-from contacts import services
+from contacts import importing, services
 from contacts.labels import check_label_count, clean_key, clean_value
 from contacts.models import Contact, Label, SendingList
 from contacts.phones import DEFAULT_REGION, normalize_phone
+from contacts.resources import ContactCSV, ContactResource
 from trackly.admin import ReadOnlyAdmin
 from trackly.models import Account
 
@@ -200,8 +205,62 @@ class ContactAdminForm(forms.ModelForm):
         return cleaned
 
 
+class SendingListChoiceField(forms.ModelChoiceField):
+    """A choice of every sending list (the admin is staff-wide), each shown with its account:
+    list names are unique only within an account."""
+
+    def __init__(self, **kwargs):
+        lists = SendingList.objects.select_related("account").order_by("account__name", "name")
+        super().__init__(queryset=lists, **kwargs)
+
+    def label_from_instance(self, obj: SendingList) -> str:
+        return f"{obj.account}: {obj.name} ({obj.phone_number})"
+
+
+class ContactImportForm(ImportForm):
+    sending_list = SendingListChoiceField(
+        help_text="New numbers become contacts of this list; only its contacts are updated."
+    )
+    field_order = ["sending_list", "resource", "import_file", "format"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["import_file"].help_text = (
+            "CSV UTF-8 with a phone_number column (or phone, or msisdn) and one label_<key> "
+            "column per label; an empty cell leaves that label as it is."
+        )
+
+    def clean_import_file(self):
+        upload = self.cleaned_data["import_file"]
+        if upload.size > importing.max_bytes():
+            raise importing.too_large_error(upload.size)
+        return upload
+
+
+class ContactConfirmImportForm(ConfirmImportForm):
+    # The confirmed import goes to the list the preview was made for.
+    sending_list = SendingListChoiceField(widget=forms.HiddenInput)
+
+
+class ContactExportForm(ExportForm):
+    sending_list = SendingListChoiceField(
+        help_text="Only this list's contacts are exported (of those the contact list's filters "
+        "and search show)."
+    )
+    field_order = ["sending_list", "resource", "format"]
+
+
+def _chosen_list(form: forms.Form | None) -> SendingList | None:
+    """The sending list a valid import or export form names (none on a blank form)."""
+    return getattr(form, "cleaned_data", {}).get("sending_list")
+
+
+# Reasons named in the message of a confirmed import that was rolled back.
+REJECTED_SHOWN = 10
+
+
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(ImportExportMixin, admin.ModelAdmin):
     form = ContactAdminForm
     list_display = ["phone_number", "sending_list", "account", "status", "created_at"]
     list_filter = ["status", "sending_list__account"]
@@ -222,6 +281,69 @@ class ContactAdmin(admin.ModelAdmin):
     readonly_fields = ["account", "unsubscribed_at", "created_at", "updated_at"]
     inlines = [LabelInline]
     actions = ["add_label", "remove_label"]
+    # CSV import and export of one sending list's contacts, with label columns.
+    resource_classes = [ContactResource]
+    import_formats = [ContactCSV]
+    export_formats = [ContactCSV]
+    import_form_class = ContactImportForm
+    confirm_form_class = ContactConfirmImportForm
+    export_form_class = ContactExportForm
+    # Rejected rows and files are shown by their messages, never as tracebacks.
+    import_error_display = ("message",)
+
+    def has_import_permission(self, request) -> bool:
+        # Without this, django-import-export lets any staff user import.
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def has_export_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def get_import_resource_kwargs(self, request, **kwargs) -> dict:
+        return {"sending_list": _chosen_list(kwargs.get("form"))}
+
+    def get_export_resource_kwargs(self, request, **kwargs) -> dict:
+        return {"sending_list": _chosen_list(kwargs.get("export_form"))}
+
+    def get_confirm_form_initial(self, request, import_form) -> dict:
+        initial = super().get_confirm_form_initial(request, import_form)
+        if import_form is not None:
+            initial["sending_list"] = import_form.cleaned_data["sending_list"].pk
+        return initial
+
+    def get_import_data_kwargs(self, **kwargs) -> dict:
+        # A row rejected at confirmation (its contact changed since the preview, say) rolls the
+        # whole import back: the preview promised all of it.
+        return super().get_import_data_kwargs(**kwargs) | {"rollback_on_validation_errors": True}
+
+    def add_data_read_fail_error_to_form(self, form, e) -> None:
+        """Show why a file is rejected as the dashboard says it, on the file field."""
+        if isinstance(e, ValidationError):
+            form.add_error("import_file", e)
+        elif isinstance(e, UnicodeDecodeError):
+            form.add_error(
+                "import_file",
+                "This file is not UTF-8 text. Save it as CSV UTF-8 (Comma delimited) and upload "
+                "it again.",
+            )
+        else:
+            super().add_data_read_fail_error_to_form(form, e)
+
+    def process_result(self, result, request):
+        """Report a confirmed import that was rolled back, rather than "Import finished"."""
+        if not (result.has_errors() or result.has_validation_errors()):
+            return super().process_result(result, request)
+        reasons = [
+            *(str(error.error) for error in result.base_errors),
+            *(f"row {row.number}: {' '.join(row.error.messages)}" for row in result.invalid_rows),
+            *(
+                f"row {row.number}: {error.error}"
+                for row in result.error_rows
+                for error in row.errors
+            ),
+        ]
+        messages.error(request, f"Nothing was imported: {'; '.join(reasons[:REJECTED_SHOWN])}")
+        url = reverse("admin:contacts_contact_import", current_app=self.admin_site.name)
+        return HttpResponseRedirect(url)
 
     @admin.action(description="Add a label to the selected contacts")
     def add_label(self, request, queryset):

@@ -17,8 +17,8 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from audiences.views import neutralise_cell
 from contacts import importing
+from contacts.exporting import neutralise_cell
 from contacts.models import SendingList
 from trackly.models import Job, Role
 from trackly.tenancy import AccountRequest, account_view

@@ -292,7 +292,7 @@ def _open_csv(path: Path):
     return path.open(encoding="utf-8-sig", newline="", buffering=1024 * 1024)
 
 
-def _records(text) -> Iterator[tuple[int, list[str]]]:
+def read_records(text) -> Iterator[tuple[int, list[str]]]:
     """The CSV records of an open file with their row numbers as a spreadsheet shows them:
     the header is row 1, and a quoted value spanning several lines is still one record."""
     reader = csv.reader(text, strict=True)
@@ -343,7 +343,7 @@ def check_header(path: Path) -> Header:
     with path.open("rb") as raw:
         _refuse_binary(raw.read(4096))
     with _open_csv(path) as text:
-        first = next(_records(text), None)
+        first = next(read_records(text), None)
     if first is None:
         raise _file_error("The file is empty.")
     return read_header(first[1])
@@ -354,7 +354,7 @@ def check_file(path: Path) -> tuple[Header, int]:
     (blank rows are not rows). Raise `ValidationError` for anything that rejects the file."""
     header = check_header(path)
     with _open_csv(path) as text:
-        records = _records(text)
+        records = read_records(text)
         next(records)
         rows = sum(1 for _, record in records if not _is_blank(record))
     return header, rows
@@ -448,7 +448,7 @@ def _read_chunks(
     path: Path, header: Header, region: str, size: int, stored: Callable[[list[str]], set]
 ) -> Iterator[list[_Row]]:
     with _open_csv(path) as text:
-        records = _records(text)
+        records = read_records(text)
         next(records)
         chunk: list[_Row] = []
         for number, record in records:

@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "django_tasks_db",
+    # Admin import and export of contacts with label columns.
+    "import_export",
 ]
 
 MIDDLEWARE = [

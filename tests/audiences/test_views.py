@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from audiences.models import Audience
-from audiences.views import neutralise_cell
+from contacts.exporting import neutralise_cell
 from tests.factories import ContactFactory, SendingListFactory, label_contact
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
