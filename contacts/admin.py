@@ -27,7 +27,7 @@ from contacts import importing, services
 from contacts.labels import check_label_count, clean_key, clean_value
 from contacts.models import Contact, Label, SendingList
 from contacts.phones import DEFAULT_REGION, normalize_phone
-from contacts.resources import ContactCSV, ContactResource
+from contacts.resources import ContactCSV, ContactResource, PendingUpload
 from trackly.admin import ReadOnlyAdmin
 from trackly.models import Account
 
@@ -241,6 +241,15 @@ class ContactConfirmImportForm(ConfirmImportForm):
     # The confirmed import goes to the list the preview was made for.
     sending_list = SendingListChoiceField(widget=forms.HiddenInput)
 
+    def clean_import_file_name(self) -> str:
+        # The name of the waiting file comes back from the browser: it must name one.
+        name = super().clean_import_file_name()
+        if not importing.upload_path(name).is_file():
+            raise ValidationError(
+                "This upload is no longer here; upload the file again.", code="upload_gone"
+            )
+        return name
+
 
 class ContactExportForm(ExportForm):
     sending_list = SendingListChoiceField(
@@ -290,6 +299,7 @@ class ContactAdmin(ImportExportMixin, admin.ModelAdmin):
     export_form_class = ContactExportForm
     # Rejected rows and files are shown by their messages, never as tracebacks.
     import_error_display = ("message",)
+    tmp_storage_class = PendingUpload
 
     def has_import_permission(self, request) -> bool:
         # Without this, django-import-export lets any staff user import.

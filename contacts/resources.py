@@ -19,6 +19,7 @@ import tablib
 from django.core.exceptions import ValidationError
 from import_export import fields, resources, widgets
 from import_export.formats import base_formats
+from import_export.tmp_storages import TempFolderStorage
 
 from contacts import services
 from contacts.exporting import contact_rows
@@ -26,12 +27,36 @@ from contacts.importing import (
     LABEL_PREFIX,
     PHONE_COLUMNS,
     Header,
+    new_upload_name,
     parse_row,
     read_header,
     read_records,
+    remove_stale_uploads,
+    upload_path,
 )
 from contacts.models import Contact, SendingList
 from contacts.phones import normalize_phone
+
+
+class PendingUpload(TempFolderStorage):
+    """Where an admin import's file waits between its preview and its confirmation: the
+    dashboard's import directory, under a random name that `upload_path` checks (the name comes
+    back from the browser), so that previews never confirmed are deleted with the dashboard's
+    stale uploads."""
+
+    def save(self, data: bytes | str) -> None:
+        remove_stale_uploads()
+        self.name = new_upload_name()
+        binary = isinstance(data, bytes)
+        with open(
+            self.get_full_path(),
+            "wb" if binary else "w",
+            encoding=None if binary else self.encoding,
+        ) as file:
+            file.write(data)
+
+    def get_full_path(self) -> str:
+        return str(upload_path(self.name))
 
 
 class ContactRows(tablib.Dataset):

@@ -17,6 +17,12 @@ CONFIRM_URL = reverse("admin:contacts_contact_process_import")
 EXPORT_URL = reverse("admin:contacts_contact_export")
 
 
+@pytest.fixture(autouse=True)
+def import_dir(settings, tmp_path):
+    settings.IMPORT_DIR = tmp_path / "imports"
+    return settings.IMPORT_DIR
+
+
 @pytest.fixture
 def superuser(db):
     return UserFactory(email="root@trackly.test", is_staff=True, is_superuser=True)
@@ -444,6 +450,33 @@ def test_view_permission_allows_export_but_not_import(sending_list, contact):
 
 def test_confirming_needs_a_post(superuser_client):
     assert superuser_client.get(CONFIRM_URL).status_code == 405
+
+
+def test_the_file_waits_in_the_import_directory_until_it_is_confirmed(
+    superuser_client, sending_list, import_dir
+):
+    previewed = preview(superuser_client, sending_list, "phone,label_tier\n4155551234,gold\n")
+    name = previewed.context["confirm_form"].initial["import_file_name"]
+    assert [path.name for path in import_dir.iterdir()] == [f"{name}.csv"]
+    confirm(superuser_client, previewed)
+    assert list(import_dir.iterdir()) == []
+    assert Label.objects.get(contact__phone_number="+14155551234").value == "gold"
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "0" * 32, "tmpabc"])
+def test_a_confirmation_naming_no_waiting_file_changes_nothing(
+    superuser_client, sending_list, name
+):
+    previewed = preview(superuser_client, sending_list, "phone,label_tier\n4155551234,gold\n")
+    data = previewed.context["confirm_form"].initial | {"import_file_name": name}
+    response = superuser_client.post(CONFIRM_URL, data)
+    assert response.status_code == 200
+    assert response.context["confirm_form"].errors["import_file_name"] == [
+        "This upload is no longer here; upload the file again."
+        if name == "0" * 32
+        else "This upload does not exist."
+    ]
+    assert not Contact.objects.filter(phone_number="+14155551234").exists()
 
 
 # Export.
