@@ -146,7 +146,7 @@ def members(
 
 
 def count_members(account: Account, node: Node | None, list_ids: Sequence[int] | None) -> int:
-    """The number of `members`: one query, or at most three for one condition over all lists."""
+    """The number of `members`: one query, or at most four for one condition over all lists."""
     normal = negation_normal_form(node) if node is not None else None
     if isinstance(normal, Condition) and not list_ids:
         return _count_one_condition(account, normal)
@@ -170,16 +170,16 @@ def _count_one_condition(account: Account, condition: Condition) -> int:
     labels = Label.objects.filter(account_id=account.pk).filter(test)
     having = labels.count()
     if having:
-        having -= _unsubscribed_among(account, labels, having)
+        having -= _unsubscribed_among(account, test, labels, having)
     return having if positive else scope(account, None).count() - having
 
 
-def _unsubscribed_among(account: Account, labels: QuerySet[Label], having: int) -> int:
-    """How many contacts of `labels` (`having` labels, one per contact) are unsubscribed, found
-    from the smaller side: the labels, or the account's unsubscribed contacts."""
+def _unsubscribed_among(account: Account, test: Q, labels: QuerySet[Label], having: int) -> int:
+    """How many contacts of `labels` (the `having` labels passing `test`, one per contact) are
+    unsubscribed, found from the smaller side: the labels, or the unsubscribed contacts."""
     gone = Contact.objects.for_account(account).filter(status=Contact.Status.UNSUBSCRIBED)
     if having <= _FEW_LABELS or having <= gone.count():
         # Fewer labels: look up each one's contact by its primary key.
         return labels.filter(contact__status=Contact.Status.UNSUBSCRIBED).count()
     # Fewer unsubscribed contacts: look each one's label up in (contact_id, key).
-    return gone.filter(Exists(labels.filter(contact_id=OuterRef("pk")))).count()
+    return gone.filter(_has_label(test, account.pk, correlated=True)).count()

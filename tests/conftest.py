@@ -78,6 +78,17 @@ def outsider_client(outsider_user):
 
 
 @pytest.fixture
+def superuser(db):
+    """Staff with every permission, for the Django admin (which is not scoped to an account)."""
+    return UserFactory(email="root@trackly.test", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def superuser_client(superuser):
+    return _client_for(superuser)
+
+
+@pytest.fixture
 def sending_list(account):
     return SendingListFactory(account=account, name="Main", phone_number="+14155550100")
 

@@ -1,19 +1,10 @@
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.test import Client
 from django.urls import reverse
 
 from audiences.models import Audience, LabelChange
 from contacts.models import Label
-from tests.factories import UserFactory
 from trackly.models import Job, Membership
-
-
-@pytest.fixture
-def superuser_client(db):
-    client = Client()
-    client.force_login(UserFactory(email="root@trackly.test", is_staff=True, is_superuser=True))
-    return client
 
 
 def test_admin_action_adds_a_label_through_a_job(superuser_client, contact, other_contact):

@@ -22,18 +22,6 @@ from trackly.models import Role
 
 
 @pytest.fixture
-def superuser(db):
-    return UserFactory(email="root@trackly.test", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def superuser_client(superuser):
-    client = Client()
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
 def membership(account, admin_user):
     return admin_user.memberships.get(account=account)
 

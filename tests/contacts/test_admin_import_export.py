@@ -24,18 +24,6 @@ def import_dir(settings, tmp_path):
 
 
 @pytest.fixture
-def superuser(db):
-    return UserFactory(email="root@trackly.test", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def superuser_client(superuser):
-    client = Client()
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
 def unsubscribed(sending_list):
     contact = ContactFactory(
         sending_list=sending_list,
