@@ -133,8 +133,15 @@ def _ids_source(ids: list[int]) -> tuple[str, list]:
 
 
 def _add_chunk(account_id: int, ids: list[int], key: str, value: str) -> AddCounts:
-    """Add the label to the contacts `ids` (existing ones, locked by `_existing`)."""
-    state, state_params = _state(*_ids_source(ids), key)
+    """Add the label to those of the contacts `ids` that still exist (one may have been deleted
+    since the job started)."""
+    if connection.vendor == "postgresql":
+        source, source_params = _ids_source(_lock(ids))
+    else:
+        # No row locks: SQLite's IMMEDIATE transactions serialise writers.
+        source, source_params = _ids_source(ids)
+        source = f"SELECT id FROM {_CONTACT} WHERE id IN ({source})"  # noqa: S608
+    state, state_params = _state(source, source_params, key)
     insert = """
         INSERT INTO {label} (account_id, contact_id, key, value)
         SELECT %s, id, %s, %s FROM {state} WHERE NOT at_limit AND (current IS NULL OR current <> %s)
@@ -184,18 +191,17 @@ def _member_ids(contacts: QuerySet[Contact]) -> array:
     return ids
 
 
-def _existing(ids: list[int]) -> list[int]:
-    """The chunk's contacts that still exist (one may have been deleted since the job started).
+def _lock(ids: list[int]) -> list[int]:
+    """Lock the contacts `ids` and return those that still exist (PostgreSQL).
 
-    On PostgreSQL they are locked, in id order (the order `contacts.services` and the import
-    lock in, so that writers cannot deadlock), so that no concurrent edit can slip a 50th label
-    in between the count and the insert; SQLite's IMMEDIATE transactions serialise writers.
+    Locked in id order (the order `contacts.services` and the import lock in, so that writers
+    cannot deadlock), so that no concurrent edit can slip a 50th label in between the count and
+    the insert.
     """
     source, params = _ids_source(ids)
-    lock = " FOR NO KEY UPDATE" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM {_CONTACT} WHERE id IN ({source}) ORDER BY id{lock}",  # noqa: S608
+            f"SELECT id FROM {_CONTACT} WHERE id IN ({source}) ORDER BY id FOR NO KEY UPDATE",  # noqa: S608
             params,
         )
         return [pk for (pk,) in cursor.fetchall()]
@@ -229,7 +235,7 @@ def apply(
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL jit = off")
             if action == ADD:
-                counts += _add_chunk(account_id, _existing(chunk), key, value)
+                counts += _add_chunk(account_id, chunk, key, value)
             else:
                 counts += _remove_chunk(chunk, key)
         if progress is not None:
