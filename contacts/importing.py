@@ -59,6 +59,7 @@ from django.utils import timezone
 from contacts.labels import VALUE_MAX_LENGTH, check_label_count, clean_key, clean_value
 from contacts.models import Contact, Label, SendingList
 from contacts.phones import normalize_phone
+from trackly.db import plan_as_lookups
 from trackly.jobs import Progress, run_job, start_job
 from trackly.models import Account, Job
 
@@ -627,6 +628,7 @@ class _Store:
         reading thread, on that thread's own connection."""
         if not phones:
             return set()
+        plan_as_lookups(session=True)
         with connection.cursor() as cursor:
             cursor.execute(self.contacts_sql(lock=False), [self.list_id, self.many(phones)])
             return {phone for _, phone, _ in cursor.fetchall()}
@@ -680,7 +682,10 @@ class _Store:
 class _PostgresStore(_Store):
     row_locks = True
     ids_source = "SELECT unnest(%s::bigint[])"
-    labels_sql = f"SELECT contact_id, key, value FROM {_LABEL} WHERE contact_id = ANY(%s::bigint[])"  # noqa: S608
+    labels_sql = (
+        f"SELECT label.contact_id, label.key, label.value FROM {_LABEL} AS label "  # noqa: S608
+        "JOIN unnest(%s::bigint[]) AS chunk (id) ON label.contact_id = chunk.id"
+    )
 
     def many(self, values: list) -> list:
         return values
@@ -906,7 +911,9 @@ def import_file(
             phones = list({row.phone for row in rows if not row.code})
             if memory is not None:
                 contacts = memory.recall(phones)
-                contacts |= store.fetch([p for p in phones if p not in contacts], lock=False)
+                with transaction.atomic():
+                    plan_as_lookups()
+                    contacts |= store.fetch([p for p in phones if p not in contacts], lock=False)
                 outcomes = _apply_rows(rows, contacts)
                 memory.remember(contacts)
             else:
@@ -931,6 +938,7 @@ def _write_chunk(store: _Store, rows: list[_Row], phones: list[str]) -> list[tup
     while True:
         try:
             with transaction.atomic():
+                plan_as_lookups()
                 contacts = store.fetch(phones, lock=lock_all)
                 outcomes = _apply_rows(rows, contacts)
                 if not lock_all:

@@ -630,6 +630,37 @@ def test_reimporting_an_unchanged_file_locks_no_contact(run, sending_list, monke
     assert locked == expected
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner settings")
+@pytest.mark.django_db(transaction=True)
+def test_chunks_are_read_and_written_with_lookup_plans(run, monkeypatch):
+    # Both threads: the chunk's transaction, and the reading thread's connection.
+    seen = []
+
+    def settings_now(label):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('enable_seqscan'), current_setting('jit')")
+            seen.append((label, *cursor.fetchone()))
+
+    real_apply, real_stored = importing._apply_rows, importing._Store.stored_phones
+
+    def apply_rows(rows, contacts):
+        settings_now("chunk")
+        return real_apply(rows, contacts)
+
+    def stored_phones(store, phones):
+        found = real_stored(store, phones)
+        settings_now("reader")
+        return found
+
+    monkeypatch.setattr(importing, "_apply_rows", apply_rows)
+    monkeypatch.setattr(importing._Store, "stored_phones", stored_phones)
+    run("phone,label_tier\n+14155550001,gold\n", chunk_rows=1)
+    assert seen == [("reader", "off", "off"), ("chunk", "off", "off")]
+    seen.clear()
+    settings_now("after")
+    assert seen == [("after", "on", "on")]
+
+
 # Jobs
 
 
