@@ -23,6 +23,7 @@ from django.db.models import QuerySet
 
 from contacts.labels import MAX_LABELS_PER_CONTACT, clean_key, clean_value
 from contacts.models import Contact, Label
+from trackly.db import plan_as_lookups
 
 ADD = "add"
 REMOVE = "remove"
@@ -229,11 +230,7 @@ def apply(
     for start in range(0, total, chunk_size):
         chunk = ids[start : start + chunk_size].tolist()
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                # A chunk's statements are planned as costly enough to JIT-compile, which takes
-                # longer (20-25 ms a statement here) than it saves over 20,000 rows.
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL jit = off")
+            plan_as_lookups()
             if action == ADD:
                 counts += _add_chunk(account_id, chunk, key, value)
             else:
