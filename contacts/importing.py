@@ -11,11 +11,12 @@ job (`import_start`). Its contract (spec §9):
    bounded whatever its size; a thread reads one chunk ahead (`_read_ahead`), so that parsing
    overlaps the database's work. Each row is checked with the one phone normaliser and the one
    label validator; a bad row is rejected with its row number and reason, the others go on.
-3. Each chunk is one transaction: the chunk's existing contacts are read (on PostgreSQL locked
-   `FOR NO KEY UPDATE`, as `audiences.bulk` does, so that the 50-label limit holds against
-   concurrent edits), the rows are applied in order in Python (`_apply_rows`: every row's
-   outcome, and the labels each contact ends with), and only the difference is written with a
-   few set-based statements (`_PostgresStore`: COPY into a staging table, then
+3. Each chunk is one transaction: the chunk's existing contacts are read with their labels,
+   the rows are applied in order in Python (`_apply_rows`: every row's outcome, and the labels
+   each contact ends with), the contacts whose labels change are locked on PostgreSQL
+   (`FOR NO KEY UPDATE`, as `audiences.bulk` locks) and checked to be as they were read, so
+   that the 50-label limit holds against concurrent edits, and only the difference is
+   written with a few set-based statements (`_PostgresStore`: COPY into a staging table, then
    `INSERT ... SELECT ... ON CONFLICT`; `_SQLiteStore`: `executemany`). A killed import leaves
    whole chunks; importing the same file again completes it, as the rows already applied come
    out "unchanged".
