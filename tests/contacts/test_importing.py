@@ -652,13 +652,20 @@ def test_chunks_are_read_and_written_with_lookup_plans(run, monkeypatch):
         settings_now("reader")
         return found
 
+    settings_now("before")
     monkeypatch.setattr(importing, "_apply_rows", apply_rows)
     monkeypatch.setattr(importing._Store, "stored_phones", stored_phones)
     run("phone,label_tier\n+14155550001,gold\n", chunk_rows=1)
-    assert seen == [("reader", "off", "off"), ("chunk", "off", "off")]
-    seen.clear()
     settings_now("after")
-    assert seen == [("after", "on", "on")]
+    before = seen[0][1:]
+    assert before[0] == "on"
+    # The main connection is as it was: the settings ended with the chunk's transaction.
+    assert seen == [
+        ("before", *before),
+        ("reader", "off", "off"),
+        ("chunk", "off", "off"),
+        ("after", *before),
+    ]
 
 
 # Jobs
