@@ -176,12 +176,26 @@ def _add_chunk(account_id: int, ids: list[int], key: str, value: str) -> AddCoun
 
 
 def _remove_chunk(ids: list[int], key: str) -> RemoveCounts:
-    source, source_params = _ids_source(ids)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"DELETE FROM {_LABEL} WHERE key = %s AND contact_id IN ({source})",  # noqa: S608
-            [key, *source_params],
-        )
+        if connection.vendor == "postgresql":
+            # One scan of the ids' range of the (contact_id, key) index, keeping the chunk's
+            # ids, rather than a descent of the index per id: 70-100 against 165-190 ms for
+            # 20,000 contacts in a row, 160-230 against 270-310 ms for every tenth contact.
+            # `IS TRUE` keeps the ids out of the index condition (where PostgreSQL would
+            # descend once per id again) and leaves them a filter, tested against a hash.
+            cursor.execute(
+                f"""
+                DELETE FROM {_LABEL} WHERE key = %s AND contact_id BETWEEN %s AND %s
+                    AND (contact_id = ANY(%s::bigint[])) IS TRUE
+                """,  # noqa: S608
+                [key, min(ids), max(ids), ids],
+            )
+        else:
+            source, source_params = _ids_source(ids)
+            cursor.execute(
+                f"DELETE FROM {_LABEL} WHERE key = %s AND contact_id IN ({source})",  # noqa: S608
+                [key, *source_params],
+            )
         return RemoveCounts(matching=len(ids), removed=cursor.rowcount)
 
 
