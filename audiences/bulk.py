@@ -80,14 +80,21 @@ _STATE = {
         LEFT JOIN {_LABEL} l ON l.contact_id = c.id AND l.key = %s
     """,  # noqa: S608 (table names and the limit are constants)
     # As a join, PostgreSQL may instead read every label of a key it thinks rare, which a key
-    # being added for the first time always is: correlated subqueries make it probe too.
+    # being added for the first time always is: correlated subqueries make it probe too. The
+    # current value is probed once (`OFFSET 0` keeps the inner query whole) and tells whether
+    # the contact has the key: the value column is never NULL.
     "postgresql": f"""
-        SELECT c.id AS id,
-            (SELECT l.value FROM {_LABEL} l WHERE l.contact_id = c.id AND l.key = %s) AS current,
-            NOT EXISTS (SELECT 1 FROM {_LABEL} l WHERE l.contact_id = c.id AND l.key = %s)
-                AND (SELECT count(*) FROM {_LABEL} x WHERE x.contact_id = c.id) >= {_LIMIT}
+        SELECT id, current,
+            current IS NULL
+                AND (SELECT count(*) FROM {_LABEL} x WHERE x.contact_id = s.id) >= {_LIMIT}
                 AS at_limit
-        FROM ({{contacts}}) c
+        FROM (
+            SELECT c.id AS id,
+                (SELECT l.value FROM {_LABEL} l WHERE l.contact_id = c.id AND l.key = %s)
+                    AS current
+            FROM ({{contacts}}) c
+            OFFSET 0
+        ) s
     """,  # noqa: S608
 }
 
@@ -95,7 +102,7 @@ _STATE = {
 def _state(contacts: str, contact_params: list, key: str) -> tuple[str, list]:
     """The state SQL for `contacts` (SQL selecting a column `id`) and its parameters."""
     if connection.vendor == "postgresql":
-        return _STATE["postgresql"].format(contacts=contacts), [key, key, *contact_params]
+        return _STATE["postgresql"].format(contacts=contacts), [key, *contact_params]
     return _STATE["sqlite"].format(contacts=contacts), [*contact_params, key]
 
 
