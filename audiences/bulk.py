@@ -140,6 +140,17 @@ def _ids_source(ids: list[int]) -> tuple[str, list]:
     return "SELECT value AS id FROM json_each(%s)", [json.dumps(ids)]
 
 
+def _in_id_range(column: str, ids: list[int]) -> tuple[str, list]:
+    """A condition keeping the rows whose `column` is one of `ids` (PostgreSQL): one scan of
+    the ids' range of the column's index, the ids a filter, rather than a descent of the index
+    per id. For 20,000 contacts in a row: 70-100 against 165-190 ms deleting labels, 70 against
+    140 ms locking contacts; for every tenth contact, 160-230 against 270-310 ms deleting.
+    `IS TRUE` keeps the ids out of the index condition (where PostgreSQL would descend once per
+    id again) and leaves them a filter, tested against a hash."""
+    condition = f"{column} BETWEEN %s AND %s AND ({column} = ANY(%s::bigint[])) IS TRUE"
+    return condition, [min(ids), max(ids), ids]
+
+
 def _add_chunk(account_id: int, ids: list[int], key: str, value: str) -> AddCounts:
     """Add the label to those of the contacts `ids` that still exist (one may have been deleted
     since the job started)."""
@@ -185,17 +196,10 @@ def _add_chunk(account_id: int, ids: list[int], key: str, value: str) -> AddCoun
 def _remove_chunk(ids: list[int], key: str) -> RemoveCounts:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One scan of the ids' range of the (contact_id, key) index, keeping the chunk's
-            # ids, rather than a descent of the index per id: 70-100 against 165-190 ms for
-            # 20,000 contacts in a row, 160-230 against 270-310 ms for every tenth contact.
-            # `IS TRUE` keeps the ids out of the index condition (where PostgreSQL would
-            # descend once per id again) and leaves them a filter, tested against a hash.
+            members, params = _in_id_range("contact_id", ids)
             cursor.execute(
-                f"""
-                DELETE FROM {_LABEL} WHERE key = %s AND contact_id BETWEEN %s AND %s
-                    AND (contact_id = ANY(%s::bigint[])) IS TRUE
-                """,  # noqa: S608
-                [key, min(ids), max(ids), ids],
+                f"DELETE FROM {_LABEL} WHERE key = %s AND {members}",  # noqa: S608
+                [key, *params],
             )
         else:
             source, source_params = _ids_source(ids)
@@ -220,16 +224,11 @@ def _lock(ids: list[int]) -> list[int]:
     cannot deadlock), so that no concurrent edit can slip a 50th label in between the count and
     the insert.
     """
+    chunk, params = _in_id_range("id", ids)
     with connection.cursor() as cursor:
-        # One scan of the ids' range of the primary key, the ids a filter (as `_remove_chunk`
-        # does): 70 against 140 ms for 20,000 contacts in a row.
         cursor.execute(
-            f"""
-            SELECT id FROM {_CONTACT}
-            WHERE id BETWEEN %s AND %s AND (id = ANY(%s::bigint[])) IS TRUE
-            ORDER BY id FOR NO KEY UPDATE
-            """,  # noqa: S608
-            [min(ids), max(ids), ids],
+            f"SELECT id FROM {_CONTACT} WHERE {chunk} ORDER BY id FOR NO KEY UPDATE",  # noqa: S608
+            params,
         )
         return [pk for (pk,) in cursor.fetchall()]
 

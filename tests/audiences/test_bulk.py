@@ -155,6 +155,35 @@ def test_remove_leaves_the_key_of_non_members_between_members(account, sending_l
     ]
 
 
+@pytest.mark.parametrize("chunk_size", [2, 3, 20_000])
+def test_add_leaves_non_members_between_members_as_they_are(account, sending_list, chunk_size):
+    # Members and non-members alternate by id, so every chunk's id range (which its lock
+    # scans) holds non-members too.
+    contacts = [
+        label_contact(ContactFactory(sending_list=sending_list), {"vip": "y"} if n % 2 == 0 else {})
+        for n in range(7)
+    ]
+    members = Audience.objects.create(account=account, name="VIPs", conditions="label:vip EXISTS")
+    done = bulk.apply(
+        members.members(),
+        account_id=account.pk,
+        action=bulk.ADD,
+        key="tier",
+        value="gold",
+        chunk_size=chunk_size,
+    )
+    assert asdict(done) == {
+        "matching": 4,
+        "gained": 4,
+        "replaced": 0,
+        "already": 0,
+        "skipped": 0,
+    }
+    assert [labels_of(contact) for contact in contacts] == [
+        {"vip": "y", "tier": "gold"} if n % 2 == 0 else {} for n in range(7)
+    ]
+
+
 def test_the_job_changes_contacts_matching_when_it_runs(vips, crowd, account, admin_user):
     # The audience gains a member after it was reviewed but before the job ran.
     late = label_contact(ContactFactory(sending_list=crowd["bare"].sending_list), {"vip": "yes"})
