@@ -40,7 +40,7 @@ def shoppers(sending_list):
 
 
 def _pick(page: Page, name: str, value: str) -> None:
-    """Choose in a builder dropdown, and wait for htmx to swap in the rows it leads to."""
+    """Choose in a builder dropdown, and wait for the builder's response to it."""
     select = page.locator(f"select[name='{name}']")
     with page.expect_response(lambda response: "/audiences/builder/" in response.url):
         select.select_option(value)
@@ -56,18 +56,15 @@ def test_vip_winback_built_with_dropdowns_saved_opened_and_exported(
 
     with page.expect_response(lambda response: "/audiences/builder/" in response.url):
         page.get_by_role("button", name=ADD_CONDITION).click()
-    # The key dropdown lists every key in use with its contact count.
-    key_options = page.locator("select[name='g0-r0-key'] option").all_inner_texts()
-    assert key_options == [
-        "Label…",
-        "last_purchase_days (5)",
-        "ltv_tier (5)",
-        "source (1)",
-        "tier (1)",
-    ]
+    # The key dropdown lists every key in use with its contact count. htmx swaps the rows in
+    # after the response has arrived, so the options are awaited rather than read at once.
+    expect(page.locator("select[name='g0-r0-key'] option")).to_have_text(
+        ["Label…", "last_purchase_days (5)", "ltv_tier (5)", "source (1)", "tier (1)"]
+    )
     _pick(page, "g0-r0-key", "ltv_tier")
-    value_options = page.locator("select[name='g0-r0-value'] option").all_inner_texts()
-    assert value_options == ["Value…", "vip (4)", "standard (1)"]
+    expect(page.locator("select[name='g0-r0-value'] option")).to_have_text(
+        ["Value…", "vip (4)", "standard (1)"]
+    )
     _pick(page, "g0-r0-value", "vip")
     expect(page.get_by_test_id("builder-count")).to_have_text("4")
 
