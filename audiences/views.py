@@ -312,7 +312,9 @@ def _label_action_page(request: AccountRequest, action: str, contacts, context: 
         if "confirm" in request.POST and (response := start(key, value)) is not None:
             return response
         if action == bulk.ADD:
-            context["preview"] = bulk.preview_add(contacts, key, value)
+            context["preview"] = bulk.preview_add(
+                contacts, account_id=request.account.pk, key=key, value=value
+            )
         else:
             context["preview"] = bulk.preview_remove(contacts, key)
         context["changed_meanwhile"] = "confirm" in request.POST

@@ -4,6 +4,7 @@ from dataclasses import asdict
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from audiences import bulk, services
@@ -40,7 +41,7 @@ def vips(account, crowd):
 
 
 def test_preview_of_add_counts_every_case(vips):
-    preview = bulk.preview_add(vips.members(), "tier", "gold")
+    preview = bulk.preview_add(vips.members(), account_id=vips.account_id, key="tier", value="gold")
     assert asdict(preview) == {
         "matching": 5,
         "gained": 1,
@@ -52,7 +53,7 @@ def test_preview_of_add_counts_every_case(vips):
 
 @pytest.mark.parametrize("chunk_size", [2, 20_000])
 def test_add_does_exactly_what_the_preview_said(vips, crowd, chunk_size):
-    preview = bulk.preview_add(vips.members(), "tier", "gold")
+    preview = bulk.preview_add(vips.members(), account_id=vips.account_id, key="tier", value="gold")
     progress = []
     done = bulk.apply(
         vips.members(),
@@ -182,6 +183,45 @@ def test_add_leaves_non_members_between_members_as_they_are(account, sending_lis
     assert [labels_of(contact) for contact in contacts] == [
         {"vip": "y", "tier": "gold"} if n % 2 == 0 else {} for n in range(7)
     ]
+
+
+@pytest.mark.parametrize(("other_keys", "may_be_full"), [(49, False), (50, True)])
+def test_a_contact_may_be_full_only_if_the_account_uses_50_other_keys(
+    account, sending_list, other_keys, may_be_full
+):
+    keys = [f"k{i}" for i in range(other_keys)]
+    # The other keys spread over two contacts: neither is full, but the account could have one.
+    label_contact(ContactFactory(sending_list=sending_list), dict.fromkeys(keys[:25], "v"))
+    label_contact(ContactFactory(sending_list=sending_list), dict.fromkeys(keys[25:], "v"))
+    # The key being added is not one of the others; another account's keys are not counted.
+    label_contact(ContactFactory(sending_list=sending_list), {"new": "x"})
+    label_contact(ContactFactory(), {f"z{i}": "v" for i in range(50)})
+
+    assert bulk._may_be_full(account.pk, "new") is may_be_full
+
+
+@pytest.mark.parametrize("other_keys", [49, 50])
+def test_a_contact_at_49_labels_gains_its_50th_whether_labels_are_counted_or_not(
+    account, sending_list, other_keys
+):
+    """With 49 other keys in the account nothing is counted; with 50 a count runs and lets the
+    contact at 49 labels through all the same. Preview and job agree either way."""
+    at_49 = label_contact(
+        ContactFactory(sending_list=sending_list), {f"k{i}": "v" for i in range(49)}
+    )
+    if other_keys == 50:
+        label_contact(ContactFactory(sending_list=sending_list), {"k49": "v"})
+    contacts = Contact.objects.filter(pk=at_49.pk)
+
+    with CaptureQueriesContext(connection) as queries:
+        preview = bulk.preview_add(contacts, account_id=account.pk, key="new", value="x")
+        done = bulk.apply(contacts, account_id=account.pk, action=bulk.ADD, key="new", value="x")
+
+    expected = {"matching": 1, "gained": 1, "replaced": 0, "already": 0, "skipped": 0}
+    assert asdict(preview) == asdict(done) == expected
+    assert len(labels_of(at_49)) == 50
+    counted = [query for query in queries if "x.contact_id" in query["sql"]]
+    assert len(counted) == (2 if other_keys == 50 else 0)
 
 
 def test_the_job_changes_contacts_matching_when_it_runs(vips, crowd, account, admin_user):
