@@ -10,7 +10,9 @@ chunk as for all of them.
 
 The 50-label limit: on PostgreSQL each chunk locks its contacts (`FOR NO KEY UPDATE`, the lock
 `contacts.services` also takes) before counting their labels, so a concurrent edit cannot slip
-a 50th label in between; SQLite's IMMEDIATE transactions serialise all writers anyway.
+a 50th label in between; SQLite's IMMEDIATE transactions serialise all writers anyway. Labels
+are counted only in accounts that use at least 50 keys besides the one added: elsewhere no
+contact can be full (`_state`).
 """
 
 import json
@@ -67,9 +69,9 @@ def clean_action(action: str, key: object, value: object) -> tuple[str, str]:
 
 
 # Per contact of the set: its current value of the key (NULL without it), and whether it is
-# at the limit (no such key and already 50 labels). `{at_limit}` is the test of the label count
-# (`_AT_LIMIT`), or `false` where no contact of the account can be at the limit (`_may_be_full`).
-# `%s` is the key, given once per occurrence.
+# at the limit (no such key and already 50 labels). `{at_limit}` is `_AT_LIMIT`, the count of
+# the contact's labels, or `false` where no contact of the account can be at the limit. `%s` is
+# the key, given once per occurrence.
 _STATE = {
     # SQLite answers the join with one probe of the (contact_id, key) index per contact.
     "sqlite": f"""
@@ -90,34 +92,33 @@ _STATE = {
                     AS current
             FROM ({{contacts}}) c
             OFFSET 0
-        ) s
+        ) c
     """,  # noqa: S608
 }
-_AT_LIMIT = {
-    "sqlite": f"(SELECT count(*) FROM {_LABEL} x WHERE x.contact_id = c.id) >= {_LIMIT}",  # noqa: S608
-    "postgresql": f"(SELECT count(*) FROM {_LABEL} x WHERE x.contact_id = s.id) >= {_LIMIT}",  # noqa: S608
-}
+# The state where no contact of the account has the key: nothing to probe.
+_STATE_OF_UNUSED_KEY = (
+    "SELECT c.id AS id, NULL AS current, {at_limit} AS at_limit FROM ({contacts}) c"
+)
+_AT_LIMIT = f"(SELECT count(*) FROM {_LABEL} x WHERE x.contact_id = c.id) >= {_LIMIT}"  # noqa: S608
 
 
-def _may_be_full(account_id: int, key: str) -> bool:
-    """Whether a contact of the account may be at the label limit without `key`: only if the
-    account uses at least 50 other keys, as a contact has at most one label per key.
+def _state(contacts: str, contact_params: list, account_id: int, key: str) -> tuple[str, list]:
+    """The state SQL for `contacts` (SQL selecting a column `id`) and its parameters.
 
-    Most accounts use fewer, and then the state query skips counting each contact's labels
-    (two thirds of its time). The key counts are kept by triggers in the same transactions as
-    the labels, so the answer is as exact as the counts would be: for contacts a chunk has
-    locked, whose labels no one else can change, it holds until the chunk commits.
+    Two shortcuts, read from the account's key counts: labels are counted only if the account
+    uses at least 50 keys besides `key` (a contact has at most one label per key, so none can be
+    full otherwise), and the current values are probed only if some contact has `key`. Most
+    accounts use far fewer than 50 keys, and a label is often added under a new key. The key
+    counts are kept by triggers in the same transactions as the labels, so what they say of
+    contacts a chunk has locked, whose labels no one else can change, holds until it commits.
     """
-    others = LabelKeyCount.objects.filter(account_id=account_id).exclude(key=key)
-    return others[:_LIMIT].count() >= _LIMIT
-
-
-def _state(contacts: str, contact_params: list, key: str, *, may_be_full: bool) -> tuple[str, list]:
-    """The state SQL for `contacts` (SQL selecting a column `id`) and its parameters."""
-    vendor = connection.vendor
-    at_limit = _AT_LIMIT[vendor] if may_be_full else "false"
-    sql = _STATE[vendor].format(contacts=contacts, at_limit=at_limit)
-    if vendor == "postgresql":
+    keys = LabelKeyCount.objects.filter(account_id=account_id)
+    may_be_full = keys.exclude(key=key)[:_LIMIT].count() >= _LIMIT
+    at_limit = _AT_LIMIT if may_be_full else "false"
+    if not keys.filter(key=key).exists():
+        return _STATE_OF_UNUSED_KEY.format(contacts=contacts, at_limit=at_limit), contact_params
+    sql = _STATE[connection.vendor].format(contacts=contacts, at_limit=at_limit)
+    if connection.vendor == "postgresql":
         return sql, [key, *contact_params]
     return sql, [*contact_params, key]
 
@@ -134,11 +135,7 @@ _TALLY = """
 
 def preview_add(contacts: QuerySet[Contact], *, account_id: int, key: str, value: str) -> AddCounts:
     """What adding `key=value` to `contacts` (of the account) would do now, changing nothing."""
-    state, params = _state(
-        *contacts.values("id").query.sql_with_params(),
-        key,
-        may_be_full=_may_be_full(account_id, key),
-    )
+    state, params = _state(*contacts.values("id").query.sql_with_params(), account_id, key)
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH state AS ({state}) {_TALLY.format(state='state')}", [*params, value, value]
@@ -180,9 +177,8 @@ def _add_chunk(account_id: int, ids: list[int], key: str, value: str) -> AddCoun
         # No row locks: SQLite's IMMEDIATE transactions serialise writers.
         source, source_params = _ids_source(ids)
         source = f"SELECT id FROM {_CONTACT} WHERE id IN ({source})"  # noqa: S608
-    # After the lock: the contacts' labels, and so whether any can be full, are settled.
-    may_be_full = _may_be_full(account_id, key)
-    state, state_params = _state(source, source_params, key, may_be_full=may_be_full)
+    # After the lock, which settles the contacts' labels.
+    state, state_params = _state(source, source_params, account_id, key)
     insert = """
         INSERT INTO {label} (account_id, contact_id, key, value)
         SELECT %s, id, %s, %s FROM {state} WHERE NOT at_limit AND (current IS NULL OR current <> %s)

@@ -76,6 +76,20 @@ def test_add_does_exactly_what_the_preview_said(vips, crowd, chunk_size):
         assert [d for d, _ in progress] == [2, 4, 5]
 
 
+def test_a_new_key_skips_the_full_contacts_too(vips, crowd):
+    """No contact has `promo` yet, so nothing is probed; labels are still counted (the account
+    uses 50 other keys) and the two contacts at 50 labels are skipped."""
+    members = vips.members()
+    preview = bulk.preview_add(members, account_id=vips.account_id, key="promo", value="x")
+    done = bulk.apply(members, account_id=vips.account_id, action=bulk.ADD, key="promo", value="x")
+
+    expected = {"matching": 5, "gained": 3, "replaced": 0, "already": 0, "skipped": 2}
+    assert asdict(preview) == asdict(done) == expected
+    assert "promo" not in labels_of(crowd["full"])
+    assert "promo" not in labels_of(crowd["full_with_key"])
+    assert labels_of(crowd["bare"]) == {"vip": "true", "promo": "x"}
+
+
 def test_adding_again_changes_nothing_more(vips):
     bulk.apply(
         vips.members(), account_id=vips.account_id, action=bulk.ADD, key="tier", value="gold"
@@ -185,19 +199,44 @@ def test_add_leaves_non_members_between_members_as_they_are(account, sending_lis
     ]
 
 
-@pytest.mark.parametrize(("other_keys", "may_be_full"), [(49, False), (50, True)])
-def test_a_contact_may_be_full_only_if_the_account_uses_50_other_keys(
-    account, sending_list, other_keys, may_be_full
+def _state_sql(contacts, account, key: str) -> str:
+    """The SQL with which the preview of adding `key` works out the state of `contacts`."""
+    with CaptureQueriesContext(connection) as queries:
+        bulk.preview_add(contacts, account_id=account.pk, key=key, value="x")
+    return queries[-1]["sql"]
+
+
+@pytest.mark.parametrize(("other_keys", "counted"), [(49, False), (50, True)])
+def test_labels_are_counted_only_if_the_account_uses_50_other_keys(
+    account, sending_list, other_keys, counted
 ):
     keys = [f"k{i}" for i in range(other_keys)]
     # The other keys spread over two contacts: neither is full, but the account could have one.
-    label_contact(ContactFactory(sending_list=sending_list), dict.fromkeys(keys[:25], "v"))
+    first = label_contact(ContactFactory(sending_list=sending_list), dict.fromkeys(keys[:25], "v"))
     label_contact(ContactFactory(sending_list=sending_list), dict.fromkeys(keys[25:], "v"))
     # The key being added is not one of the others; another account's keys are not counted.
     label_contact(ContactFactory(sending_list=sending_list), {"new": "x"})
     label_contact(ContactFactory(), {f"z{i}": "v" for i in range(50)})
 
-    assert bulk._may_be_full(account.pk, "new") is may_be_full
+    sql = _state_sql(Contact.objects.filter(pk=first.pk), account, "new")
+    assert ("x.contact_id" in sql) is counted
+
+
+@pytest.mark.parametrize(("used_by", "probed"), [(None, False), ("other", True)])
+def test_current_values_are_probed_only_if_some_contact_has_the_key(
+    account, sending_list, used_by, probed
+):
+    member = label_contact(ContactFactory(sending_list=sending_list), {"tier": "gold"})
+    if used_by == "other":
+        label_contact(ContactFactory(sending_list=sending_list), {"new": "y"})
+    # Another account's use of the key does not count.
+    label_contact(ContactFactory(), {"new": "z"})
+    contacts = Contact.objects.filter(pk=member.pk)
+
+    assert ("l.contact_id" in _state_sql(contacts, account, "new")) is probed
+    done = bulk.apply(contacts, account_id=account.pk, action=bulk.ADD, key="new", value="x")
+    assert asdict(done) == {"matching": 1, "gained": 1, "replaced": 0, "already": 0, "skipped": 0}
+    assert labels_of(member) == {"tier": "gold", "new": "x"}
 
 
 @pytest.mark.parametrize("other_keys", [49, 50])
