@@ -851,7 +851,7 @@ def nesting(node):
     return max(nesting(c) + (isinstance(node, And) and isinstance(c, Or)) for c in node.children)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(trees(conditions()))
 def test_canonical_text_and_json_round_trip(tree):
     assume(nesting(tree) <= MAX_NESTING_DEPTH)
@@ -881,7 +881,7 @@ def _check_text(text):
         assert from_json(to_json(tree)) == tree
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.text())
 def test_arbitrary_text_never_crashes(text):
     _check_text(text)
@@ -896,7 +896,7 @@ grammar_pieces = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500)
 @given(st.lists(grammar_pieces, max_size=30).map("".join))
 def test_grammar_like_text_never_crashes(text):
     _check_text(text)
@@ -917,7 +917,7 @@ json_like = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(json_like)
 def test_arbitrary_json_never_crashes(data):
     try:
@@ -935,7 +935,7 @@ small_trees = trees(conditions(small_keys, small_values), max_leaves=5)
 small_labels = st.dictionaries(small_keys, small_values)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(small_keys, st.lists(small_values, min_size=1, max_size=3, unique=True), small_labels)
 def test_negated_operators_are_exactly_not_of_their_positive(key, items, labels):
     value = items[0]
@@ -949,7 +949,7 @@ def test_negated_operators_are_exactly_not_of_their_positive(key, items, labels)
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(small_trees, small_trees, small_labels)
 def test_evaluate_obeys_de_morgan(left, right, labels):
     assert evaluate(Not(group(And, [left, right])), labels) == evaluate(

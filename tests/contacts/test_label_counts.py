@@ -80,7 +80,7 @@ operations = st.lists(
 
 
 class LabelCountsPropertyTests(TestCase):
-    @settings(max_examples=60, deadline=None)
+    @settings(max_examples=60)
     @given(operations)
     def test_counts_equal_a_fresh_count_after_any_writes(self, steps):
         accounts = [AccountFactory(), AccountFactory()]
