@@ -4,28 +4,21 @@ the dashboard, a sending list's contacts in the admin).
 The columns are `phone_number`, then one `label_<key>` column per key that any exported contact
 has, sorted by key: the columns the CSV import reads, so an export imports back as it is.
 
-Label values are neutralised against formula injection (OWASP's CSV injection guidance): a
-spreadsheet runs a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return, so such
-a value is written with a leading `'`. Phone numbers are stored in E.164 form (a `+` and digits
-only, checked by the phone normaliser), which is never a formula, so they are written unchanged.
+Label values are neutralised against formula injection (`contacts.cells`), in a way the import
+undoes. Phone numbers are stored in E.164 form (a `+` and digits only, checked by the phone
+normaliser), which is never a formula, so they are written unchanged.
 """
 
 from collections.abc import Iterator
 
 from django.db.models import QuerySet
 
+from contacts.cells import label_cell
 from contacts.importing import LABEL_PREFIX
 from contacts.models import Contact, Label
 
 # Contacts read at a time: a chunk and its labels stay small whatever the export's size.
 EXPORT_CHUNK = 2000
-# What a spreadsheet would run as a formula when a cell starts with it (OWASP CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_cell(text: str) -> str:
-    """Make a cell safe to open in a spreadsheet: a leading formula character is quoted."""
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def contact_rows(contacts: QuerySet[Contact]) -> Iterator[list[str]]:
@@ -54,5 +47,5 @@ def contact_rows(contacts: QuerySet[Contact]) -> Iterator[list[str]]:
         for contact_id, key, value in rows:
             labels[contact_id][key] = value
         for pk, phone in chunk:
-            yield [phone, *(neutralise_cell(labels[pk].get(key, "")) for key in keys)]
+            yield [phone, *(label_cell(labels[pk].get(key, "")) for key in keys)]
         last_id = chunk[-1][0]

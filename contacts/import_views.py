@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from contacts import importing
-from contacts.exporting import neutralise_cell
+from contacts.cells import neutralise_cell
 from contacts.models import SendingList
 from trackly.models import Job, Role
 from trackly.tenancy import AccountRequest, account_view

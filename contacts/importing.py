@@ -58,6 +58,7 @@ from django.tasks import task
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
+from contacts.cells import restore_cell
 from contacts.labels import VALUE_MAX_LENGTH, check_label_count, clean_key, clean_value
 from contacts.models import Contact, Label, SendingList
 from contacts.phones import normalize_phone
@@ -407,6 +408,8 @@ def parse_row(number: int, record: list[str], header: Header) -> _Row | None:
         raw = record[index]
         if not raw or raw.isspace():
             continue
+        # A value quoted against formulas (as every export writes it) is read as it was.
+        raw = restore_cell(raw)
         # Values this long are invalid anyway: not worth remembering.
         remember = len(raw) <= VALUE_MAX_LENGTH * 2
         value, error = _cleaned_value(raw) if remember else _cleaned_value.__wrapped__(raw)

@@ -527,6 +527,9 @@ def test_an_export_imports_back_into_its_list_unchanged(superuser_client, sendin
     for n in range(5):
         contact = ContactFactory(sending_list=sending_list, phone_number=f"+1415555000{n}")
         label_contact(contact, {"tier": f"t{n}", "city": "Paris, France", f"only{n}": "x"})
+    # Values an export quotes against formulas come back as they were.
+    formulas = {"delta": "-5", "note": "=HYPERLINK(1)", "quoted": "'+1", "plain": "'hello"}
+    label_contact(sending_list.contacts.get(phone_number="+14155550000"), formulas)
     label_contact(ContactFactory(sending_list=sending_list, phone_number="+14155550009"), {})
     before = list_labels(sending_list)
     exported = superuser_client.post(EXPORT_URL, {"sending_list": sending_list.pk, "format": "0"})

@@ -265,6 +265,21 @@ def test_an_empty_cell_leaves_its_label_untouched(run, contact):
     assert labels_of("+14155551234") == {"source": "facebook", "tier": "silver"}
 
 
+def test_values_quoted_against_formulas_are_read_as_they_were_exported(run):
+    result = run(
+        "phone_number,label_delta,label_note,label_quote,label_plain\n"
+        "+14155550101,'-5,'=HYPERLINK(1),''+1,'hello\n"
+    )
+
+    assert counts(result)["created"] == 1
+    assert labels_of("+14155550101") == {
+        "delta": "-5",
+        "note": "=HYPERLINK(1)",
+        "plain": "'hello",
+        "quote": "'+1",
+    }
+
+
 def test_invalid_values_reject_their_row_and_the_other_rows_are_imported(run):
     long_value = "x" * 257
     result = run(

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from contacts.exporting import neutralise_cell
+from contacts.cells import neutralise_cell
 from contacts.importing import REJECTED, import_file, rejected_rows_csv
 from contacts.models import SendingList
 
