@@ -387,9 +387,10 @@ class _Row:
 @functools.lru_cache(maxsize=20_000)
 def _cleaned_value(raw: str) -> tuple[str, str]:
     """The label validator's answer for a cell, as (value, error message), remembered: files
-    repeat the same values on many rows, and validating character by character is costly."""
+    repeat the same values on many rows, and validating character by character is costly. A
+    value quoted against formulas (as every export writes it) is read as it was."""
     try:
-        return clean_value(raw), ""
+        return clean_value(restore_cell(raw)), ""
     except ValidationError as error:
         return "", error.messages[0]
 
@@ -408,8 +409,6 @@ def parse_row(number: int, record: list[str], header: Header) -> _Row | None:
         raw = record[index]
         if not raw or raw.isspace():
             continue
-        # A value quoted against formulas (as every export writes it) is read as it was.
-        raw = restore_cell(raw)
         # Values this long are invalid anyway: not worth remembering.
         remember = len(raw) <= VALUE_MAX_LENGTH * 2
         value, error = _cleaned_value(raw) if remember else _cleaned_value.__wrapped__(raw)
