@@ -47,10 +47,20 @@ format: $(VENV)/.installed
 clean:
 	rm -rf $(VENV) staticfiles .hypothesis
 
-# `make bench`: audience counts, label dropdowns and the member preview at 1M contacts, each
-# against hand-written SQL (SQLite; `make bench DATABASE_URL=postgres://...` for PostgreSQL).
-# Extra options in BENCH_ARGS, e.g. BENCH_ARGS="--rebuild" or "--repeat 9". See bench/README.md.
+# `make bench`: every benchmark at 1M contacts against hand-written SQL on the same data (SQLite;
+# `make bench DATABASE_URL=postgres://...` for PostgreSQL). BENCH_SUITES picks some of them:
+# counts (audience counts, label dropdowns, member preview; options in BENCH_ARGS, e.g.
+# BENCH_ARGS="--rebuild" or "--repeat 9"), bulk (Add / Remove Label) and import (CSV import of
+# 1M rows). See bench/README.md.
+BENCH_SUITES ?= counts bulk import
 BENCH_ARGS ?=
 .PHONY: bench
 bench: $(VENV)/.installed
-	DEBUG=true DATABASE_URL='$(DATABASE_URL)' $(PY) -m bench.run $(BENCH_ARGS)
+	@for suite in $(BENCH_SUITES); do \
+	  case $$suite in \
+	    counts) DEBUG=true DATABASE_URL='$(DATABASE_URL)' $(PY) -m bench.run $(BENCH_ARGS) ;; \
+	    bulk) DEBUG=true DATABASE_URL='$(DATABASE_URL)' $(PY) -m bench.bulk_bench ;; \
+	    import) DATABASE_URL='$(DATABASE_URL)' $(PY) -m bench.import_bench ;; \
+	    *) echo "make bench: unknown suite '$$suite' (counts, bulk, import)" >&2; exit 2 ;; \
+	  esac || exit 1; \
+	done

@@ -1,8 +1,9 @@
 """Bulk label benchmark: Add Label / Remove Label on an audience, against one hand-written
 statement on the same data in the same run.
 
-On the benchmark data set (bench.run builds it), for an audience of about 100k contacts
-(`label:store EXISTS`) and one of about 1M (no conditions: every subscribed contact):
+On the benchmark data set of bench.run (built first when it is missing), for an audience of
+about 100k contacts (`label:store EXISTS`) and one of about 1M (no conditions: every subscribed
+contact):
 
 - ours: `audiences.bulk.apply`, exactly what the job runs: chunks of contact ids, each chunk a
   transaction that locks its contacts (PostgreSQL), counts what will change and writes;
@@ -16,11 +17,15 @@ set stays reusable. Targets (docs/performance.md): ours within 1.3x of the basel
 PostgreSQL 100k under 2 s and 1M under 15 s; re-applying costs at most half of the first run.
 
     python -m bench.bulk_bench [--repeat 3]
+
+prints the results table and writes it to `bench/results/<vendor>-<date>-bulk.json`.
 """
 
 import argparse
+import os
 import statistics
 import time
+from datetime import UTC, datetime
 
 from django.db import connection, transaction
 
@@ -181,14 +186,34 @@ def main() -> None:
     args = parser.parse_args()
     from bench import run as harness
 
-    harness.configure_environment()
+    target = harness.configure_environment()
     import django
 
     django.setup()
     from trackly.models import Account
 
-    account = Account.objects.get(slug="bench")
-    print(table(run(account, args.repeat)))
+    # The data set of `bench.run`, built first if it is missing (with bench.run's defaults).
+    defaults = harness.parse_args([])
+    target.create(drop=False)
+    harness.ensure_data_set(target, defaults.contacts, defaults.seed)
+    account = Account.objects.get(slug=harness.SLUG)
+    load = os.getloadavg()
+    rows = run(account, args.repeat)
+    print(table(rows))
+    vendor = connection.vendor
+    report = {
+        "benchmark": "bulk labels",
+        "vendor": vendor,
+        "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "repeat": args.repeat,
+        "machine": harness.machine_facts(vendor),
+        "load average at start and end": [
+            [round(x, 2) for x in load],
+            [round(x, 2) for x in os.getloadavg()],
+        ],
+        "results": rows,
+    }
+    harness.write_results(vendor, report, "-bulk")
 
 
 if __name__ == "__main__":

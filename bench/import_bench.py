@@ -18,15 +18,18 @@ Targets: first import <= 1.5 x B1 and <= 60 s on PostgreSQL; re-import <= 2 x B1
 
     python -m bench.import_bench --rows 1000000 [--repeat 1]
 
-uses DATABASE_URL (a PostgreSQL database the benchmark may drop and re-create, e.g.
-postgres://postgres@127.0.0.1:5432/trackly_import_bench), or SQLite files in a temporary
-directory when it is not set. `run(repeat, rows)` returns the rows of the results table.
+uses the PostgreSQL server of DATABASE_URL (in databases `trackly_import_bench` and
+`trackly_import_bench_run`, dropped and created again; the database the URL names is not
+touched), or SQLite files in a temporary directory when it is not set. `run(repeat, rows)`
+returns the rows of the results table; `main` prints them and writes them to
+`bench/results/<vendor>-<date>-import.json`.
 """
 
 import argparse
 import csv
 import json
 import os
+import platform
 import random
 import resource
 import shutil
@@ -35,12 +38,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
 SEED = 20_240_501
+# On PostgreSQL: the template database, dropped and created again on DATABASE_URL's server, and
+# its copies (`<name>_run`). The database DATABASE_URL names is left alone.
+DATABASE = "trackly_import_bench"
 LABELS = ("tier", "source", "city", "plan", "lang", "segment", "cohort", "external_id")
 TARGETS = {
     ("postgresql", "first import"): (1.5, 60.0),
@@ -121,7 +128,7 @@ class _Databases:
         self.vendor = "postgresql" if database_url.startswith("postgres") else "sqlite"
         self.tmp = Path(tempfile.mkdtemp(prefix="trackly-import-bench-"))
         if self.vendor == "postgresql":
-            self.template = urlsplit(database_url).path.lstrip("/")
+            self.template = DATABASE
         else:
             self.template = str(self.tmp / "template.sqlite3")
 
@@ -396,8 +403,29 @@ def main() -> None:
         print(json.dumps(_child(options.child, options.file)))
         return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trackly.settings")
-    for row in run(options.repeat, options.rows):
+    from bench import run as harness
+
+    load = os.getloadavg()
+    rows = run(options.repeat, options.rows)
+    for row in rows:
         print(json.dumps(row, ensure_ascii=False))
+    vendor = rows[0]["database"]
+    report = {
+        "benchmark": "csv import",
+        "vendor": vendor,
+        "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "cpu": harness.cpu_model(),
+            "python": platform.python_version(),
+        },
+        "load average at start and end": [
+            [round(x, 2) for x in load],
+            [round(x, 2) for x in os.getloadavg()],
+        ],
+        "results": rows,
+    }
+    harness.write_results(vendor, report, "-import")
 
 
 if __name__ == "__main__":

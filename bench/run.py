@@ -1068,13 +1068,18 @@ def run(args: argparse.Namespace, target: Target) -> int:
             for result in results
         ],
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     # A partial run (--only) does not replace the day's full results.
-    partial = "-partial" if args.only else ""
-    path = RESULTS_DIR / f"{vendor}-{datetime.now(UTC):%Y-%m-%d}{partial}.json"
+    write_results(vendor, report, "-partial" if args.only else "")
+    return 0
+
+
+def write_results(vendor: str, report: dict[str, Any], suffix: str = "") -> Path:
+    """Write a suite's report to `bench/results/<vendor>-<date><suffix>.json`."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{vendor}-{datetime.now(UTC):%Y-%m-%d}{suffix}.json"
     path.write_text(json.dumps(report, indent=1) + "\n")
     print(f"Wrote {path.relative_to(ROOT)}")
-    return 0
+    return path
 
 
 def summary(samples: list[float]) -> dict[str, Any]:
