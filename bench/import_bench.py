@@ -14,7 +14,7 @@ the same state and the child's peak resident memory is that of the import alone:
   tables, in one transaction.
 
 Targets: first import <= 1.5 x B1 and <= 60 s on PostgreSQL; re-import <= 2 x B1; SQLite
-<= 2 x S1.
+<= 2 x S1 (no time is set for SQLite).
 
     python -m bench.import_bench --rows 1000000 [--repeat 1]
 
@@ -49,11 +49,12 @@ SEED = 20_240_501
 # its copies (`<name>_run`). The database DATABASE_URL names is left alone.
 DATABASE = "trackly_import_bench"
 LABELS = ("tier", "source", "city", "plan", "lang", "segment", "cohort", "external_id")
-TARGETS = {
+# The targets: a ratio to the baseline, and for PostgreSQL's first import a time too.
+TARGETS: dict[tuple[str, str], tuple[float, float | None]] = {
     ("postgresql", "first import"): (1.5, 60.0),
-    ("postgresql", "re-import"): (2.0, 120.0),
-    ("sqlite", "first import"): (2.0, 120.0),
-    ("sqlite", "re-import"): (2.0, 120.0),
+    ("postgresql", "re-import"): (2.0, None),
+    ("sqlite", "first import"): (2.0, None),
+    ("sqlite", "re-import"): (2.0, None),
 }
 
 
@@ -378,8 +379,9 @@ def run(repeat: int = 1, rows: int = 1_000_000, database_url: str | None = None)
             "ours_s": round(mine, 2),
             "baseline_s": round(theirs, 2),
             "ratio": round(mine / theirs, 2),
-            "target": f"<= {ratio_target} x baseline, <= {seconds_target:.0f} s",
-            "met": mine <= ratio_target * theirs and mine <= seconds_target,
+            "target": f"<= {ratio_target} x baseline"
+            + (f", <= {seconds_target:.0f} s" if seconds_target else ""),
+            "met": mine <= ratio_target * theirs and mine <= (seconds_target or mine),
             "rows_per_s": round(rows / mine),
             "peak_rss_mb": median(ours, "peak_rss_mb"),
             "rss_before_mb": median(ours, "rss_before_mb"),
