@@ -25,7 +25,6 @@ import argparse
 import os
 import statistics
 import time
-from datetime import UTC, datetime
 
 from django.db import connection, transaction
 
@@ -201,19 +200,7 @@ def main() -> None:
     rows = run(account, args.repeat)
     print(table(rows))
     vendor = connection.vendor
-    report = {
-        "benchmark": "bulk labels",
-        "vendor": vendor,
-        "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        "repeat": args.repeat,
-        "machine": harness.machine_facts(vendor),
-        "load average at start and end": [
-            [round(x, 2) for x in load],
-            [round(x, 2) for x in os.getloadavg()],
-        ],
-        "results": rows,
-    }
-    harness.write_results(vendor, report, "-bulk")
+    harness.write_suite_results("bulk", vendor, harness.machine_facts(vendor), load, rows)
 
 
 if __name__ == "__main__":

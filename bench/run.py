@@ -1073,6 +1073,25 @@ def run(args: argparse.Namespace, target: Target) -> int:
     return 0
 
 
+def write_suite_results(
+    benchmark: str, vendor: str, machine: dict[str, Any], load: tuple, results: list[dict]
+) -> Path:
+    """Write the results of the bulk or import suite (`benchmark`) begun at load average `load`
+    to `bench/results/<vendor>-<date>-<benchmark>.json`."""
+    report = {
+        "benchmark": benchmark,
+        "vendor": vendor,
+        "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "machine": machine,
+        "load average at start and end": [
+            [round(x, 2) for x in load],
+            [round(x, 2) for x in os.getloadavg()],
+        ],
+        "results": results,
+    }
+    return write_results(vendor, report, f"-{benchmark}")
+
+
 def write_results(vendor: str, report: dict[str, Any], suffix: str = "") -> Path:
     """Write a suite's report to `bench/results/<vendor>-<date><suffix>.json`."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -145,18 +145,24 @@ def test_remove_counts_and_removes_the_key(vips, crowd):
     assert labels_of(crowd["outside"]) == {"tier": "silver"}
 
 
-@pytest.mark.parametrize("chunk_size", [2, 3, 20_000])
-def test_remove_leaves_the_key_of_non_members_between_members(account, sending_list, chunk_size):
-    # Members and non-members alternate by id, so every chunk's id range holds non-members
-    # with the key too.
+def _alternating(account, sending_list, labels: dict[str, str]) -> tuple[list, Audience]:
+    """Seven contacts with `labels`, members of `label:vip EXISTS` (the even ones) and not in
+    turn by id, so that every chunk's id range (which its lock and its delete scan) holds
+    non-members too; and that audience."""
     contacts = [
         label_contact(
             ContactFactory(sending_list=sending_list),
-            {"tier": "gold", **({"vip": "y"} if n % 2 == 0 else {})},
+            {**labels, **({"vip": "y"} if n % 2 == 0 else {})},
         )
         for n in range(7)
     ]
     members = Audience.objects.create(account=account, name="VIPs", conditions="label:vip EXISTS")
+    return contacts, members
+
+
+@pytest.mark.parametrize("chunk_size", [2, 3, 20_000])
+def test_remove_leaves_the_key_of_non_members_between_members(account, sending_list, chunk_size):
+    contacts, members = _alternating(account, sending_list, {"tier": "gold"})
     done = bulk.apply(
         members.members(),
         account_id=account.pk,
@@ -172,13 +178,7 @@ def test_remove_leaves_the_key_of_non_members_between_members(account, sending_l
 
 @pytest.mark.parametrize("chunk_size", [2, 3, 20_000])
 def test_add_leaves_non_members_between_members_as_they_are(account, sending_list, chunk_size):
-    # Members and non-members alternate by id, so every chunk's id range (which its lock
-    # scans) holds non-members too.
-    contacts = [
-        label_contact(ContactFactory(sending_list=sending_list), {"vip": "y"} if n % 2 == 0 else {})
-        for n in range(7)
-    ]
-    members = Audience.objects.create(account=account, name="VIPs", conditions="label:vip EXISTS")
+    contacts, members = _alternating(account, sending_list, {})
     done = bulk.apply(
         members.members(),
         account_id=account.pk,
