@@ -25,9 +25,14 @@ run: $(VENV)/.installed
 	DEBUG=true $(PY) manage.py createcachetable
 	DEBUG=true $(PY) manage.py collectstatic --noinput --verbosity 0
 	DEBUG=true $(PY) manage.py seed_demo
-	@# The task worker runs beside the web server; Ctrl-C (or the server exiting) stops both.
+	@# The task worker runs beside the web server, started again whenever it stops; Ctrl-C (or
+	@# the server exiting) stops both.
 	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
-	DEBUG=true $(PY) manage.py db_worker --no-startup-delay & worker=$$!; \
+	( trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; exit' TERM INT; \
+	  while true; do \
+	    DEBUG=true $(PY) manage.py db_worker --no-startup-delay & pid=$$!; wait $$pid; \
+	    echo "The task worker stopped (exit $$?); starting it again in 2 seconds." >&2; sleep 2; \
+	  done ) & worker=$$!; \
 	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(VENV)/.installed

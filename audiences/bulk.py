@@ -263,21 +263,25 @@ def apply(
 ) -> AddCounts | RemoveCounts:
     """Add `key=value` to, or remove `key` from, the contacts matching now; chunk by chunk.
 
-    `progress(done, total)` is called after each chunk with the contacts done so far and the
-    number that matched at the start.
+    `progress(done, total)` is called once the contacts are found, then inside each chunk's
+    transaction, after its writes, with the contacts done so far and the number that matched at
+    the start: an exception it raises (a job that lost its lease) rolls the chunk back.
     """
     chunk_size = chunk_size or settings.BULK_CHUNK_SIZE
     ids = _member_ids(contacts)
     total = len(ids)
+    if progress is not None:
+        progress(0, total)
     counts = AddCounts() if action == ADD else RemoveCounts()
     for start in range(0, total, chunk_size):
         chunk = ids[start : start + chunk_size].tolist()
         with transaction.atomic():
             plan_as_lookups()
             if action == ADD:
-                counts += _add_chunk(account_id, chunk, key, value)
+                chunk_counts = _add_chunk(account_id, chunk, key, value)
             else:
-                counts += _remove_chunk(chunk, key)
-        if progress is not None:
-            progress(min(start + chunk_size, total), total)
+                chunk_counts = _remove_chunk(chunk, key)
+            if progress is not None:
+                progress(min(start + chunk_size, total), total)
+        counts += chunk_counts
     return counts

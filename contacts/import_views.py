@@ -20,6 +20,7 @@ from django.views.decorators.vary import vary_on_headers
 from contacts import importing
 from contacts.cells import neutralise_cell
 from contacts.models import SendingList
+from trackly.jobs import fail_stale_jobs, worker_warning
 from trackly.models import Job, Role
 from trackly.tenancy import AccountRequest, account_view
 
@@ -131,6 +132,7 @@ def _can_confirm(job: Job) -> bool:
 @account_view()
 def import_detail(request: AccountRequest, job_id: int):
     """A preview or an import: its progress while it runs (the fragment polls), then its result."""
+    fail_stale_jobs()
     job = _get_import_job(request, job_id)
     result = job.result or {}
     next_job = _next_job(request, job) if job.is_finished else None
@@ -147,6 +149,7 @@ def import_detail(request: AccountRequest, job_id: int):
             {**row, "effect": EFFECTS.get(row["outcome"], "")} for row in result.get("sample", [])
         ],
         "next_job": next_job,
+        "worker_warning": worker_warning(job),
         "can_confirm": request.membership.can_edit and next_job is None and _can_confirm(job),
     }
     if request.htmx:

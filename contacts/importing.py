@@ -921,13 +921,14 @@ def import_file(
     """Import a CSV file into `sending_list` (or, with `dry_run`, only tell what it would do).
 
     Raises `ValidationError` before writing anything when the file is rejected as a whole;
-    otherwise every row gets an outcome. `progress(done, total)` is called after each chunk.
+    otherwise every row gets an outcome. `progress(done, total)` is called after each chunk (a
+    dry run's) or inside its transaction, after its writes: what it raises rolls the chunk back.
     """
     path = Path(path)
+    progress = progress or _no_progress
     header, total = check_file(path)
     result = ImportResult(dry_run=dry_run, ignored_columns=list(header.ignored))
-    if progress is not None:
-        progress(0, total)
+    progress(0, total)
     store = _store_for(sending_list)
     memory = _DryRunMemory() if dry_run else None
     region = sending_list.account.default_region
@@ -945,22 +946,30 @@ def import_file(
                     contacts |= store.fetch([p for p in phones if p not in contacts], lock=False)
                 outcomes = _apply_rows(rows, contacts)
                 memory.remember(contacts)
-            else:
-                outcomes = _write_chunk(store, rows, phones)
-            result.record(outcomes)
-            if progress is not None:
+                result.record(outcomes)
                 progress(result.rows, total)
+            else:
+                confirm = functools.partial(progress, result.rows + len(rows), total)
+                result.record(_write_chunk(store, rows, phones, confirm=confirm))
     finally:
         if memory is not None:
             memory.close()
     return result
 
 
-def _write_chunk(store: _Store, rows: list[_Row], phones: list[str]) -> list[tuple[_Row, str]]:
+def _no_progress(done: int, total: int) -> None:
+    pass
+
+
+def _write_chunk(
+    store: _Store, rows: list[_Row], phones: list[str], *, confirm: Callable[[], object]
+) -> list[tuple[_Row, str]]:
     """Apply a chunk in one transaction: all of it is written, or none of it.
 
     The chunk's contacts are read without locks and only those it changes are locked; when one
     of them changed in between, the chunk is applied again with every contact locked.
+    `confirm()` runs last inside the transaction (the job's progress and lease check): what it
+    raises rolls the chunk back.
     """
     lock_all = False
     inserts_lost = 0
@@ -973,6 +982,7 @@ def _write_chunk(store: _Store, rows: list[_Row], phones: list[str]) -> list[tup
                 if not lock_all:
                     store.check_unchanged(contacts)
                 store.write(contacts)
+                confirm()
                 return outcomes
         except _StaleReadError:
             # With every contact locked first, the next attempt cannot find a stale one.

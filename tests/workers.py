@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DATABASE_QUEUE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 
-def start_worker(**env) -> subprocess.Popen:
-    """A worker process on the test database, with the database queue."""
+def start_worker(*, log=subprocess.DEVNULL, **env) -> subprocess.Popen:
+    """A worker process on the test database, with the database queue; what it logs goes to
+    `log` (a file, or nowhere)."""
     db = connection.settings_dict
     worker_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **env}
     worker_env["TASKS_BACKEND"] = DATABASE_QUEUE["default"]["BACKEND"]
@@ -28,8 +29,8 @@ def start_worker(**env) -> subprocess.Popen:
         [sys.executable, "manage.py", "db_worker", "--interval", "0.1", "--no-startup-delay"],
         cwd=ROOT,
         env=worker_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT if log is not subprocess.DEVNULL else subprocess.PIPE,
     )
 
 

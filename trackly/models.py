@@ -100,8 +100,9 @@ class Job(models.Model):
     """One piece of long work (a bulk label change, an import), run by a task worker.
 
     The record is what the dashboard shows: status, progress and, once finished, the result
-    counts or the error. `heartbeat_at` moves on with every chunk, so a job whose worker died is
-    recognised and marked failed (see `trackly.jobs.fail_stale_jobs`).
+    counts or the error. A running job belongs to the run holding `lease_token` until
+    `lease_expires_at`; the run renews the lease while it works, so a job whose worker died is
+    recognised once the lease expires and marked failed (see `trackly.jobs`).
     """
 
     Status = JobStatus
@@ -128,7 +129,9 @@ class Job(models.Model):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The run that holds the job while it is running, and until when (see `trackly.jobs.Lease`).
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
@@ -143,8 +146,8 @@ class Job(models.Model):
         indexes = [
             # The Jobs page: an account's jobs, newest first.
             models.Index(fields=["account", "-created_at"], name="job_account_created_idx"),
-            # Finding running jobs whose worker stopped.
-            models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat_idx"),
+            # Finding running jobs whose lease expired.
+            models.Index(fields=["status", "lease_expires_at"], name="job_status_lease_idx"),
         ]
 
     def __str__(self) -> str:
@@ -161,6 +164,29 @@ class Job(models.Model):
         if not self.progress_total:
             return 0
         return min(100, self.progress_done * 100 // self.progress_total)
+
+
+class Worker(models.Model):
+    """A task worker process as last seen: the dashboard warns when no worker is running.
+
+    `db_worker` records itself when it starts and every few seconds while it runs, and removes
+    its row when it stops.
+    """
+
+    worker_id = models.CharField(max_length=64, unique=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # Is any worker alive: the most recently seen one.
+            models.Index(fields=["seen_at"], name="worker_seen_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hostname}:{self.pid}"
 
 
 class ApiKeyQuerySet(models.QuerySet):

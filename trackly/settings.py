@@ -122,7 +122,7 @@ else:
                 # run beside a writer, IMMEDIATE takes the write lock at BEGIN (no upgrade
                 # deadlocks), and the timeout makes a writer wait instead of failing.
                 "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
+                "timeout": env_int("SQLITE_BUSY_TIMEOUT", 20),
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
         }

@@ -7,7 +7,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from trackly import services
 from trackly.forms import AccountSettingsForm, MemberAddForm, MemberRoleForm
-from trackly.jobs import fail_stale_jobs
+from trackly.jobs import fail_stale_jobs, worker_warning
 from trackly.models import Job, Membership, Role
 from trackly.tenancy import AccountRequest, account_view
 
@@ -118,7 +118,8 @@ def jobs(request: AccountRequest):
     # Results are not shown here, and an import's can be large.
     recent = Job.objects.for_account(request.account).select_related("created_by")
     recent = recent.defer("result")[:JOBS_SHOWN]
-    return render(request, "trackly/jobs.html", {"nav": "jobs", "jobs": recent})
+    context = {"nav": "jobs", "jobs": recent, "worker_warning": worker_warning()}
+    return render(request, "trackly/jobs.html", context)
 
 
 @require_GET
@@ -128,6 +129,7 @@ def job_detail(request: AccountRequest, job_id: int):
     """A job's progress and result; as an htmx fragment, it polls until the job ends."""
     fail_stale_jobs()
     job = _get_job(request, job_id)
+    context = {"nav": "jobs", "job": job, "worker_warning": worker_warning(job)}
     if request.htmx:
-        return render(request, "trackly/_job_progress.html", {"job": job})
-    return render(request, "trackly/job_detail.html", {"nav": "jobs", "job": job})
+        return render(request, "trackly/_job_progress.html", context)
+    return render(request, "trackly/job_detail.html", context)

@@ -47,14 +47,14 @@ def test_another_accounts_labels_are_not_listed(outsider_api, contact):
     assert outsider_api.get("labels").json() == []
 
 
-def test_a_job_is_read(api, account):
+def test_a_job_is_read(api, account, settings):
     job = Job.objects.create(
         account=account,
         kind=Job.Kind.ADD_LABEL,
         status=Job.Status.RUNNING,
         progress_done=20,
         progress_total=80,
-        heartbeat_at=timezone.now(),
+        lease_expires_at=timezone.now() + timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT),
     )
     response = api.get(f"jobs/{job.pk}")
     assert response.status_code == 200
@@ -75,7 +75,7 @@ def test_a_job_whose_worker_stopped_reads_as_failed(api, account, settings):
         account=account,
         kind=Job.Kind.ADD_LABEL,
         status=Job.Status.RUNNING,
-        heartbeat_at=timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT + 1),
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
     )
     body = api.get(f"jobs/{job.pk}").json()
     assert body["status"] == "failed"

@@ -1,19 +1,29 @@
 """Jobs run by real `db_worker` processes against the test database."""
 
 import signal
+import sqlite3
+import subprocess
 import time
 
 import pytest
+from django.db import connection
+from django.tasks import TaskResultStatus
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from audiences import bulk, services
 from audiences.models import Audience
 from contacts.models import Contact, Label
-from tests.factories import SendingListFactory
+from tests.factories import ContactFactory, SendingListFactory
+from tests.trackly.slow_jobs import slow_chunk_task
 from tests.workers import DATABASE_QUEUE, start_worker, wait_for
-from trackly.jobs import STALE_ERROR, fail_stale_jobs
-from trackly.models import Job
+from trackly.jobs import NO_WORKER, STALE_ERROR, fail_stale_jobs, start_job
+from trackly.models import Job, Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+FINISHED_TASK = [TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED]
+DATABASE_ERROR = "Database error; the worker will try again"
 
 
 def make_audience(size: int) -> Audience:
@@ -70,7 +80,7 @@ def test_a_killed_worker_leaves_whole_chunks_and_the_job_can_run_again(settings)
     audience = make_audience(600)
     job = start_change(audience)
     # Three contacts per chunk: hundreds of chunks, so the kill lands half-way.
-    worker = start_worker(BULK_CHUNK_SIZE="3")
+    worker = start_worker(BULK_CHUNK_SIZE="3", JOB_HEARTBEAT_TIMEOUT="1")
     try:
         wait_for(lambda: Job.objects.get(pk=job.pk).progress_done >= 30)
         worker.send_signal(signal.SIGKILL)
@@ -102,3 +112,175 @@ def test_a_killed_worker_leaves_whole_chunks_and_the_job_can_run_again(settings)
     assert again.result["already"] == labelled
     assert again.result["gained"] == 600 - labelled
     assert Contact.objects.filter(labels__key="tier", labels__value="gold").count() == 600
+
+
+def stop(worker) -> None:
+    worker.terminate()
+    try:
+        worker.wait(10)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
+@pytest.mark.parametrize(
+    ("before", "seconds"), [(0, 3), (3, 0)], ids=["slow chunk", "slow start before a chunk"]
+)
+def test_a_job_slower_than_its_lease_finishes_as_succeeded(settings, before, seconds):
+    settings.TASKS = DATABASE_QUEUE
+    contact = ContactFactory()
+    job = start_job(
+        account=contact.account,
+        kind=Job.Kind.ADD_LABEL,
+        user=None,
+        params={"contact": contact.pk, "before": before, "seconds": seconds},
+        task=slow_chunk_task,
+    )
+    # A one-second lease, three times shorter than the slow part.
+    worker = start_worker(JOB_HEARTBEAT_TIMEOUT="1")
+    failed = 0
+    try:
+        deadline = time.monotonic() + 30
+        # Meanwhile the pages keep failing the jobs whose lease expired, as they do.
+        while not Job.objects.get(pk=job.pk).is_finished:
+            assert time.monotonic() < deadline, "timed out"
+            failed += fail_stale_jobs()
+            time.sleep(0.1)
+    finally:
+        stop(worker)
+    job.refresh_from_db()
+    assert (job.status, job.error, job.result, failed) == (
+        Job.Status.SUCCEEDED,
+        "",
+        {"written": 1},
+        0,
+    )
+    assert Label.objects.filter(key="slow").count() == 1
+
+
+@pytest.mark.parametrize("how", ["failed as stale", "taken over by another run"])
+def test_a_run_that_lost_its_lease_writes_nothing_more(settings, how):
+    settings.TASKS = DATABASE_QUEUE
+    # A thousand chunks of three contacts: the job is still running when its lease goes.
+    audience = make_audience(3000)
+    job = start_change(audience)
+    worker = start_worker(BULK_CHUNK_SIZE="3")
+    try:
+        wait_for(lambda: Job.objects.get(pk=job.pk).progress_done >= 30)
+        running = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING)
+        if how == "failed as stale":
+            lost = running.update(
+                status=Job.Status.FAILED, error=STALE_ERROR, finished_at=timezone.now()
+            )
+        else:
+            lost = running.update(lease_token="another-run")
+        assert lost == 1
+        # The update waited for any chunk that was committing: what is written now is final.
+        written = Label.objects.filter(key="tier").count()
+        taken = Job.objects.get(pk=job.pk)
+        wait_for(lambda: DBTaskResult.objects.filter(status__in=FINISHED_TASK).exists())
+        assert worker.poll() is None
+    finally:
+        stop(worker)
+    assert 30 <= written < 3000
+    assert Label.objects.filter(key="tier").count() == written
+    job.refresh_from_db()
+    assert (job.status, job.lease_token, job.progress_done, job.result) == (
+        taken.status,
+        taken.lease_token,
+        taken.progress_done,
+        {},
+    )
+
+
+def test_a_worker_outlives_a_write_lock_held_past_its_busy_timeout(settings, tmp_path):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's write lock")
+    settings.TASKS = DATABASE_QUEUE
+    audience = make_audience(40)
+    log_path = tmp_path / "worker.log"
+    with log_path.open("w") as log:
+        worker = start_worker(log=log, SQLITE_BUSY_TIMEOUT="1")
+        try:
+            wait_for(Worker.objects.exists)
+            # Another connection holds the write lock for three of the worker's busy timeouts.
+            locker = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+            locker.execute("BEGIN IMMEDIATE")
+            time.sleep(3)
+            locker.rollback()
+            locker.close()
+            job = start_change(audience)
+            wait_for(lambda: Job.objects.get(pk=job.pk).is_finished)
+            assert worker.poll() is None
+        finally:
+            stop(worker)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert Label.objects.filter(key="tier").count() == 40
+    assert log_path.read_text().count(DATABASE_ERROR) == 1
+
+
+def admin_connection():
+    """A connection to the server's `postgres` database, beside the test database."""
+    import psycopg
+
+    db = connection.settings_dict
+    return psycopg.connect(
+        host=db["HOST"],
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    )
+
+
+def test_a_worker_outlives_a_database_that_drops_its_connections(settings, tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL connections")
+    settings.TASKS = DATABASE_QUEUE
+    audience = make_audience(40)
+    name = connection.settings_dict["NAME"]
+    connection.ensure_connection()
+    log_path = tmp_path / "worker.log"
+    with log_path.open("w") as log:
+        worker = start_worker(log=log)
+        try:
+            wait_for(Worker.objects.exists)
+            # As in a restart: every connection of the worker is killed, and for three seconds
+            # the database takes no new ones.
+            with admin_connection() as admin:
+                admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+                try:
+                    killed = admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = %s AND pid <> %s",
+                        [name, connection.connection.info.backend_pid],
+                    ).fetchall()
+                    assert killed
+                    time.sleep(3)
+                finally:
+                    admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            job = start_change(audience)
+            wait_for(lambda: Job.objects.get(pk=job.pk).is_finished)
+            assert worker.poll() is None
+        finally:
+            stop(worker)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert Label.objects.filter(key="tier").count() == 40
+    assert log_path.read_text().count(DATABASE_ERROR) == 1
+
+
+def test_a_running_worker_is_seen_and_a_stopped_one_is_not(settings, admin_client, account):
+    settings.TASKS = DATABASE_QUEUE
+    jobs_page = f"/a/{account.slug}/jobs/"
+    assert NO_WORKER in admin_client.get(jobs_page).content.decode()
+    worker = start_worker()
+    try:
+        wait_for(Worker.objects.exists)
+        assert NO_WORKER not in admin_client.get(jobs_page).content.decode()
+    finally:
+        stop(worker)
+    # A worker that stops removes itself.
+    assert not Worker.objects.exists()
+    assert NO_WORKER in admin_client.get(jobs_page).content.decode()

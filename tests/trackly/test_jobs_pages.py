@@ -1,0 +1,72 @@
+"""What the jobs pages say about workers and about jobs whose worker stopped."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.workers import DATABASE_QUEUE
+from trackly.jobs import NO_WORKER, STALE_ERROR
+from trackly.models import Job, Worker
+
+
+@pytest.fixture
+def database_queue(settings):
+    settings.TASKS = DATABASE_QUEUE
+
+
+def seen(seconds_ago: float) -> Worker:
+    at = timezone.now() - timedelta(seconds=seconds_ago)
+    return Worker.objects.create(worker_id="w1", hostname="host", pid=1, started_at=at, seen_at=at)
+
+
+def page(client, url: str, **headers) -> str:
+    response = client.get(url, headers=headers)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_the_jobs_page_says_when_no_worker_has_been_seen(database_queue, viewer_client, account):
+    url = f"/a/{account.slug}/jobs/"
+    assert NO_WORKER in page(viewer_client, url)
+    worker = seen(0)
+    assert NO_WORKER not in page(viewer_client, url)
+    worker.seen_at = timezone.now() - timedelta(seconds=61)
+    worker.save()
+    assert NO_WORKER in page(viewer_client, url)
+
+
+def test_jobs_run_inside_the_request_need_no_worker(viewer_client, account):
+    assert NO_WORKER not in page(viewer_client, f"/a/{account.slug}/jobs/")
+
+
+@pytest.mark.parametrize(
+    ("kind", "url"),
+    [(Job.Kind.ADD_LABEL, "/a/{slug}/jobs/{pk}/"), (Job.Kind.IMPORT, "/a/{slug}/imports/{pk}/")],
+)
+def test_a_waiting_job_says_that_no_worker_runs_and_a_finished_one_does_not(
+    database_queue, viewer_client, account, kind, url
+):
+    job = Job.objects.create(account=account, kind=kind, params={"file_name": "a.csv"})
+    url = url.format(slug=account.slug, pk=job.pk)
+    assert NO_WORKER in page(viewer_client, url)
+    # The fragment the page polls says it too.
+    assert NO_WORKER in page(viewer_client, url, HX_Request="true")
+    job.status = Job.Status.SUCCEEDED
+    job.save()
+    assert NO_WORKER not in page(viewer_client, url)
+
+
+def test_the_import_page_fails_an_import_whose_worker_stopped(viewer_client, account):
+    job = Job.objects.create(
+        account=account,
+        kind=Job.Kind.IMPORT,
+        status=Job.Status.RUNNING,
+        params={"file_name": "a.csv"},
+        lease_token="run",
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    html = page(viewer_client, f"/a/{account.slug}/imports/{job.pk}/", HX_Request="true")
+    job.refresh_from_db()
+    assert (job.status, job.error) == (Job.Status.FAILED, STALE_ERROR)
+    assert STALE_ERROR in html

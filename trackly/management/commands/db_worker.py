@@ -1,0 +1,140 @@
+"""`manage.py db_worker`: django-tasks-db's worker, made to outlive database trouble.
+
+The worker it extends stops at the first database error outside a task: a SQLite write lock held
+past the busy timeout when it claims a task, a PostgreSQL restart, a dropped connection. This one
+logs the first error of a run of them, drops its connections and tries again with a growing
+pause, so queued jobs run again once the database answers. It also records itself in `Worker`
+every few seconds, which the dashboard reads to say when no worker is running.
+"""
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from datetime import timedelta
+
+from django.db import DatabaseError, close_old_connections, connection
+from django.utils import timezone
+from django_tasks_db.management.commands import db_worker
+
+from trackly.jobs import renew_every
+from trackly.models import Worker
+
+logger = logging.getLogger("django_tasks_db")
+
+# Pauses after a database error: 0.5 s, doubling up to 30 s, with some jitter so that several
+# workers do not come back in step.
+FIRST_PAUSE = 0.5
+LONGEST_PAUSE = 30.0
+# Rows of workers not seen for this long are removed (a killed worker cannot remove its own).
+FORGOTTEN_AFTER = timedelta(days=1)
+
+
+def _pause(failures: int) -> float:
+    return min(LONGEST_PAUSE, FIRST_PAUSE * 2 ** (failures - 1)) * random.uniform(0.8, 1.2)
+
+
+class ResilientWorker(db_worker.Worker):
+    def run(self) -> None:
+        presence = _Presence(self.worker_id)
+        presence.start()
+        failures = 0
+        try:
+            while self.running:
+                started = time.monotonic()
+                try:
+                    super().run()
+                    return
+                except DatabaseError as error:
+                    # A worker that ran well for a while before this error starts a new run of
+                    # errors, which is logged again.
+                    if time.monotonic() - started > LONGEST_PAUSE:
+                        failures = 0
+                    failures += 1
+                    if failures == 1:
+                        logger.warning("Database error; the worker will try again: %s", error)
+                    else:
+                        logger.debug("Database error (%d in a row): %s", failures, error)
+                    _drop_connection()
+                    # Once running, there is no thundering herd to spread out.
+                    self.startup_delay = False
+                    time.sleep(_pause(failures))
+        finally:
+            presence.stop()
+
+
+def _drop_connection() -> None:
+    try:
+        connection.close()
+    except DatabaseError:
+        # A connection that broke mid-transaction can fail to roll back; it is gone either way.
+        connection.connection = None
+    close_old_connections()
+
+
+class _Presence:
+    """Records the worker in `Worker` from a thread of its own, until stopped."""
+
+    def __init__(self, worker_id: str):
+        self.worker_id = worker_id
+        self.started_at = timezone.now()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="worker-presence", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        try:
+            Worker.objects.filter(worker_id=self.worker_id).delete()
+        except DatabaseError:
+            logger.debug("Could not remove worker %s from the worker list.", self.worker_id)
+
+    def _run(self) -> None:
+        try:
+            self._forget_old()
+            while True:
+                self._record()
+                if self._stop.wait(renew_every()):
+                    return
+        finally:
+            connection.close()
+
+    def _forget_old(self) -> None:
+        try:
+            Worker.objects.filter(seen_at__lt=timezone.now() - FORGOTTEN_AFTER).delete()
+        except DatabaseError:
+            _drop_connection()
+
+    def _record(self) -> None:
+        try:
+            Worker.objects.update_or_create(
+                worker_id=self.worker_id,
+                defaults={"seen_at": timezone.now()},
+                create_defaults={
+                    "seen_at": timezone.now(),
+                    "started_at": self.started_at,
+                    "hostname": socket.gethostname()[:255],
+                    "pid": os.getpid(),
+                },
+            )
+        except DatabaseError:
+            # The main loop logs database trouble; this only tries again at the next beat.
+            _drop_connection()
+
+
+class Command(db_worker.Command):
+    help = "Run a task worker that survives database errors and reports that it is alive"
+
+    def handle(self, *args, **options) -> None:
+        # The parent builds its Worker by name from its own module: give it this one.
+        original = db_worker.Worker
+        db_worker.Worker = ResilientWorker
+        try:
+            super().handle(*args, **options)
+        finally:
+            db_worker.Worker = original
