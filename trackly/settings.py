@@ -107,31 +107,40 @@ TEMPLATES = [
     },
 ]
 
-# SQLite is the zero-set-up default; DATABASE_URL=postgres://... switches to PostgreSQL.
+
+def sqlite_database(path: str) -> dict:
+    """SQLite in the file at `path`, set up for the web server and the task worker side by side."""
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": path,
+        "OPTIONS": {
+            # The web server and the task worker write to the same file: WAL lets readers
+            # run beside a writer, IMMEDIATE takes the write lock at BEGIN (no upgrade
+            # deadlocks), and the timeout makes a writer wait instead of failing.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
+
+
+# SQLite is the zero-set-up default, in SQLITE_PATH or DATABASE_URL=sqlite:///path (the same
+# connection settings either way); DATABASE_URL=postgres://... switches to PostgreSQL.
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if DATABASE_URL:
-    if not DATABASE_URL.startswith(("postgres://", "postgresql://", "sqlite://")):
-        raise ImproperlyConfigured("DATABASE_URL must start with postgres:// or sqlite://.")
+if not DATABASE_URL:
+    DATABASES = {
+        "default": sqlite_database(os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")))
+    }
+elif DATABASE_URL.startswith("sqlite://"):
+    DATABASES = {"default": sqlite_database(dj_database_url.parse(DATABASE_URL)["NAME"])}
+elif DATABASE_URL.startswith(("postgres://", "postgresql://")):
     DATABASES = {
         "default": dj_database_url.parse(
             DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
         )
     }
 else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
-            "OPTIONS": {
-                # The web server and the task worker write to the same file: WAL lets readers
-                # run beside a writer, IMMEDIATE takes the write lock at BEGIN (no upgrade
-                # deadlocks), and the timeout makes a writer wait instead of failing.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-        }
-    }
+    raise ImproperlyConfigured("DATABASE_URL must start with postgres:// or sqlite://.")
 
 # Long work runs as tasks; the database-backed queue needs no other server. Workers:
 # `python manage.py db_worker` (as many as needed, on any machine that reaches the database).
