@@ -169,7 +169,9 @@ def test_create_user_may_demote_an_admin_when_another_remains(account, admin_use
 
 
 @pytest.fixture
-def seeded(db, django_assert_max_num_queries) -> str:
+def seeded(db, django_assert_max_num_queries, settings) -> str:
+    # As `make run` runs it: in development, where the public demo password is allowed.
+    settings.DEBUG = True
     # Set-based: a few statements per batch of contacts, never one per contact.
     with django_assert_max_num_queries(40):
         return run("seed_demo")
@@ -288,3 +290,43 @@ def test_seed_demo_draws_the_same_data_every_time():
         return phones, labels
 
     assert draw() == draw()
+
+
+def test_seed_demo_refuses_the_public_password_when_debug_is_off(db, settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError) as error:
+        run("seed_demo")
+    assert str(error.value) == (
+        "DEBUG is off, and the demo login is a superuser whose password 'trackly-demo' is "
+        "public: give it a password of your own with --password, or run with DEBUG=true for "
+        "local development."
+    )
+    assert not Account.objects.exists()
+    assert not get_user_model().objects.exists()
+
+
+def test_seed_demo_refuses_a_weak_password(db, settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError) as error:
+        run("seed_demo", "--password", "demo")
+    assert str(error.value) == (
+        "The password is too similar to the username. This password is too short. It must "
+        "contain at least 8 characters. This password is too common."
+    )
+    assert not Account.objects.exists()
+
+
+def test_seed_demo_with_a_password_uses_it_when_debug_is_off(db, settings):
+    settings.DEBUG = False
+    output = run("seed_demo", "--password", "a-private-demo-pass")
+    assert output.splitlines()[-1] == (
+        "Demo login: http://127.0.0.1:8000/  e-mail: demo@trackly.test  "
+        "password: the one given with --password"
+    )
+    assert log_in("demo@trackly.test", "a-private-demo-pass").is_superuser
+    assert log_in("demo@trackly.test", "trackly-demo") is None
+    again = run("seed_demo", "--password", "another-private-pass")
+    assert again == (
+        "The demo account already exists; nothing was changed.\n"
+        "Demo login: http://127.0.0.1:8000/  e-mail: demo@trackly.test  password: unchanged\n"
+    )
