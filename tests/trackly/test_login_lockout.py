@@ -1,12 +1,13 @@
 """Login throttling: wrong passwords lock the user name and the address out for a while."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import StringIO
 
 import pytest
 from axes.models import AccessAttempt
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from tests.api.conftest import ApiClient
 from tests.conftest import PASSWORD
@@ -28,20 +29,22 @@ def fail(username: str, times: int, address: str = ATTACKER):
     return response
 
 
-def lockout_message(minutes: int = 15) -> str:
-    # The lockout ends 15 minutes after the failure that started it.
-    retry_at = max(AccessAttempt.objects.values_list("attempt_time", flat=True))
-    retry_at += timedelta(minutes=15)
+def lockout_message(started_at: datetime | None = None, minutes: int = 15) -> str:
+    """The lockout page's message for a lockout that started with the failure at `started_at`
+    (by default the newest failure recorded); it ends 15 minutes later."""
+    if started_at is None:
+        started_at = max(AccessAttempt.objects.values_list("attempt_time", flat=True))
+    retry_at = started_at + timedelta(minutes=15)
     return (
         "Too many failed log-in attempts for this user name or from this address. "
         f"Try again in {minutes} minutes (at {retry_at:%H:%M} UTC)."
     )
 
 
-def assert_locked_out(response) -> None:
+def assert_locked_out(response, started_at: datetime | None = None) -> None:
     assert response.status_code == 429
-    assert response.context["lockout_message"] == lockout_message()
-    assert lockout_message() in response.content.decode()
+    assert response.context["lockout_message"] == lockout_message(started_at)
+    assert lockout_message(started_at) in response.content.decode()
     assert "registration/login.html" in [template.name for template in response.templates]
     assert 0 < int(response["Retry-After"]) <= 15 * 60
 
@@ -85,8 +88,22 @@ def test_a_locked_address_refuses_every_user_name(editor_user, viewer_user):
     # One wrong password for each of five user names: password spraying from one address.
     for username in ["a@acme.test", "b@acme.test", "c@acme.test", "d@acme.test"]:
         fail(username, 1)
-    assert_locked_out(fail(editor_user.username, 1))
-    assert_locked_out(log_in(viewer_user.username, PASSWORD))
+    response = fail(editor_user.username, 1)
+    # The address is locked until its oldest of the five failures is 15 minutes old.
+    first = min(AccessAttempt.objects.values_list("attempt_time", flat=True))
+    assert_locked_out(response, first)
+    assert_locked_out(log_in(viewer_user.username, PASSWORD), first)
+
+
+def test_the_lockout_ends_when_the_failures_that_reached_the_limit_expire(editor_user):
+    for username in ["a@acme.test", "b@acme.test", "c@acme.test", "d@acme.test"]:
+        fail(username, 1)
+    first = timezone.now() - timedelta(minutes=5, seconds=30)
+    AccessAttempt.objects.update(attempt_time=first)
+    response = fail(editor_user.username, 1)
+    assert response.status_code == 429
+    assert response.context["lockout_message"] == lockout_message(first, minutes=10)
+    assert 9 * 60 < int(response["Retry-After"]) <= 10 * 60
 
 
 def test_other_users_at_other_addresses_are_unaffected(editor_user, viewer_user):
