@@ -24,6 +24,10 @@ class LabelRow:
         return not self.key.strip() and not self.value.strip()
 
 
+# Rows the Edit Labels form reads: the label limit, with room for blank rows, which are ignored.
+MAX_LABEL_ROWS = MAX_LABELS_PER_CONTACT * 2
+
+
 @dataclass
 class LabelRowsForm:
     """The Edit Labels form: rows of key and value, validated together, saved all or nothing.
@@ -42,9 +46,20 @@ class LabelRowsForm:
     @classmethod
     def from_post(cls, data: QueryDict) -> "LabelRowsForm":
         keys, values = data.getlist("key"), data.getlist("value")
-        if len(keys) != len(values) or len(keys) > MAX_LABELS_PER_CONTACT * 2:
+        if len(keys) != len(values):
             return cls(errors=["The form was incomplete; reload the page and try again."])
-        return cls(rows=[LabelRow(key, value) for key, value in zip(keys, values, strict=True)])
+        rows = [LabelRow(key, value) for key, value in zip(keys, values, strict=True)]
+        if len(rows) > MAX_LABEL_ROWS:
+            # The rows stay on the form, so that the user can remove some and save.
+            return cls(
+                rows=rows,
+                errors=[
+                    f"The form has {len(rows)} label rows; it takes at most {MAX_LABEL_ROWS} "
+                    f"(a contact can have at most {MAX_LABELS_PER_CONTACT} labels). "
+                    "Remove rows and try again."
+                ],
+            )
+        return cls(rows=rows)
 
     def add_row(self) -> None:
         self.rows.append(LabelRow())

@@ -1,6 +1,7 @@
 """Trackly settings, read from the environment; a bad value stops start-up with a clear message."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -66,6 +67,8 @@ INSTALLED_APPS = [
     "django_tasks_db",
     # Admin import and export of contacts with label columns.
     "import_export",
+    # Login throttling: failed log-ins recorded in the database, lockouts (trackly/lockout.py).
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -80,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out log-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "trackly.urls"
@@ -102,31 +107,40 @@ TEMPLATES = [
     },
 ]
 
-# SQLite is the zero-set-up default; DATABASE_URL=postgres://... switches to PostgreSQL.
+
+def sqlite_database(path: str) -> dict:
+    """SQLite in the file at `path`, set up for the web server and the task worker side by side."""
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": path,
+        "OPTIONS": {
+            # The web server and the task worker write to the same file: WAL lets readers
+            # run beside a writer, IMMEDIATE takes the write lock at BEGIN (no upgrade
+            # deadlocks), and the timeout makes a writer wait instead of failing.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env_int("SQLITE_BUSY_TIMEOUT", 20),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
+
+
+# SQLite is the zero-set-up default, in SQLITE_PATH or DATABASE_URL=sqlite:///path (the same
+# connection settings either way); DATABASE_URL=postgres://... switches to PostgreSQL.
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if DATABASE_URL:
-    if not DATABASE_URL.startswith(("postgres://", "postgresql://", "sqlite://")):
-        raise ImproperlyConfigured("DATABASE_URL must start with postgres:// or sqlite://.")
+if not DATABASE_URL:
+    DATABASES = {
+        "default": sqlite_database(os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")))
+    }
+elif DATABASE_URL.startswith("sqlite://"):
+    DATABASES = {"default": sqlite_database(dj_database_url.parse(DATABASE_URL)["NAME"])}
+elif DATABASE_URL.startswith(("postgres://", "postgresql://")):
     DATABASES = {
         "default": dj_database_url.parse(
             DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
         )
     }
 else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
-            "OPTIONS": {
-                # The web server and the task worker write to the same file: WAL lets readers
-                # run beside a writer, IMMEDIATE takes the write lock at BEGIN (no upgrade
-                # deadlocks), and the timeout makes a writer wait instead of failing.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": env_int("SQLITE_BUSY_TIMEOUT", 20),
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-        }
-    }
+    raise ImproperlyConfigured("DATABASE_URL must start with postgres:// or sqlite://.")
 
 # Long work runs as tasks; the database-backed queue needs no other server. Workers:
 # `python manage.py db_worker` (as many as needed, on any machine that reaches the database).
@@ -152,6 +166,31 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords, the user name is
+# locked out from every address, and the address for every user name, for
+# LOGIN_LOCKOUT_MINUTES. The user name lock stops guessing one account from many addresses, the
+# address lock stops trying one password on many accounts; the pair alone would stop neither.
+# `manage.py axes_reset_username NAME` / `axes_reset_ip ADDRESS` / `axes_reset` unlock early.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15)
+if AXES_FAILURE_LIMIT < 1 or LOGIN_LOCKOUT_MINUTES < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_LOCKOUT_MINUTES must be at least 1.")
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Attempts during a lockout neither count nor extend it, so the page can say when it ends.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "trackly.lockout.lockout_response"
+# Behind a proxy every request comes from the proxy's address: use the one it saw instead.
+AXES_CLIENT_IP_CALLABLE = (
+    "trackly.lockout.client_ip_behind_proxy" if env_bool("BEHIND_TLS_PROXY", False) else None
+)
+# No start-up banner on every command; failures are still logged as warnings.
+AXES_VERBOSE = False
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

@@ -397,6 +397,28 @@ def test_a_mismatched_form_is_refused(editor_client, contact):
     assert labels_of(contact) == {"source": "facebook", "tier": "gold"}
 
 
+@pytest.mark.parametrize("name", ["contact_labels", "contact_label_rows"])
+def test_more_than_a_hundred_rows_are_refused_naming_the_limit(editor_client, contact, name):
+    data = {"key": [f"k{i}" for i in range(101)], "value": ["v"] * 101}
+    response = editor_client.post(url(name, "acme", contact.pk), data, **HTMX)
+    assert response.status_code == 200
+    assert response.context["form"].errors == [
+        "The form has 101 label rows; it takes at most 100 (a contact can have at most 50 "
+        "labels). Remove rows and try again."
+    ]
+    # The rows stay on the form, so that some can be removed.
+    assert [row.key for row in response.context["form"].rows][:101] == data["key"]
+    assert labels_of(contact) == {"source": "facebook", "tier": "gold"}
+
+
+def test_a_hundred_rows_are_read_and_counted(editor_client, contact):
+    data = {"key": [f"k{i}" for i in range(100)], "value": ["v"] * 100}
+    response = editor_client.post(url("contact_labels", "acme", contact.pk), data, **HTMX)
+    assert response.context["form"].errors == [
+        "A contact can have at most 50 labels; this would make 100."
+    ]
+
+
 def test_label_rows_refuse_get(editor_client, contact):
     assert editor_client.get(url("contact_label_rows", "acme", contact.pk)).status_code == 405
 

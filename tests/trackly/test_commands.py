@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 from django.db.models import Count, Max
+from django.test import RequestFactory
 
 from audiences.models import Audience
 from contacts.labels import MAX_LABELS_PER_CONTACT, clean_key, clean_value
@@ -30,6 +31,11 @@ SEED_AUDIENCES = {
     "New High Engagers": {"cohort": "2024-Q1", "engagement_level": "high", "buyer_status": "never"},
     "Promo Candidates": {"promo_responsive": "true", "buyer_status": "once"},
 }
+
+
+def log_in(username: str, password: str):
+    """The user these credentials log in, as the login page would (the lockout needs a request)."""
+    return authenticate(RequestFactory().post("/login/"), username=username, password=password)
 
 
 def run(command: str, /, *args, **options) -> str:
@@ -83,7 +89,7 @@ def test_create_user_creates_a_member(account):
     )  # fmt: skip
     user = get_user_model().objects.get(username="new@acme.test")
     assert user.email == "new@acme.test"
-    assert authenticate(username="new@acme.test", password=PASSWORD) == user
+    assert log_in("new@acme.test", PASSWORD) == user
     assert Membership.objects.get(user=user).role == Role.EDITOR
     assert (
         output == "Created user new@acme.test.\nnew@acme.test is editor of 'Acme Shoes' (acme).\n"
@@ -96,7 +102,7 @@ def test_create_user_reuses_an_existing_user(account, outsider_user):
     assert outsider_user.memberships.count() == 2
     assert get_user_model().objects.filter(email="outsider@globex.test").count() == 1
     # Without --password the existing password stays.
-    assert authenticate(username="outsider@globex.test", password=PASSWORD) == outsider_user
+    assert log_in("outsider@globex.test", PASSWORD) == outsider_user
     assert output == "outsider@globex.test is viewer of 'Acme Shoes' (acme).\n"
 
 
@@ -105,7 +111,7 @@ def test_create_user_changes_a_role_and_a_password(account, admin_user, editor_u
         "create_user", "editor@acme.test", account="acme", role="admin", password="new-pass-9876"
     )
     assert editor_user.memberships.get(account=account).role == Role.ADMIN
-    assert authenticate(username="editor@acme.test", password="new-pass-9876") == editor_user
+    assert log_in("editor@acme.test", "new-pass-9876") == editor_user
     assert output == (
         "Changed the password of editor@acme.test.\n"
         "editor@acme.test is admin of 'Acme Shoes' (acme).\n"
@@ -163,7 +169,9 @@ def test_create_user_may_demote_an_admin_when_another_remains(account, admin_use
 
 
 @pytest.fixture
-def seeded(db, django_assert_max_num_queries) -> str:
+def seeded(db, django_assert_max_num_queries, settings) -> str:
+    # As `make run` runs it: in development, where the public demo password is allowed.
+    settings.DEBUG = True
     # Set-based: a few statements per batch of contacts, never one per contact.
     with django_assert_max_num_queries(40):
         return run("seed_demo")
@@ -179,7 +187,7 @@ def labels_by_contact() -> dict[int, dict[str, str]]:
 def test_seed_demo_creates_the_demo_data(seeded):
     account = Account.objects.get(slug="demo")
     assert account.name == "Demo Store"
-    user = authenticate(username="demo@trackly.test", password="trackly-demo")
+    user = log_in("demo@trackly.test", "trackly-demo")
     assert user is not None
     assert (user.is_staff, user.is_superuser) == (True, True)
     assert Membership.objects.get(user=user).role == Role.ADMIN
@@ -282,3 +290,43 @@ def test_seed_demo_draws_the_same_data_every_time():
         return phones, labels
 
     assert draw() == draw()
+
+
+def test_seed_demo_refuses_the_public_password_when_debug_is_off(db, settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError) as error:
+        run("seed_demo")
+    assert str(error.value) == (
+        "DEBUG is off, and the demo login is a superuser whose password 'trackly-demo' is "
+        "public: give it a password of your own with --password, or run with DEBUG=true for "
+        "local development."
+    )
+    assert not Account.objects.exists()
+    assert not get_user_model().objects.exists()
+
+
+def test_seed_demo_refuses_a_weak_password(db, settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError) as error:
+        run("seed_demo", "--password", "demo")
+    assert str(error.value) == (
+        "The password is too similar to the username. This password is too short. It must "
+        "contain at least 8 characters. This password is too common."
+    )
+    assert not Account.objects.exists()
+
+
+def test_seed_demo_with_a_password_uses_it_when_debug_is_off(db, settings):
+    settings.DEBUG = False
+    output = run("seed_demo", "--password", "a-private-demo-pass")
+    assert output.splitlines()[-1] == (
+        "Demo login: http://127.0.0.1:8000/  e-mail: demo@trackly.test  "
+        "password: the one given with --password"
+    )
+    assert log_in("demo@trackly.test", "a-private-demo-pass").is_superuser
+    assert log_in("demo@trackly.test", "trackly-demo") is None
+    again = run("seed_demo", "--password", "another-private-pass")
+    assert again == (
+        "The demo account already exists; nothing was changed.\n"
+        "Demo login: http://127.0.0.1:8000/  e-mail: demo@trackly.test  password: unchanged\n"
+    )

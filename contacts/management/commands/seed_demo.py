@@ -2,8 +2,11 @@ import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -19,7 +22,12 @@ DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Store"
 DEMO_EMAIL = "demo@trackly.test"
 DEMO_PASSWORD = "trackly-demo"
-LOGIN_LINE = f"Demo login: http://127.0.0.1:8000/  e-mail: {DEMO_EMAIL}  password: {DEMO_PASSWORD}"
+LOGIN_LINE = "Demo login: http://127.0.0.1:8000/  e-mail: {email}  password: {password}"
+PUBLIC_PASSWORD_REFUSED = (
+    f"DEBUG is off, and the demo login is a superuser whose password '{DEMO_PASSWORD}' is "
+    "public: give it a password of your own with --password, or run with DEBUG=true for "
+    "local development."
+)
 RANDOM_SEED = 2024
 BATCH_SIZE = 1000
 
@@ -168,26 +176,43 @@ class Command(BaseCommand):
         f"{sum(demo.contacts for demo in DEMO_LISTS):,} contacts labelled after an e-commerce "
         "strategy, with members for each of the seed's example audiences. Its login "
         f"({DEMO_EMAIL}) is an account admin and also a superuser, so it opens /admin/ too; "
-        "demo use only. Does nothing when the demo account exists. Prints the login."
+        "demo use only. Does nothing when the demo account exists. Prints the login. Outside "
+        f"development (DEBUG off) it needs --password instead of the public '{DEMO_PASSWORD}'."
     )
 
-    def handle(self, *args, **options) -> None:
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--password",
+            help=f"The demo login's password; required when DEBUG is off (else {DEMO_PASSWORD}).",
+        )
+
+    def handle(self, *args, password: str | None, **options) -> None:
+        if not password and not settings.DEBUG:
+            raise CommandError(PUBLIC_PASSWORD_REFUSED)
+        if password:
+            try:
+                validate_password(password, get_user_model()(username=DEMO_EMAIL, email=DEMO_EMAIL))
+            except ValidationError as error:
+                raise CommandError(" ".join(error.messages)) from None
+        # The password is not echoed when given: it is not public.
+        shown = "the one given with --password" if password else DEMO_PASSWORD
         if Account.objects.filter(slug=DEMO_SLUG).exists():
             self.stdout.write("The demo account already exists; nothing was changed.")
+            shown = "unchanged" if password else shown
         else:
-            contacts, labels = self.seed()
+            contacts, labels = self.seed(password or DEMO_PASSWORD)
             self.stdout.write(
                 f"Created the demo account '{DEMO_NAME}' with {len(DEMO_LISTS)} sending lists, "
                 f"{contacts:,} contacts, {labels:,} labels and "
                 f"{len(EXAMPLE_AUDIENCES)} example audiences."
             )
-        self.stdout.write(LOGIN_LINE)
+        self.stdout.write(LOGIN_LINE.format(email=DEMO_EMAIL, password=shown))
 
-    def seed(self) -> tuple[int, int]:
+    def seed(self, password: str) -> tuple[int, int]:
         rng = random.Random(RANDOM_SEED)
         with transaction.atomic():
             account = Account.objects.create(slug=DEMO_SLUG, name=DEMO_NAME)
-            user = self.demo_user()
+            user = self.demo_user(password)
             Membership.objects.create(user=user, account=account, role=Role.ADMIN)
             contacts = labels = 0
             numbers_so_far: list[str] = []
@@ -213,12 +238,12 @@ class Command(BaseCommand):
         self.analyze()
         return contacts, labels
 
-    def demo_user(self):
+    def demo_user(self, password: str):
         User = get_user_model()
         user = User.objects.filter(username=DEMO_EMAIL).first() or User(username=DEMO_EMAIL)
         user.email = DEMO_EMAIL
         user.is_staff = user.is_superuser = user.is_active = True
-        user.set_password(DEMO_PASSWORD)
+        user.set_password(password)
         user.save()
         return user
 
