@@ -1,7 +1,10 @@
 """Personas and their data: an account with an admin, an editor and a viewer, and an outsider
 who belongs to another account with data of its own."""
 
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 from django.test import Client
 from hypothesis import settings as hypothesis_settings
 
@@ -21,6 +24,17 @@ PASSWORD = "correct horse battery"
 # machine is busy (two test runs side by side on two cores took one example past 200 ms).
 hypothesis_settings.register_profile("trackly", deadline=None)
 hypothesis_settings.load_profile("trackly")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _rate_limit_counters_file():
+    """The SQLite file of the rate-limit counters goes with the test process, as its test
+    database does."""
+    yield
+    cache = settings.CACHES["default"]
+    if cache["BACKEND"] == "trackly.api.SQLiteCache":
+        for suffix in ("", "-wal", "-shm"):
+            Path(cache["LOCATION"] + suffix).unlink(missing_ok=True)
 
 
 @pytest.fixture

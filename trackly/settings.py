@@ -247,14 +247,23 @@ LOGGING = {
 # The JSON API (trackly.api). django-ninja is an app so that its Swagger UI files are served
 # from here, not from a CDN.
 INSTALLED_APPS += ["ninja"]
-# The cache all processes share; the API's rate limits live in it. The database by default
-# (`manage.py createcachetable` makes its table), or Redis with CACHE_URL=redis://host:6379/0.
+# The cache all processes share; the API's rate limits live in it: Redis with
+# CACHE_URL=redis://host:6379/0; on SQLite, a SQLite file of its own, so that counting a request
+# never waits for the database's write lock; on PostgreSQL, a table of the database
+# (`manage.py createcachetable` makes it).
 CACHE_URL = os.environ.get("CACHE_URL", "")
 if CACHE_URL:
     if not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured("CACHE_URL must start with redis://, rediss:// or unix://.")
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    CACHES = {
+        "default": {
+            "BACKEND": "trackly.api.SQLiteCache",
+            "LOCATION": os.environ.get("SQLITE_CACHE_PATH", str(BASE_DIR / "cache.sqlite3")),
+        }
     }
 else:
     CACHES = {

@@ -1,9 +1,12 @@
+import sqlite3
 import threading
+import time
 import uuid
 
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.utils import timezone
 
 from tests.api.conftest import ApiClient
 from trackly import api as trackly_api
@@ -81,8 +84,10 @@ def test_a_failing_cache_turns_the_limit_off_rather_than_the_api(limited, api, m
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_database_cache_counts_every_increment_made_at_once(settings):
-    # The base DatabaseCache.incr reads, adds and writes back: concurrent increments get lost.
+def test_the_shared_cache_counts_every_increment_made_at_once(settings):
+    # The SQLite file on SQLite, the database table on PostgreSQL: each thread has a connection
+    # of its own, as processes do. (The base DatabaseCache.incr reads, adds and writes back, so
+    # concurrent increments would get lost.)
     key = f"test-counter-{uuid.uuid4()}"
     cache.set(key, 0, timeout=60)
     errors = []
@@ -108,6 +113,80 @@ def test_the_database_cache_counts_every_increment_made_at_once(settings):
 def test_incr_of_a_missing_or_expired_key_raises_value_error(db):
     with pytest.raises(ValueError, match="not found"):
         cache.incr(f"missing-{uuid.uuid4()}")
+
+
+sqlite_only = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="the rate limit's own SQLite file is SQLite's"
+)
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_on_sqlite_counting_a_request_does_not_wait_for_the_database_write_lock(
+    limited, api, api_key
+):
+    # The key's use was just recorded, so the request itself writes nothing to the database.
+    api_key[0].last_used_at = timezone.now()
+    api_key[0].save(update_fields=["last_used_at"])
+    # Another process (a job, say) holds the write lock of the database file meanwhile.
+    writer = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    codes = []
+
+    def get_labels():
+        try:
+            codes.append(api.get("labels").status_code)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=get_labels)
+    try:
+        thread.start()
+        thread.join(3)
+        answered = not thread.is_alive()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        thread.join()
+    assert answered, "the request waited for the database's write lock"
+    assert codes == [200]
+
+
+@sqlite_only
+def test_the_sqlite_cache_add_replaces_only_an_expired_entry(db, monkeypatch):
+    cache.clear()
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now)
+    assert cache.add("counter", 1, timeout=3) is True
+    assert cache.add("counter", 5, timeout=3) is False
+    assert cache.incr("counter", 2) == 3
+    now += 3
+    assert cache.get("counter", "gone") == "gone"
+    with pytest.raises(ValueError, match="not found"):
+        cache.incr("counter")
+    assert cache.add("counter", 5, timeout=3) is True
+    assert cache.get("counter") == 5
+
+
+@sqlite_only
+def test_the_sqlite_cache_keeps_any_value_and_deletes_expired_entries(db, monkeypatch):
+    cache.clear()
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now)
+    cache.set("forever", {"a": [1, 2]}, timeout=None)
+    cache.set("briefly", 1.5, timeout=1)
+    cache.set("big", 2**70, timeout=60)
+    assert cache.incr("briefly") == 2.5
+    assert cache.incr("big") == 2**70 + 1
+    assert (cache.get("forever"), cache.has_key("briefly")) == ({"a": [1, 2]}, True)
+    assert cache.touch("briefly", timeout=10) is True
+    assert cache.delete("big") is True
+    assert cache.delete("big") is False
+    now += 100
+    cache.set("later", True)
+    stored = cache._db().execute("SELECT key FROM cache ORDER BY key").fetchall()
+    assert [key.rsplit(":", 1)[-1] for (key,) in stored] == ["forever", "later"]
+    assert cache.get("later") is True
 
 
 def _redis_available() -> bool:

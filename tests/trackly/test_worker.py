@@ -2,7 +2,6 @@
 
 import signal
 import sqlite3
-import subprocess
 import time
 
 import pytest
@@ -16,7 +15,7 @@ from audiences.models import Audience
 from contacts.models import Contact, Label
 from tests.factories import ContactFactory, SendingListFactory
 from tests.trackly.slow_jobs import slow_chunk_task
-from tests.workers import DATABASE_QUEUE, start_worker, wait_for
+from tests.workers import DATABASE_QUEUE, start_worker, stop, wait_for
 from trackly.jobs import NO_WORKER, STALE_ERROR, fail_stale_jobs, start_job
 from trackly.models import Job, Worker
 
@@ -112,14 +111,6 @@ def test_a_killed_worker_leaves_whole_chunks_and_the_job_can_run_again(settings)
     assert again.result["already"] == labelled
     assert again.result["gained"] == 600 - labelled
     assert Contact.objects.filter(labels__key="tier", labels__value="gold").count() == 600
-
-
-def stop(worker) -> None:
-    worker.terminate()
-    try:
-        worker.wait(10)
-    except subprocess.TimeoutExpired:
-        worker.kill()
 
 
 @pytest.mark.parametrize(
