@@ -171,11 +171,16 @@ def run_job(job_id: int, work: Work) -> None:
 
 
 def fail_stale_jobs() -> int:
-    """Mark running jobs whose lease has expired as failed; return how many."""
+    """Mark running jobs whose lease has expired as failed; return how many.
+
+    Pages and API polls call this often: it writes (which on SQLite waits for the write lock
+    that a job's chunk may hold) only when there is a stale job to fail.
+    """
     now = timezone.now()
-    return Job.objects.filter(status=Job.Status.RUNNING, lease_expires_at__lt=now).update(
-        status=Job.Status.FAILED, error=STALE_ERROR, finished_at=now
-    )
+    stale = Job.objects.filter(status=Job.Status.RUNNING, lease_expires_at__lt=now)
+    if not stale.exists():
+        return 0
+    return stale.update(status=Job.Status.FAILED, error=STALE_ERROR, finished_at=now)
 
 
 # Worker liveness.

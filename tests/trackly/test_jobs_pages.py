@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.workers import DATABASE_QUEUE
@@ -70,3 +72,19 @@ def test_the_import_page_fails_an_import_whose_worker_stopped(viewer_client, acc
     job.refresh_from_db()
     assert (job.status, job.error) == (Job.Status.FAILED, STALE_ERROR)
     assert STALE_ERROR in html
+
+
+def test_polling_a_running_job_writes_nothing(viewer_client, account):
+    """A poll must not wait for SQLite's write lock, which the job's own chunks hold."""
+    job = Job.objects.create(
+        account=account,
+        kind=Job.Kind.ADD_LABEL,
+        status=Job.Status.RUNNING,
+        lease_token="run",
+        lease_expires_at=timezone.now() + timedelta(seconds=60),
+    )
+    with CaptureQueriesContext(connection) as queries:
+        page(viewer_client, f"/a/{account.slug}/jobs/{job.pk}/", HX_Request="true")
+    statements = [query["sql"].split()[0].upper() for query in queries]
+    assert statements
+    assert set(statements) - {"SELECT", "SAVEPOINT", "RELEASE"} == set()
