@@ -26,7 +26,8 @@ run: $(VENV)/.installed
 	DEBUG=true $(PY) manage.py collectstatic --noinput --verbosity 0
 	DEBUG=true $(PY) manage.py seed_demo
 	@# The task worker runs beside the web server, started again whenever it stops; Ctrl-C (or
-	@# the server exiting) stops both.
+	@# the server exiting) stops both. A job stopped half-way is failed once its lease expires
+	@# and can be started again.
 	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
 	( trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; exit' TERM INT; \
 	  while true; do \

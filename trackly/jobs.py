@@ -15,6 +15,7 @@ commits nothing more. A job is failed as stale only once its lease has really ex
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -73,15 +74,16 @@ class Lease:
 
     def claim(self) -> bool:
         """Take a queued job; False when it is not queued any more."""
-        now = timezone.now()
-        return bool(
-            Job.objects.filter(pk=self.job_id, status=Job.Status.QUEUED).update(
+
+        def take() -> int:
+            return Job.objects.filter(pk=self.job_id, status=Job.Status.QUEUED).update(
                 status=Job.Status.RUNNING,
-                started_at=now,
+                started_at=timezone.now(),
                 lease_token=self.token,
                 lease_expires_at=self._expiry(),
             )
-        )
+
+        return bool(_retried(take))
 
     def renew(self) -> bool:
         return bool(self._held().update(lease_expires_at=self._expiry()))
@@ -100,11 +102,12 @@ class Lease:
             raise LeaseLost(f"Job {self.job_id} is no longer held by this run.")
 
     def finish(self, status: str, *, result: dict | None = None, error: str = "") -> bool:
-        return bool(
-            self._held().update(
+        def record() -> int:
+            return self._held().update(
                 status=status, result=result or {}, error=error, finished_at=timezone.now()
             )
-        )
+
+        return bool(_retried(record))
 
     @contextmanager
     def renewed_in_background(self) -> Iterator[None]:
@@ -118,7 +121,9 @@ class Lease:
             yield
         finally:
             stop.set()
-            renewer.join()
+            # A renewal waiting for a lock must not hold the job up: once the job is finished,
+            # the renewal changes nothing.
+            renewer.join(timeout=5)
 
     def _renew_until(self, stop: threading.Event) -> None:
         failing = False
@@ -133,11 +138,11 @@ class Lease:
                     if not failing:
                         logger.warning("Job %s: could not renew its lease: %s", self.job_id, error)
                     failing = True
-                    connection.close()
+                    drop_connection()
                 else:
                     failing = False
         finally:
-            connection.close()
+            drop_connection()
 
 
 def run_job(job_id: int, work: Work) -> None:
@@ -162,12 +167,41 @@ def run_job(job_id: int, work: Work) -> None:
             lease.finish(Job.Status.FAILED, error=" ".join(error.messages))
         except Exception as error:
             logger.exception("Job %s failed.", job_id)
-            if isinstance(error, DatabaseError) and not connection.in_atomic_block:
-                # A connection the error broke cannot record the failure: open a new one.
-                connection.close()
             lease.finish(Job.Status.FAILED, error=f"Unexpected error: {error}")
         else:
             lease.finish(Job.Status.SUCCEEDED, result=result)
+
+
+# A job's own records (its claim, its outcome) are tried again after a database error: a
+# SQLite write lock held past the busy timeout, a dropped connection. Pauses between tries.
+RECORD_PAUSES = (0.5, 1, 2, 4)
+
+
+def _retried[T](write: Callable[[], T]) -> T:
+    """`write()`, tried again after database errors, on a new connection each time.
+
+    Inside a transaction (a job run inside a request) the transaction decides: no retry.
+    """
+    for pause in RECORD_PAUSES:
+        if connection.in_atomic_block:
+            break
+        try:
+            return write()
+        except DatabaseError as error:
+            logger.warning("Could not record a job's state (trying again): %s", error)
+            drop_connection()
+            time.sleep(pause)
+    return write()
+
+
+def drop_connection() -> None:
+    """Close this thread's database connection, even one that broke: the next query opens a
+    new one."""
+    try:
+        connection.close()
+    except DatabaseError:
+        # A connection that broke mid-transaction can fail to roll back; it is gone either way.
+        connection.connection = None
 
 
 def fail_stale_jobs() -> int:

@@ -15,11 +15,12 @@ import threading
 import time
 from datetime import timedelta
 
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError
 from django.utils import timezone
 from django_tasks_db.management.commands import db_worker
+from django_tasks_db.models import DBTaskResult
 
-from trackly.jobs import renew_every
+from trackly.jobs import drop_connection, renew_every
 from trackly.models import Worker
 
 logger = logging.getLogger("django_tasks_db")
@@ -37,6 +38,9 @@ def _pause(failures: int) -> float:
 
 
 class ResilientWorker(db_worker.Worker):
+    # The task being run, until its outcome is recorded.
+    unrecorded: DBTaskResult | None = None
+
     def run(self) -> None:
         presence = _Presence(self.worker_id)
         presence.start()
@@ -45,6 +49,7 @@ class ResilientWorker(db_worker.Worker):
             while self.running:
                 started = time.monotonic()
                 try:
+                    self._record_lost_outcome()
                     super().run()
                     return
                 except DatabaseError as error:
@@ -57,21 +62,26 @@ class ResilientWorker(db_worker.Worker):
                         logger.warning("Database error; the worker will try again: %s", error)
                     else:
                         logger.debug("Database error (%d in a row): %s", failures, error)
-                    _drop_connection()
+                    drop_connection()
                     # Once running, there is no thundering herd to spread out.
                     self.startup_delay = False
                     time.sleep(_pause(failures))
         finally:
             presence.stop()
 
+    def run_task(self, db_task_result: DBTaskResult) -> None:
+        self.unrecorded = db_task_result
+        super().run_task(db_task_result)
+        self.unrecorded = None
 
-def _drop_connection() -> None:
-    try:
-        connection.close()
-    except DatabaseError:
-        # A connection that broke mid-transaction can fail to roll back; it is gone either way.
-        connection.connection = None
-    close_old_connections()
+    def _record_lost_outcome(self) -> None:
+        """A task whose outcome a database error kept from being recorded is recorded as failed,
+        so that it does not read as running forever (its job records what it did)."""
+        if self.unrecorded is not None:
+            self.unrecorded.set_failed(
+                RuntimeError("The worker lost the database before recording this task's outcome.")
+            )
+            self.unrecorded = None
 
 
 class _Presence:
@@ -102,13 +112,13 @@ class _Presence:
                 if self._stop.wait(renew_every()):
                     return
         finally:
-            connection.close()
+            drop_connection()
 
     def _forget_old(self) -> None:
         try:
             Worker.objects.filter(seen_at__lt=timezone.now() - FORGOTTEN_AFTER).delete()
         except DatabaseError:
-            _drop_connection()
+            drop_connection()
 
     def _record(self) -> None:
         try:
@@ -124,7 +134,7 @@ class _Presence:
             )
         except DatabaseError:
             # The main loop logs database trouble; this only tries again at the next beat.
-            _drop_connection()
+            drop_connection()
 
 
 class Command(db_worker.Command):
