@@ -32,7 +32,7 @@ def _rate_limit_counters_file():
     database does."""
     yield
     cache = settings.CACHES["default"]
-    if cache["BACKEND"] == "trackly.api.SQLiteCache":
+    if cache["BACKEND"] == "trackly.caches.SQLiteCache":
         for suffix in ("", "-wal", "-shm"):
             Path(cache["LOCATION"] + suffix).unlink(missing_ok=True)
 

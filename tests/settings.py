@@ -24,7 +24,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
         "NAME": os.path.join(tempfile.gettempdir(), f"trackly-test-{os.getpid()}.sqlite3")
     }
 # The rate-limit counters too; processes started by the tests are given this one's.
-if CACHES["default"]["BACKEND"] == "trackly.api.SQLiteCache":  # noqa: F405
+if CACHES["default"]["BACKEND"] == "trackly.caches.SQLiteCache":  # noqa: F405
     CACHES["default"]["LOCATION"] = os.environ.get(  # noqa: F405
         "SQLITE_CACHE_PATH",
         os.path.join(tempfile.gettempdir(), f"trackly-test-{os.getpid()}-cache.sqlite3"),

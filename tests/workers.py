@@ -30,7 +30,7 @@ def _process_env(**env) -> dict[str, str]:
     else:
         process_env.pop("DATABASE_URL", None)
         process_env["SQLITE_PATH"] = db["NAME"]
-    if settings.CACHES["default"]["BACKEND"] == "trackly.api.SQLiteCache":
+    if settings.CACHES["default"]["BACKEND"] == "trackly.caches.SQLiteCache":
         process_env["SQLITE_CACHE_PATH"] = settings.CACHES["default"]["LOCATION"]
     return process_env
 

@@ -261,14 +261,14 @@ if CACHE_URL:
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     CACHES = {
         "default": {
-            "BACKEND": "trackly.api.SQLiteCache",
+            "BACKEND": "trackly.caches.SQLiteCache",
             "LOCATION": os.environ.get("SQLITE_CACHE_PATH", str(BASE_DIR / "cache.sqlite3")),
         }
     }
 else:
     CACHES = {
         "default": {
-            "BACKEND": "trackly.api.AtomicDatabaseCache",
+            "BACKEND": "trackly.caches.AtomicDatabaseCache",
             "LOCATION": "trackly_cache",
             # Culling starts beyond this many entries; rate counters live three seconds.
             "OPTIONS": {"MAX_ENTRIES": 100_000},
