@@ -688,7 +688,7 @@ class _Store:
 class _PostgresStore(_Store):
     row_locks = True
     ids_source = "SELECT unnest(%s::bigint[])"
-    # Unlocked reads look each phone and each id up on its own (the subqueries' OFFSET 0 keeps
+    # Every read looks each phone and each id up on its own (the subqueries' OFFSET 0 keeps
     # them so): ten thousand probes of a unique index, 0.1 s a chunk at a million contacts,
     # whatever the table statistics say. Without statistics (a table just filled, before
     # autovacuum's ANALYZE) a plain join or `= ANY` was planned as a read of the whole list or
@@ -699,29 +699,37 @@ class _PostgresStore(_Store):
             SELECT key, value FROM {_LABEL} WHERE contact_id = chunk.id OFFSET 0
         ) AS label
     """  # noqa: S608
+    # The chunk's contacts by phone, as probes of the (sending_list_id, phone_number) unique
+    # index. The list id is an InitPlan's value, which the planner does not see: given the
+    # value, statistics taken before the list was filled (a new list, autovacuum's ANALYZE not
+    # yet run) say the list has no contact, and a probe through `contact_list_status_idx`,
+    # filtering phones, looks as cheap as the unique index's; each probe then read every
+    # contact imported so far (10 s, then 60 s a chunk at 200,000). Not knowing the value, the
+    # planner counts a list's share of the table, and only the unique index finds one row.
+    _found_sql = f"""
+        SELECT found.id, found.phone_number, found.status
+        FROM unnest(%s::text[]) AS given (phone)
+        CROSS JOIN LATERAL (
+            SELECT id, phone_number, status FROM {_CONTACT}
+            WHERE sending_list_id = (SELECT %s::bigint) AND phone_number = given.phone
+            OFFSET 0
+        ) AS found
+    """  # noqa: S608
 
     def many(self, values: list) -> list:
         return values
 
     def contacts_query(self, phones: list[str], *, lock: bool) -> tuple[str, list]:
         if lock:
-            # Locked in id order, as `audiences.bulk` locks, so that two writers cannot
-            # deadlock.
+            # Found by the same probes, then locked in id order (the primary key's), as
+            # `audiences.bulk` locks, so that two writers cannot deadlock.
             sql = f"""
                 SELECT id, phone_number, status FROM {_CONTACT}
-                WHERE sending_list_id = %s AND phone_number = ANY(%s::text[])
+                WHERE id = ANY(ARRAY(SELECT found.id FROM ({self._found_sql}) AS found))
                 ORDER BY id FOR NO KEY UPDATE
             """  # noqa: S608
-            return sql, [self.list_id, phones]
-        sql = f"""
-            SELECT contact.id, contact.phone_number, contact.status
-            FROM unnest(%s::text[]) AS given (phone)
-            CROSS JOIN LATERAL (
-                SELECT id, phone_number, status FROM {_CONTACT}
-                WHERE sending_list_id = %s AND phone_number = given.phone OFFSET 0
-            ) AS contact
-        """  # noqa: S608
-        return sql, [phones, self.list_id]
+            return sql, [phones, self.list_id]
+        return self._found_sql, [phones, self.list_id]
 
     def insert_contacts(self, phones: list[str], now) -> list[tuple[str, int]]:
         with connection.cursor() as cursor:

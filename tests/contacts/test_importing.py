@@ -3,13 +3,14 @@
 import csv
 import io
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.urls import include, path, reverse
 from django.utils import timezone
@@ -18,6 +19,7 @@ from contacts import importing, services
 from contacts.importing import import_file
 from contacts.models import Contact, Label, LabelKeyCount, LabelValueCount
 from tests.factories import AccountFactory, ContactFactory, SendingListFactory, label_contact
+from trackly.db import plan_as_lookups
 from trackly.models import Job
 
 # The import URLs are included by trackly/urls.py; they are included here as well so that these
@@ -681,6 +683,93 @@ def test_chunks_are_read_and_written_with_lookup_plans(run, monkeypatch):
         ("chunk", "off", "off"),
         ("after", *before),
     ]
+
+
+def _fill_list(sending_list, start: int, count: int) -> None:
+    """`count` contacts (+1415 200-0000 on, from `start`) with a label each, set-based."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO contacts_contact
+                (account_id, sending_list_id, phone_number, status, created_at, updated_at)
+            SELECT %s, %s, '+1415' || (2000000 + n), 'subscribed', now(), now()
+            FROM generate_series(%s, %s) AS n
+            """,
+            [sending_list.account_id, sending_list.pk, start, start + count - 1],
+        )
+        cursor.execute(
+            """
+            INSERT INTO contacts_label (account_id, contact_id, key, value)
+            SELECT account_id, id, 'tier', 'gold' FROM contacts_contact
+            WHERE sending_list_id = %s
+            """,
+            [sending_list.pk],
+        )
+
+
+def _index_scans(plan: dict) -> Iterator[dict]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _index_scans(child)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's query plans")
+def test_chunks_probe_the_phone_index_whatever_the_statistics_say(
+    write, account, sending_list, monkeypatch
+):
+    # A list created empty and analysed as such (autovacuum runs its ANALYZE some time after
+    # a large import), then filled: the statistics say the list has no contact. Every statement
+    # of a chunk must still find contacts through the (list, phone) unique index or the primary
+    # key, and labels through the (contact, key) one, not read the list (as
+    # `contact_list_status_idx` or the unique index by list alone would) nor a whole table.
+    other = SendingListFactory(account=account, name="Other", phone_number="+14155550101")
+    _fill_list(other, 0, 20_000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE contacts_contact")
+        cursor.execute("ANALYZE contacts_label")
+    _fill_list(sending_list, 100_000, 5_000)
+    statements = []
+
+    def capture(execute, sql, params, many, context):
+        if sql.lstrip().startswith(("SELECT", "INSERT", "UPDATE")) and not many:
+            statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    # Rows changing stored contacts (which locks them) and rows creating contacts; a chunk
+    # applied again with every contact locked reads through the locked statement too.
+    rows = [f"+1415{2_000_000 + n},silver" for n in range(100_000, 100_050)]
+    rows += [f"+1415{2_000_000 + n},gold" for n in range(200_000, 200_050)]
+    file = write("phone,label_tier\n" + "\n".join(rows) + "\n")
+    with connection.execute_wrapper(capture):
+        result = import_file(file, sending_list=sending_list)
+    assert (result.updated, result.created) == (50, 50)
+    assert any("FOR NO KEY UPDATE" in sql for sql, _ in statements)
+
+    used = set()
+    with transaction.atomic(), connection.cursor() as cursor:
+        plan_as_lookups()
+        for sql, params in statements:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+            for node in _index_scans(cursor.fetchone()[0][0]["Plan"]):
+                relation = node.get("Relation Name")
+                if node["Node Type"] != "ModifyTable" and relation in (
+                    "contacts_contact",
+                    "contacts_label",
+                ):
+                    assert node["Node Type"] in ("Index Scan", "Index Only Scan"), (sql, node)
+                index, condition = node.get("Index Name"), node.get("Index Cond", "")
+                if index is None:
+                    continue
+                used.add(index)
+                assert index in (
+                    "contact_list_phone_uniq",
+                    "contacts_contact_pkey",
+                    "label_contact_key_uniq",
+                ), (sql, node)
+                if index == "contact_list_phone_uniq":
+                    assert "phone_number" in condition, (sql, node)
+        transaction.set_rollback(True)
+    assert used == {"contact_list_phone_uniq", "contacts_contact_pkey", "label_contact_key_uniq"}
 
 
 # Jobs
