@@ -87,21 +87,18 @@ def _receive_upload(
     upload = request.FILES.get("file")
     if handler.too_large:
         return _upload_form(request, sending_list, importing.too_large_error().messages[0])
-    if not isinstance(upload, importing.StoredUpload):
+    if not isinstance(upload, importing.ReceivedUpload):
         return _upload_form(request, sending_list, "Choose a CSV file to import.")
-    upload.close()
-    path = importing.upload_path(upload.upload_name)
     try:
-        importing.check_header(path)
+        importing.check_header(upload.path)
     except ValidationError as error:
-        path.unlink(missing_ok=True)
         return _upload_form(request, sending_list, error.messages[0])
     importing.remove_stale_uploads()
     job = importing.import_start(
         account=request.account,
         user=request.user,
         sending_list=sending_list,
-        upload=upload.upload_name,
+        upload=upload.keep(),
         file_name=upload.name or "import.csv",
         dry_run=True,
     )

@@ -25,8 +25,10 @@ job (`import_start`). Its contract (spec §9):
    (`_DryRunMemory`), so that a phone seen again in a later chunk is judged as the real import
    would judge it, still in bounded memory.
 
-Uploads wait for their import in `settings.IMPORT_DIR` under a random name (`UploadHandler`
-writes them there while the request is read); an import job deletes its file once it succeeded.
+Uploads wait for their import in `settings.IMPORT_DIR` under a random name: `UploadHandler`
+receives them into a temporary file while the request is read, and the view moves it there
+(`ReceivedUpload.keep`) once the request passed its checks; an import job deletes its file once
+it succeeded.
 """
 
 import codecs
@@ -36,6 +38,7 @@ import json
 import queue
 import re
 import secrets
+import shutil
 import sqlite3
 import threading
 import time
@@ -46,7 +49,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.files.uploadhandler import (
     FileUploadHandler,
     SkipFile,
@@ -144,35 +147,56 @@ def remove_stale_uploads() -> None:
             path.unlink(missing_ok=True)
 
 
-class StoredUpload(UploadedFile):
-    """An upload written to the import directory; `upload_name` is what a job refers to."""
+class ReceivedUpload(TemporaryUploadedFile):
+    """An upload as received: a temporary file outside the import directory, deleted when the
+    request ends (Django closes a request's files), unless `keep` moves it there."""
 
-    def __init__(self, path: Path, name: str, size: int):
-        super().__init__(path.open("rb"), name=name, size=size)
-        self.upload_name = path.stem
+    @property
+    def path(self) -> Path:
+        return Path(self.temporary_file_path())
+
+    def keep(self) -> str:
+        """Move the file into the import directory; return the name a job refers to it by.
+
+        Call it only once the request passed its CSRF and permission checks and the file its
+        header check: a request refused on the way leaves nothing behind.
+        """
+        name = new_upload_name()
+        stored = upload_path(name)
+        partial = stored.with_suffix(".part")
+        # A rename where the temporary directory (FILE_UPLOAD_TEMP_DIR) is on the import
+        # directory's file system, a copy otherwise; under its final name only once whole.
+        shutil.move(self.path, partial)
+        partial.rename(stored)
+        self.close()
+        return name
 
 
 class UploadHandler(FileUploadHandler):
-    """Writes the multipart field `file` straight into the import directory, and stops the
-    upload as soon as it passes `IMPORT_MAX_BYTES`, so no part of a large file is kept.
+    """Receives the multipart field `file` into a `ReceivedUpload`, and stops the upload as soon
+    as it passes `IMPORT_MAX_BYTES`, so no part of a large file is kept.
 
     Install it before the request body is read (`request.upload_handlers = [UploadHandler(r)]`);
-    `too_large` tells afterwards why no file arrived.
+    `too_large` tells afterwards why no file arrived. The body may well be read before the view
+    runs (the CSRF check reads the form for its token): nothing reaches the import directory
+    until the view calls `ReceivedUpload.keep`.
     """
 
     def __init__(self, request=None):
         super().__init__(request)
         self.too_large = False
-        self._path: Path | None = None
-        self._file = None
+        self._started = False
+        self._file: ReceivedUpload | None = None
         self._size = 0
 
     def new_file(self, field_name, file_name, *args, **kwargs) -> None:
         super().new_file(field_name, file_name, *args, **kwargs)
-        if field_name != "file" or self._path is not None:
+        if field_name != "file" or self._started:
             raise SkipFile
-        self._path = import_dir() / f"{new_upload_name()}.part"
-        self._file = self._path.open("wb")
+        self._started = True
+        self._file = ReceivedUpload(
+            self.file_name, self.content_type, 0, self.charset, self.content_type_extra
+        )
         raise StopFutureHandlers
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
@@ -183,14 +207,14 @@ class UploadHandler(FileUploadHandler):
             raise StopUpload(connection_reset=False)
         self._file.write(raw_data)
 
-    def file_complete(self, file_size: int) -> StoredUpload | None:
+    def file_complete(self, file_size: int) -> ReceivedUpload | None:
         if self._file is None:
             return None
-        self._file.close()
-        stored = self._path.with_suffix(".csv")
-        self._path.rename(stored)
-        self._file = None
-        return StoredUpload(stored, self.file_name, file_size)
+        received, self._file = self._file, None
+        received.flush()
+        received.seek(0)
+        received.size = file_size
+        return received
 
     def upload_interrupted(self) -> None:
         self._discard()
@@ -199,8 +223,6 @@ class UploadHandler(FileUploadHandler):
         if self._file is not None:
             self._file.close()
             self._file = None
-        if self._path is not None:
-            self._path.unlink(missing_ok=True)
 
 
 # The file and its header.

@@ -3,6 +3,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from contacts import importing
 from contacts.models import Contact
+from tests.api.conftest import ApiClient
 from tests.factories import SendingListFactory
 from trackly.models import Job
 
@@ -134,4 +135,25 @@ def test_the_json_body_limit_does_not_apply_to_imports(api, sending_list, settin
 def test_a_read_only_key_cannot_import(read_only_api, sending_list, settings):
     response = read_only_api.upload("imports", {"file": _file()})
     assert response.status_code == 403
+    assert _uploads(settings) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "status"), [(None, 401), ("trk_" + "x" * 32, 401), ("read-only", 403)]
+)
+def test_an_upload_refused_to_its_key_is_not_kept(
+    key, status, read_only_api, sending_list, settings
+):
+    client = read_only_api if key == "read-only" else ApiClient(key)
+    response = client.upload("imports", {"file": _file(), "list_id": str(sending_list.pk)})
+    assert response.status_code == status
+    assert not Job.objects.exists()
+    assert _uploads(settings) == []
+
+
+def test_an_upload_refused_for_its_fields_is_not_kept(api, sending_list, settings):
+    response = api.upload("imports", {"file": _file(), "list_id": "999999"})
+    assert response.status_code == 404
+    response = api.upload("imports", {"file": _file("name\nAnn\n")})
+    assert response.status_code == 400
     assert _uploads(settings) == []

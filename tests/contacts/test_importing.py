@@ -946,6 +946,10 @@ def upload(client: Client, list_id: int, content: str | bytes, slug: str = "acme
     return client.post(import_url(list_id, slug), {"file": file})
 
 
+def stored_uploads(import_dir: Path) -> list[str]:
+    return sorted(path.name for path in import_dir.iterdir()) if import_dir.exists() else []
+
+
 HAPPY = "phone,label_tier\n4155551234,silver\n4155550000,gold\n@SUM(1),x\n"
 
 
@@ -972,7 +976,7 @@ def test_editor_previews_confirms_and_downloads_the_rejected_rows(
     job = Job.objects.get(kind="import")
     assert response["Location"] == job_url("import_detail", job.pk)
     assert labels_of("+14155551234")["tier"] == "silver"
-    assert list(import_dir.iterdir()) == []
+    assert stored_uploads(import_dir) == []
     page = editor_client.get(response["Location"])
     assert 'data-status="succeeded"' in page.content.decode()
     assert 'data-testid="rejected-download"' in page.content.decode()
@@ -1003,7 +1007,7 @@ def test_upload_errors_are_shown_on_the_form(editor_client, sending_list, import
     response = editor_client.post(import_url(sending_list.pk), {})
     assert response.context["error"] == "Choose a CSV file to import."
     assert not Job.objects.exists()
-    assert list(import_dir.iterdir()) == []
+    assert stored_uploads(import_dir) == []
 
 
 def test_a_file_over_the_limit_is_refused_and_not_kept(
@@ -1018,14 +1022,50 @@ def test_a_file_over_the_limit_is_refused_and_not_kept(
     response = upload(editor_client, sending_list.pk, big)
     assert response.context["error"] == "The file is too large; the limit is 100 bytes."
     assert not Job.objects.exists()
-    assert list(import_dir.iterdir()) == []
+    assert stored_uploads(import_dir) == []
 
 
-def test_the_upload_is_protected_against_csrf(editor_user, sending_list):
+def test_the_upload_is_protected_against_csrf(editor_user, sending_list, import_dir):
     client = Client(enforce_csrf_checks=True)
     client.force_login(editor_user)
     assert upload(client, sending_list.pk, HAPPY).status_code == 403
+    # With the CSRF cookie, the check reads the body for the token, which is not there.
+    client.get(import_url(sending_list.pk))
+    assert "csrftoken" in client.cookies
+    assert upload(client, sending_list.pk, HAPPY).status_code == 403
     assert not Job.objects.exists()
+    # Nothing of a request refused by the CSRF check is kept.
+    assert stored_uploads(import_dir) == []
+
+
+def test_an_upload_with_its_csrf_token_is_kept_for_its_import(
+    editor_user, sending_list, import_dir
+):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(editor_user)
+    token = client.get(import_url(sending_list.pk)).context["csrf_token"]
+    file = SimpleUploadedFile("people.csv", HAPPY.encode(), content_type="text/csv")
+    response = client.post(
+        import_url(sending_list.pk), {"csrfmiddlewaretoken": str(token), "file": file}
+    )
+    preview = Job.objects.get(kind="import_preview")
+    assert response["Location"] == job_url("import_detail", preview.pk)
+    assert stored_uploads(import_dir) == [f"{preview.params['upload']}.csv"]
+
+
+@pytest.mark.parametrize("persona", ["viewer_client", "outsider_client", "anonymous"])
+def test_an_upload_refused_to_its_sender_is_not_kept(persona, request, sending_list, import_dir):
+    client = Client() if persona == "anonymous" else request.getfixturevalue(persona)
+    response = upload(client, sending_list.pk, HAPPY)
+    assert response.status_code in (302, 403, 404)
+    assert not Job.objects.exists()
+    assert stored_uploads(import_dir) == []
+
+
+def test_a_rejected_header_is_not_kept(editor_client, sending_list, import_dir):
+    response = upload(editor_client, sending_list.pk, "name\nAnn\n")
+    assert response.context["error"].startswith("The file has no phone column")
+    assert stored_uploads(import_dir) == []
 
 
 def test_a_confirmed_upload_that_is_gone_cannot_be_imported(
