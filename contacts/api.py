@@ -647,8 +647,11 @@ def _too_large() -> ApiError:
         "existing contacts get the file's labels merged in, unsubscribed contacts are skipped, "
         "and bad rows are rejected (each with its row number and reason) while the others are "
         "imported. With `dry_run`, the job only counts what would happen. The answer is the "
-        "job (its URL is in `Location`): poll `GET /jobs/{id}`; its `result` has the counts "
-        "and the rejected rows. A file whose header is unusable is refused at once.",
+        "job (its URL is in `Location`): poll `GET /jobs/{id}`; its `result` has the counts, "
+        "the rejected rows (the first 10,000; `rejected_rows_truncated` tells when there are "
+        "more) and the columns ignored (`ignored_columns`: the names of the first 20; "
+        "`ignored_columns_count`: how many). A file whose header is unusable is refused at "
+        "once.",
         openapi_extra={"requestBody": _IMPORT_BODY},
     ),
 )

@@ -140,6 +140,10 @@ def import_detail(request: AccountRequest, job_id: int):
         .first(),
         "result": result,
         "rejected_shown": result.get("rejected_rows", [])[:REJECTED_SHOWN],
+        # The result names the first ignored columns and counts them all.
+        "ignored_more": max(
+            0, result.get("ignored_columns_count", 0) - len(result.get("ignored_columns", []))
+        ),
         "sample": [
             {**row, "effect": EFFECTS.get(row["outcome"], "")} for row in result.get("sample", [])
         ],

@@ -83,6 +83,9 @@ CHUNK_ROWS = 10_000
 REJECTED_ROWS_KEPT = 10_000
 # Parsed rows shown in a preview.
 SAMPLE_ROWS = 10
+# Column names a result (and an error naming a header's columns) keeps; the count is complete.
+# A header can have hundreds of thousands of columns.
+COLUMNS_KEPT = 20
 # Uploads not imported after this long (previews never confirmed, crashed jobs) are deleted.
 UPLOAD_KEPT_SECONDS = 24 * 3600
 
@@ -230,13 +233,22 @@ class UploadHandler(FileUploadHandler):
 
 @dataclass(frozen=True)
 class Header:
-    """What the header row says: where the phone is, which columns are labels, what is ignored."""
+    """What the header row says: where the phone is, which columns are labels, what is ignored
+    (the first COLUMNS_KEPT names of the columns ignored, and how many they are)."""
 
     width: int
     phone: int
     # (column index, label key, column name as written)
     labels: tuple[tuple[int, str, str], ...]
     ignored: tuple[str, ...]
+    ignored_count: int = 0
+
+
+def _some_names(names: list[str]) -> str:
+    """The first COLUMNS_KEPT column names, quoted, and how many others there are."""
+    shown = ", ".join(repr(name) for name in names[:COLUMNS_KEPT])
+    more = len(names) - COLUMNS_KEPT
+    return f"{shown} and {more:,} more" if more > 0 else shown
 
 
 def read_header(cells: list[str]) -> Header:
@@ -253,9 +265,12 @@ def read_header(cells: list[str]) -> Header:
     phone = None
     labels = []
     ignored = []
+    ignored_count = 0
     for index, name in enumerate(names):
         if not name:
-            ignored.append(f"(column {index + 1}, no name)")
+            ignored_count += 1
+            if len(ignored) < COLUMNS_KEPT:
+                ignored.append(f"(column {index + 1}, no name)")
             continue
         lowered = name.lower()
         if lowered in PHONE_COLUMNS:
@@ -286,16 +301,24 @@ def read_header(cells: list[str]) -> Header:
         elif identity[0] == "label":
             labels.append((index, identity[1], name))
         else:
-            ignored.append(name)
+            ignored_count += 1
+            if len(ignored) < COLUMNS_KEPT:
+                ignored.append(name)
     if phone is None:
         message = (
             "The file has no phone column: name it phone_number (or phone, or msisdn). "
-            f"Its columns are: {', '.join(repr(name) for name in names)}."
+            f"Its columns are: {_some_names(names)}."
         )
         if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
             message += " The values seem to be separated by something else than commas."
         raise _file_error(message, "invalid_header")
-    return Header(width=len(names), phone=phone, labels=tuple(labels), ignored=tuple(ignored))
+    return Header(
+        width=len(names),
+        phone=phone,
+        labels=tuple(labels),
+        ignored=tuple(ignored),
+        ignored_count=ignored_count,
+    )
 
 
 def _refuse_binary(head: bytes) -> None:
@@ -883,7 +906,9 @@ class _DryRunMemory:
 @dataclass
 class ImportResult:
     """What an import did (or, for a dry run, would do). rows = created + updated + unchanged +
-    skipped + rejected; `rejected_rows` keeps the first REJECTED_ROWS_KEPT of them."""
+    skipped + rejected; `rejected_rows` keeps the first REJECTED_ROWS_KEPT of them, and
+    `ignored_columns` the names of the first COLUMNS_KEPT of the `ignored_columns_count`
+    columns that are neither the phone nor labels."""
 
     dry_run: bool
     rows: int = 0
@@ -893,6 +918,7 @@ class ImportResult:
     skipped: int = 0
     rejected: int = 0
     ignored_columns: list[str] = field(default_factory=list)
+    ignored_columns_count: int = 0
     rejected_rows: list[dict] = field(default_factory=list)
     sample: list[dict] = field(default_factory=list)
 
@@ -930,6 +956,7 @@ class ImportResult:
             "skipped": self.skipped,
             "rejected": self.rejected,
             "ignored_columns": self.ignored_columns,
+            "ignored_columns_count": self.ignored_columns_count,
             "rejected_rows": self.rejected_rows,
             "rejected_rows_truncated": self.rejected > len(self.rejected_rows),
             "sample": self.sample,
@@ -955,7 +982,11 @@ def import_file(
     """
     path = Path(path)
     header, total = check_file(path)
-    result = ImportResult(dry_run=dry_run, ignored_columns=list(header.ignored))
+    result = ImportResult(
+        dry_run=dry_run,
+        ignored_columns=list(header.ignored),
+        ignored_columns_count=header.ignored_count,
+    )
     if progress is not None:
         progress(0, total)
     store = _store_for(sending_list)

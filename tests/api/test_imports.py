@@ -40,7 +40,7 @@ def test_an_import_starts_a_job_and_imports_the_file(api, api_key, sending_list,
         "rejected": 1,
         "dry_run": False,
     }
-    assert result["ignored_columns"] == ["notes"]
+    assert (result["ignored_columns"], result["ignored_columns_count"]) == (["notes"], 1)
     assert result["rejected_rows"][0]["row"] == 4
     assert result["list_id"] == sending_list.pk
     assert sorted(Contact.objects.values_list("phone_number", flat=True)) == [
@@ -50,6 +50,19 @@ def test_an_import_starts_a_job_and_imports_the_file(api, api_key, sending_list,
     assert job.created_by == api_key[0].created_by
     # The finished import deletes its upload.
     assert _uploads(settings) == []
+
+
+def test_a_header_of_many_columns_makes_a_small_answer(api, sending_list):
+    header = ",".join(["phone_number", "label_tier", *(f"extra{n}" for n in range(100_000))])
+    response = api.upload("imports", {"file": _file(f"{header}\n+14155551234,gold\n")})
+    assert response.status_code == 202
+    result = response.json()["result"]
+    assert result["ignored_columns_count"] == 100_000
+    assert result["ignored_columns"] == [f"extra{n}" for n in range(20)]
+    assert len(response.content) < 3_000
+    job = api.get(response["Location"])
+    assert job.json()["result"] == result
+    assert len(job.content) < 3_000
 
 
 def test_a_dry_run_changes_nothing(api, sending_list):

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,7 +103,35 @@ def test_the_phone_column_and_its_aliases(run, column):
 def test_label_columns_set_labels_and_other_columns_are_ignored(run):
     result = run("name,phone,label_tier,,label_Source,notes\nAnn,4155551234,gold,x,FB,hi\n")
     assert result.ignored_columns == ["name", "(column 4, no name)", "notes"]
+    assert result.ignored_columns_count == 3
     assert labels_of("+14155551234") == {"Source": "FB", "tier": "gold"}
+
+
+def test_a_header_of_many_columns_keeps_the_first_names_and_counts_them_all(run):
+    # 100,000 columns: the phone, one label and 99,998 others, named or not.
+    names = [f"extra{n}" if n % 3 else "" for n in range(99_998)]
+    header = ",".join(["phone", *names[:10], "label_tier", *names[10:]])
+    result = run(f"{header}\n4155551234" + "," * 10 + ",gold\n")
+    assert result.ignored_columns_count == 99_998
+    # Columns are numbered from 1: the phone is column 1, the label column 12.
+    column = {n: n + 2 if n < 10 else n + 3 for n in range(20)}
+    assert result.ignored_columns == [
+        f"extra{n}" if n % 3 else f"(column {column[n]}, no name)" for n in range(20)
+    ]
+    assert labels_of("+14155551234") == {"tier": "gold"}
+    # What the job keeps and the API answers stays small.
+    assert len(json.dumps(result.as_dict())) < 2_000
+
+
+def test_a_header_of_many_columns_without_a_phone_is_named_in_short(run):
+    header = ",".join(f"c{n}" for n in range(100_000))
+    with pytest.raises(ValidationError) as caught:
+        run(f"{header}\n1,2\n")
+    names = ", ".join(f"'c{n}'" for n in range(20))
+    assert caught.value.messages == [
+        "The file has no phone column: name it phone_number (or phone, or msisdn). "
+        f"Its columns are: {names} and 99,980 more."
+    ]
 
 
 @pytest.mark.parametrize(
@@ -811,6 +840,7 @@ def test_an_import_job_keeps_the_result_and_deletes_its_upload(account, editor_u
         "skipped": 0,
         "rejected": 1,
         "ignored_columns": ["notes"],
+        "ignored_columns_count": 1,
         "rejected_rows": [
             {
                 "row": 3,
@@ -993,6 +1023,16 @@ def test_editor_previews_confirms_and_downloads_the_rejected_rows(
         ["row", "phone_number", "reason"],
         ["4", "'@SUM(1)", "'@SUM(1)' is not a valid phone number."],
     ]
+
+
+def test_the_result_page_names_the_first_ignored_columns_and_counts_the_others(
+    editor_client, sending_list
+):
+    header = ",".join(["phone", *(f"extra{n}" for n in range(25))])
+    response = upload(editor_client, sending_list.pk, f"{header}\n4155551234\n")
+    page = editor_client.get(response["Location"]).content.decode()
+    names = ", ".join(f"extra{n}" for n in range(20))
+    assert f"Ignored columns: {names} and 5 more.</p>" in page
 
 
 def test_upload_errors_are_shown_on_the_form(editor_client, sending_list, import_dir):
