@@ -347,6 +347,7 @@ def read_records(text) -> Iterator[tuple[int, list[str]]]:
     reader = csv.reader(text, strict=True)
     # The line after the last whole record: where a record that cannot be read starts.
     line = 1
+    number = 0
     try:
         for number, record in enumerate(reader, start=1):
             yield number, record
@@ -358,9 +359,83 @@ def read_records(text) -> Iterator[tuple[int, list[str]]]:
         ) from None
     except csv.Error as error:
         reason = str(error)
-        if "field larger than field limit" in reason or "unexpected end of data" in reason:
-            reason = "a quoted value never ends (look for an unpaired double quote)"
+        never_ends = "a quoted value never ends (look for an unpaired double quote)"
+        if "field larger than field limit" in reason:
+            # A value over the csv module's limit: a long one, or a quote never closed that
+            # took in the rest of the file.
+            limit = csv.field_size_limit()
+            found = _long_value(text, line, limit)
+            if found is not None and not found[1]:
+                raise _file_error(
+                    f"The file is not valid CSV: row {number + 1}, column {found[0]}: the value "
+                    f"is too long (more than {limit:,} characters)."
+                ) from None
+            reason = never_ends
+        elif "unexpected end of data" in reason:
+            reason = never_ends
         raise _file_error(f"The file is not valid CSV: line {line}: {reason}.") from None
+
+
+def _long_value(text, line: int, limit: int) -> tuple[int, bool] | None:
+    """Find the value over `limit` characters in the record that starts at `line` of `text`:
+    its column, and whether it is a quoted value that never ends. None when the text cannot be
+    read again (or has no such value)."""
+    if not text.seekable():
+        return None
+    text.seek(0)
+    for _ in range(line - 1):
+        text.readline()
+    column, length = 1, 0
+    # Where the reader is: at a value's start, in an unquoted value, in a quoted one, or just
+    # after a quote inside a quoted one (a closing quote, or the first of a doubled one).
+    start, plain, quoted, quote = range(4)
+    state = start
+    while block := text.read(1024 * 1024):
+        for index, char in enumerate(block):
+            if state == quoted:
+                if char == '"':
+                    state = quote
+                    continue
+            elif state == quote and char == '"':
+                state = quoted
+            elif char in ",\r\n":
+                if char != ",":
+                    return None
+                column, length, state = column + 1, 0, start
+                continue
+            elif state == start and char == '"':
+                state = quoted
+                continue
+            else:
+                state = plain if state == start else state
+            length += 1
+            if length > limit:
+                if state != quoted:
+                    return column, False
+                return column, not _quote_closes(block[index + 1 :], text)
+    return None
+
+
+def _quote_closes(rest: str, text) -> bool:
+    """Whether a quoted value, inside which `rest` and then the rest of `text` start, ends: a
+    quote not doubled (the file may end right after it)."""
+    pending = False
+    while True:
+        at = 0
+        if pending and rest:
+            if rest[0] != '"':
+                return True
+            at, pending = 1, False
+        while (found := rest.find('"', at)) != -1:
+            if found + 1 == len(rest):
+                pending = True
+                break
+            if rest[found + 1] != '"':
+                return True
+            at = found + 2
+        rest = text.read(1024 * 1024)
+        if not rest:
+            return pending
 
 
 def _first_line_not_utf8(path: Path) -> int:

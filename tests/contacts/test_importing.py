@@ -214,6 +214,39 @@ def test_header_errors_reject_the_whole_file_before_anything_is_written(
             b'phone,label_note\n4155551234,"quoted"then more\n',
             "The file is not valid CSV: line 2: ',' expected after '\"'.",
         ),
+        # A quote never closed takes in the rest of the file, past the csv module's limit of
+        # a value's length: still a quote that never ends.
+        (
+            b'phone,label_note\n4155551234,"never closed\n' + b"4155551235,x\n" * 20_000,
+            "The file is not valid CSV: line 2: a quoted value never ends (look for an unpaired "
+            "double quote).",
+        ),
+        # Values over that limit, plain or quoted (with doubled quotes and line breaks).
+        (
+            b"phone,label_note\n4155551234," + b"x" * 200_000 + b"\n",
+            "The file is not valid CSV: row 2, column 2: the value is too long (more than "
+            "131,072 characters).",
+        ),
+        (
+            b"phone,label_tier,label_note\n4155551234,gold,short\n4155551235,gold,"
+            + b'"'
+            + b'a ""quoted"" word\r\n' * 10_000
+            + b'"\n4155551236,gold,x\n',
+            "The file is not valid CSV: row 3, column 3: the value is too long (more than "
+            "131,072 characters).",
+        ),
+    ],
+    ids=[
+        "empty",
+        "excel",
+        "utf-16",
+        "binary",
+        "latin-1",
+        "unterminated quote",
+        "text after a quote",
+        "unterminated quote over the limit",
+        "long value",
+        "long quoted value",
     ],
 )
 def test_files_that_are_not_csv_text_are_rejected_with_a_clear_error(run, content, message):
