@@ -961,6 +961,20 @@ def test_the_command_imports_and_prints_the_counts(write, sending_list, contact,
     assert labels_of("+14155551234")["tier"] == "silver"
 
 
+def test_the_command_names_the_first_ignored_columns_and_counts_the_others(write, sending_list):
+    header = ",".join(["phone", *(f"extra{n}" for n in range(1_025))])
+    out = io.StringIO()
+    call_command(
+        "import_csv",
+        str(write(f"{header}\n4155551234\n")),
+        "--account=acme",
+        f"--list={sending_list.pk}",
+        stdout=out,
+    )
+    names = ", ".join(f"extra{n}" for n in range(20))
+    assert f"ignored columns: {names} and 1,005 more" in out.getvalue().splitlines()
+
+
 def test_the_command_dry_run_changes_nothing(write, sending_list, contact):
     before = database_state()
     out = io.StringIO()
