@@ -11,22 +11,29 @@ the same state and the child's peak resident memory is that of the import alone:
 - baseline, PostgreSQL (performance.md §8.1 B0/B1): COPY of the file into an unlogged staging
   table (B0), plus `INSERT ... SELECT ... ON CONFLICT` into the real tables (B1);
 - baseline, SQLite (S1): `executemany` of rows parsed beforehand (not timed) into the real
-  tables, in one transaction.
+  tables, in one transaction;
+- new list: the account already has `rows` contacts on another list, the table statistics are
+  taken then (as autovacuum would leave them), and the file is imported into a list created
+  afterwards, statistics not refreshed: they say the list is empty all along. Each chunk's time
+  is recorded; a plan that reads the list for every phone makes each chunk slower than the last.
 
 Targets: first import <= 1.5 x B1 and <= 60 s on PostgreSQL; re-import <= 2 x B1; SQLite
-<= 2 x S1 (no time is set for SQLite).
+<= 2 x S1 (no time is set for SQLite); new list: the last chunks take at most 1.5 x the first
+ones (medians of five, as one chunk's time moves with checkpoints and the machine's load).
 
-    python -m bench.import_bench --rows 1000000 [--repeat 1]
+    python -m bench.import_bench --rows 1000000 [--repeat 1] [--scenarios new-list]
 
 uses the PostgreSQL server of DATABASE_URL (in databases `trackly_import_bench` and
-`trackly_import_bench_run`, dropped and created again; the database the URL names is not
-touched), or SQLite files in a temporary directory when it is not set. `run(repeat, rows)`
-returns the rows of the results table; `main` prints them and writes them to
+`trackly_import_bench_run`, dropped and created again, or `<IMPORT_BENCH_DATABASE>` and
+`<IMPORT_BENCH_DATABASE>_run` when that is set; the database the URL names is not touched), or
+SQLite files in a temporary directory when it is not set. `run(repeat, rows)` returns the rows
+of the results table; `main` prints them and writes them to
 `bench/results/<vendor>-<date>-import.json`.
 """
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import platform
@@ -46,7 +53,7 @@ DATA = ROOT / "bench" / "data"
 SEED = 20_240_501
 # On PostgreSQL: the template database, dropped and created again on DATABASE_URL's server, and
 # its copies (`<name>_run`). The database DATABASE_URL names is left alone.
-DATABASE = "trackly_import_bench"
+DATABASE = os.environ.get("IMPORT_BENCH_DATABASE") or "trackly_import_bench"
 LABELS = ("tier", "source", "city", "plan", "lang", "segment", "cohort", "external_id")
 # The issue's targets: a ratio to the baseline, and for PostgreSQL's first import a time too.
 TARGETS: dict[tuple[str, str], tuple[float, float | None]] = {
@@ -55,6 +62,10 @@ TARGETS: dict[tuple[str, str], tuple[float, float | None]] = {
     ("sqlite", "first import"): (2.0, None),
     ("sqlite", "re-import"): (2.0, None),
 }
+# New list: the median of the last chunks' times over that of the first ones, at most.
+CHUNKS_COMPARED = 5
+NEW_LIST_TARGET = 1.5
+SCENARIOS = ("import", "new-list")
 
 
 # The file
@@ -199,7 +210,7 @@ def _child(kind: str, file: Path) -> dict:
         account=account, name="Bench", phone_number="+14155550100"
     )
     rss_before = _rss_mb()
-    run = _ours if kind == "ours" else _baseline
+    run = {"ours": _ours, "baseline": _baseline, "new-list": _new_list}[kind]
     times = run(file, sending_list)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {**times, "rss_before_mb": round(rss_before), "peak_rss_mb": round(peak)}
@@ -226,6 +237,55 @@ def _ours(file: Path, sending_list) -> dict:
     if result.unchanged != result.rows:
         raise RuntimeError(f"The re-import changed something: {result}")
     return {"first": first, "again": again}
+
+
+def _new_list(file: Path, sending_list) -> dict:
+    """Fill `sending_list` with as many contacts as the file has rows (the same numbers: the
+    same people on another list), take the statistics, then time the import of the file into a
+    new list of the same account, chunk by chunk."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from contacts.importing import import_file
+    from contacts.models import SendingList
+
+    with file.open(encoding="utf-8") as data:
+        rows = sum(1 for _ in data) - 1
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    account, list_id = sending_list.account_id, sending_list.pk
+    existing = (
+        (account, list_id, phone_number(index), "subscribed", now, now) for index in range(rows)
+    )
+    insert = (
+        "INSERT INTO contacts_contact (account_id, sending_list_id, phone_number, status,"
+        " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s)"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            columns = "account_id, sending_list_id, phone_number, status, created_at, updated_at"
+            with cursor.copy(f"COPY contacts_contact ({columns}) FROM STDIN") as copy:
+                for row in existing:
+                    copy.write_row(row)
+        else:
+            cursor.executemany(insert, existing)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    new_list = SendingList.objects.create(
+        account_id=account, name="Bench new", phone_number="+14155550101"
+    )
+    marks = []
+    started = time.perf_counter()
+    result = import_file(
+        file, sending_list=new_list, progress=lambda done, total: marks.append(time.perf_counter())
+    )
+    total = time.perf_counter() - started
+    if result.created != result.rows:
+        raise RuntimeError(f"The import into a new list did not create every row: {result}")
+    return {
+        "total": total,
+        "existing": rows,
+        "chunks": [round(end - start, 3) for start, end in itertools.pairwise(marks)],
+    }
 
 
 def _baseline(file: Path, sending_list) -> dict:
@@ -348,19 +408,67 @@ def _measure(databases: _Databases, kind: str, file: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(repeat: int = 1, rows: int = 1_000_000, database_url: str | None = None) -> list[dict]:
+def new_list_row(vendor: str, rows: int, samples: list[dict]) -> dict:
+    """The results row of the new-list scenario: per-chunk times of the median run."""
+    sample = sorted(samples, key=lambda sample: sample["total"])[len(samples) // 2]
+    chunks = sample["chunks"]
+    first = statistics.median(chunks[:CHUNKS_COMPARED])
+    last = statistics.median(chunks[-CHUNKS_COMPARED:])
+    return {
+        "benchmark": "csv import",
+        "database": vendor,
+        "scenario": "new list, stale statistics",
+        "rows": rows,
+        "labels": rows * len(LABELS),
+        "existing_contacts": sample["existing"],
+        "ours_s": round(sample["total"], 2),
+        "first_chunk_s": chunks[0],
+        "last_chunk_s": chunks[-1],
+        f"first_{CHUNKS_COMPARED}_chunks_median_s": round(first, 3),
+        f"last_{CHUNKS_COMPARED}_chunks_median_s": round(last, 3),
+        "ratio": round(last / first, 2),
+        "target": f"last chunks <= {NEW_LIST_TARGET} x first (medians of {CHUNKS_COMPARED})",
+        "met": last <= NEW_LIST_TARGET * first,
+        "rows_per_s": round(rows / sample["total"]),
+        "peak_rss_mb": sample["peak_rss_mb"],
+        "chunk_s": chunks,
+        "repeat": len(samples),
+    }
+
+
+def run(
+    repeat: int = 1,
+    rows: int = 1_000_000,
+    database_url: str | None = None,
+    scenarios: tuple[str, ...] = SCENARIOS,
+) -> list[dict]:
     """Measure `repeat` times (medians reported); return one row per scenario."""
     database_url = database_url if database_url is not None else os.environ.get("DATABASE_URL", "")
     databases = _Databases(database_url)
     file = make_file(rows)
     databases.prepare()
-    ours, baseline = [], []
+    ours, baseline, new_list = [], [], []
     try:
         for _ in range(repeat):
-            baseline.append(_measure(databases, "baseline", file))
-            ours.append(_measure(databases, "ours", file))
+            if "import" in scenarios:
+                baseline.append(_measure(databases, "baseline", file))
+                ours.append(_measure(databases, "ours", file))
+            if "new-list" in scenarios:
+                new_list.append(_measure(databases, "new-list", file))
     finally:
         databases.cleanup()
+    table = []
+    if ours:
+        table += _import_rows(databases.vendor, rows, repeat, ours, baseline)
+    if new_list:
+        table.append(new_list_row(databases.vendor, rows, new_list))
+    return table
+
+
+def _import_rows(
+    vendor: str, rows: int, repeat: int, ours: list[dict], baseline: list[dict]
+) -> list[dict]:
+    """The rows of the first import and the re-import against their baseline."""
 
     def median(samples: list[dict], name: str) -> float:
         return statistics.median(sample[name] for sample in samples)
@@ -368,10 +476,10 @@ def run(repeat: int = 1, rows: int = 1_000_000, database_url: str | None = None)
     table = []
     for scenario, name in (("first import", "first"), ("re-import", "again")):
         mine, theirs = median(ours, name), median(baseline, name)
-        ratio_target, seconds_target = TARGETS[(databases.vendor, scenario)]
+        ratio_target, seconds_target = TARGETS[(vendor, scenario)]
         row = {
             "benchmark": "csv import",
-            "database": databases.vendor,
+            "database": vendor,
             "scenario": scenario,
             "rows": rows,
             "labels": rows * len(LABELS),
@@ -387,7 +495,7 @@ def run(repeat: int = 1, rows: int = 1_000_000, database_url: str | None = None)
             "rss_before_mb": median(ours, "rss_before_mb"),
             "repeat": repeat,
         }
-        if name == "first" and databases.vendor == "postgresql":
+        if name == "first" and vendor == "postgresql":
             row["copy_only_s"] = round(median(baseline, "copy_only"), 2)
         table.append(row)
     return table
@@ -397,7 +505,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--child", choices=["ours", "baseline"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        choices=SCENARIOS,
+        default=list(SCENARIOS),
+        help="import: first import and re-import against the baseline; new-list: per-chunk "
+        "times into a new list beside as many contacts, statistics stale (default: both)",
+    )
+    parser.add_argument("--child", choices=["ours", "baseline", "new-list"], help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     options = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -408,7 +524,7 @@ def main() -> None:
     from bench import run as harness
 
     load = os.getloadavg()
-    rows = run(options.repeat, options.rows)
+    rows = run(options.repeat, options.rows, scenarios=tuple(options.scenarios))
     for row in rows:
         print(json.dumps(row, ensure_ascii=False))
     machine = {
@@ -416,7 +532,9 @@ def main() -> None:
         "cpu": harness.cpu_model(),
         "python": platform.python_version(),
     }
-    harness.write_suite_results("import", rows[0]["database"], machine, load, rows)
+    # A run of some scenarios keeps to a file of its own, beside the whole suite's.
+    suite = "-".join(["import", *options.scenarios]) if len(options.scenarios) == 1 else "import"
+    harness.write_suite_results(suite, rows[0]["database"], machine, load, rows)
 
 
 if __name__ == "__main__":

@@ -647,14 +647,17 @@ def _too_large() -> ApiError:
         "existing contacts get the file's labels merged in, unsubscribed contacts are skipped, "
         "and bad rows are rejected (each with its row number and reason) while the others are "
         "imported. With `dry_run`, the job only counts what would happen. The answer is the "
-        "job (its URL is in `Location`): poll `GET /jobs/{id}`; its `result` has the counts "
-        "and the rejected rows. A file whose header is unusable is refused at once.",
+        "job (its URL is in `Location`): poll `GET /jobs/{id}`; its `result` has the counts, "
+        "the rejected rows (the first 10,000; `rejected_rows_truncated` tells when there are "
+        "more) and the columns ignored (`ignored_columns`: the names of the first 20; "
+        "`ignored_columns_count`: how many). A file whose header is unusable is refused at "
+        "once.",
         openapi_extra={"requestBody": _IMPORT_BODY},
     ),
 )
 def import_create(request: ApiRequest, response: HttpResponse):
-    # The upload goes straight to the import directory, and stops at the size limit: the
-    # handler must be in place before anything reads the body.
+    # The upload is received into a temporary file and stops at the size limit: the handler
+    # must be in place before anything reads the body.
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -666,27 +669,22 @@ def import_create(request: ApiRequest, response: HttpResponse):
     upload = request.FILES.get("file")
     if handler.too_large:
         raise _too_large()
-    if not isinstance(upload, importing.StoredUpload):
+    if not isinstance(upload, importing.ReceivedUpload):
         message = "Send the CSV file as the multipart/form-data field 'file'."
         raise ApiError("invalid_request", message, details=[{"field": "file", "message": message}])
-    upload.close()
-    path = importing.upload_path(upload.upload_name)
+    # A refused request leaves nothing: the upload is deleted with the request unless kept.
+    sending_list = _target_list(request.account, _form_list_id(request.POST.get("list_id")))
+    dry_run = _form_dry_run(request.POST.get("dry_run"))
     try:
-        sending_list = _target_list(request.account, _form_list_id(request.POST.get("list_id")))
-        dry_run = _form_dry_run(request.POST.get("dry_run"))
-        try:
-            importing.check_header(path)
-        except ValidationError as error:
-            raise invalid(error, "file") from None
-    except ApiError:
-        path.unlink(missing_ok=True)
-        raise
+        importing.check_header(upload.path)
+    except ValidationError as error:
+        raise invalid(error, "file") from None
     importing.remove_stale_uploads()
     job = importing.import_start(
         account=request.account,
         user=request.auth.created_by,
         sending_list=sending_list,
-        upload=upload.upload_name,
+        upload=upload.keep(),
         file_name=upload.name or "import.csv",
         dry_run=dry_run,
     )

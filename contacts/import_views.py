@@ -88,21 +88,18 @@ def _receive_upload(
     upload = request.FILES.get("file")
     if handler.too_large:
         return _upload_form(request, sending_list, importing.too_large_error().messages[0])
-    if not isinstance(upload, importing.StoredUpload):
+    if not isinstance(upload, importing.ReceivedUpload):
         return _upload_form(request, sending_list, "Choose a CSV file to import.")
-    upload.close()
-    path = importing.upload_path(upload.upload_name)
     try:
-        importing.check_header(path)
+        importing.check_header(upload.path)
     except ValidationError as error:
-        path.unlink(missing_ok=True)
         return _upload_form(request, sending_list, error.messages[0])
     importing.remove_stale_uploads()
     job = importing.import_start(
         account=request.account,
         user=request.user,
         sending_list=sending_list,
-        upload=upload.upload_name,
+        upload=upload.keep(),
         file_name=upload.name or "import.csv",
         dry_run=True,
     )
@@ -145,6 +142,10 @@ def import_detail(request: AccountRequest, job_id: int):
         .first(),
         "result": result,
         "rejected_shown": result.get("rejected_rows", [])[:REJECTED_SHOWN],
+        # The result names the first ignored columns and counts them all.
+        "ignored_more": max(
+            0, result.get("ignored_columns_count", 0) - len(result.get("ignored_columns", []))
+        ),
         "sample": [
             {**row, "effect": EFFECTS.get(row["outcome"], "")} for row in result.get("sample", [])
         ],

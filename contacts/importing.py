@@ -25,8 +25,10 @@ job (`import_start`). Its contract (spec §9):
    (`_DryRunMemory`), so that a phone seen again in a later chunk is judged as the real import
    would judge it, still in bounded memory.
 
-Uploads wait for their import in `settings.IMPORT_DIR` under a random name (`UploadHandler`
-writes them there while the request is read); an import job deletes its file once it succeeded.
+Uploads wait for their import in `settings.IMPORT_DIR` under a random name: `UploadHandler`
+receives them into a temporary file while the request is read, and the view moves it there
+(`ReceivedUpload.keep`) once the request passed its checks; an import job deletes its file once
+it succeeded.
 """
 
 import codecs
@@ -36,6 +38,7 @@ import json
 import queue
 import re
 import secrets
+import shutil
 import sqlite3
 import threading
 import time
@@ -46,7 +49,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.files.uploadhandler import (
     FileUploadHandler,
     SkipFile,
@@ -80,6 +83,9 @@ CHUNK_ROWS = 10_000
 REJECTED_ROWS_KEPT = 10_000
 # Parsed rows shown in a preview.
 SAMPLE_ROWS = 10
+# Column names a result (and an error naming a header's columns) keeps; the count is complete.
+# A header can have hundreds of thousands of columns.
+COLUMNS_KEPT = 20
 # Uploads not imported after this long (previews never confirmed, crashed jobs) are deleted.
 UPLOAD_KEPT_SECONDS = 24 * 3600
 
@@ -144,35 +150,56 @@ def remove_stale_uploads() -> None:
             path.unlink(missing_ok=True)
 
 
-class StoredUpload(UploadedFile):
-    """An upload written to the import directory; `upload_name` is what a job refers to."""
+class ReceivedUpload(TemporaryUploadedFile):
+    """An upload as received: a temporary file outside the import directory, deleted when the
+    request ends (Django closes a request's files), unless `keep` moves it there."""
 
-    def __init__(self, path: Path, name: str, size: int):
-        super().__init__(path.open("rb"), name=name, size=size)
-        self.upload_name = path.stem
+    @property
+    def path(self) -> Path:
+        return Path(self.temporary_file_path())
+
+    def keep(self) -> str:
+        """Move the file into the import directory; return the name a job refers to it by.
+
+        Call it only once the request passed its CSRF and permission checks and the file its
+        header check: a request refused on the way leaves nothing behind.
+        """
+        name = new_upload_name()
+        stored = upload_path(name)
+        partial = stored.with_suffix(".part")
+        # A rename where the temporary directory (FILE_UPLOAD_TEMP_DIR) is on the import
+        # directory's file system, a copy otherwise; under its final name only once whole.
+        shutil.move(self.path, partial)
+        partial.rename(stored)
+        self.close()
+        return name
 
 
 class UploadHandler(FileUploadHandler):
-    """Writes the multipart field `file` straight into the import directory, and stops the
-    upload as soon as it passes `IMPORT_MAX_BYTES`, so no part of a large file is kept.
+    """Receives the multipart field `file` into a `ReceivedUpload`, and stops the upload as soon
+    as it passes `IMPORT_MAX_BYTES`, so no part of a large file is kept.
 
     Install it before the request body is read (`request.upload_handlers = [UploadHandler(r)]`);
-    `too_large` tells afterwards why no file arrived.
+    `too_large` tells afterwards why no file arrived. The body may well be read before the view
+    runs (the CSRF check reads the form for its token): nothing reaches the import directory
+    until the view calls `ReceivedUpload.keep`.
     """
 
     def __init__(self, request=None):
         super().__init__(request)
         self.too_large = False
-        self._path: Path | None = None
-        self._file = None
+        self._started = False
+        self._file: ReceivedUpload | None = None
         self._size = 0
 
     def new_file(self, field_name, file_name, *args, **kwargs) -> None:
         super().new_file(field_name, file_name, *args, **kwargs)
-        if field_name != "file" or self._path is not None:
+        if field_name != "file" or self._started:
             raise SkipFile
-        self._path = import_dir() / f"{new_upload_name()}.part"
-        self._file = self._path.open("wb")
+        self._started = True
+        self._file = ReceivedUpload(
+            self.file_name, self.content_type, 0, self.charset, self.content_type_extra
+        )
         raise StopFutureHandlers
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
@@ -183,14 +210,14 @@ class UploadHandler(FileUploadHandler):
             raise StopUpload(connection_reset=False)
         self._file.write(raw_data)
 
-    def file_complete(self, file_size: int) -> StoredUpload | None:
+    def file_complete(self, file_size: int) -> ReceivedUpload | None:
         if self._file is None:
             return None
-        self._file.close()
-        stored = self._path.with_suffix(".csv")
-        self._path.rename(stored)
-        self._file = None
-        return StoredUpload(stored, self.file_name, file_size)
+        received, self._file = self._file, None
+        received.flush()
+        received.seek(0)
+        received.size = file_size
+        return received
 
     def upload_interrupted(self) -> None:
         self._discard()
@@ -199,8 +226,6 @@ class UploadHandler(FileUploadHandler):
         if self._file is not None:
             self._file.close()
             self._file = None
-        if self._path is not None:
-            self._path.unlink(missing_ok=True)
 
 
 # The file and its header.
@@ -208,13 +233,22 @@ class UploadHandler(FileUploadHandler):
 
 @dataclass(frozen=True)
 class Header:
-    """What the header row says: where the phone is, which columns are labels, what is ignored."""
+    """What the header row says: where the phone is, which columns are labels, what is ignored
+    (the first COLUMNS_KEPT names of the columns ignored, and how many they are)."""
 
     width: int
     phone: int
     # (column index, label key, column name as written)
     labels: tuple[tuple[int, str, str], ...]
     ignored: tuple[str, ...]
+    ignored_count: int = 0
+
+
+def _some_names(names: list[str]) -> str:
+    """The first COLUMNS_KEPT column names, quoted, and how many others there are."""
+    shown = ", ".join(repr(name) for name in names[:COLUMNS_KEPT])
+    more = len(names) - COLUMNS_KEPT
+    return f"{shown} and {more:,} more" if more > 0 else shown
 
 
 def read_header(cells: list[str]) -> Header:
@@ -231,9 +265,12 @@ def read_header(cells: list[str]) -> Header:
     phone = None
     labels = []
     ignored = []
+    ignored_count = 0
     for index, name in enumerate(names):
         if not name:
-            ignored.append(f"(column {index + 1}, no name)")
+            ignored_count += 1
+            if len(ignored) < COLUMNS_KEPT:
+                ignored.append(f"(column {index + 1}, no name)")
             continue
         lowered = name.lower()
         if lowered in PHONE_COLUMNS:
@@ -264,16 +301,24 @@ def read_header(cells: list[str]) -> Header:
         elif identity[0] == "label":
             labels.append((index, identity[1], name))
         else:
-            ignored.append(name)
+            ignored_count += 1
+            if len(ignored) < COLUMNS_KEPT:
+                ignored.append(name)
     if phone is None:
         message = (
             "The file has no phone column: name it phone_number (or phone, or msisdn). "
-            f"Its columns are: {', '.join(repr(name) for name in names)}."
+            f"Its columns are: {_some_names(names)}."
         )
         if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
             message += " The values seem to be separated by something else than commas."
         raise _file_error(message, "invalid_header")
-    return Header(width=len(names), phone=phone, labels=tuple(labels), ignored=tuple(ignored))
+    return Header(
+        width=len(names),
+        phone=phone,
+        labels=tuple(labels),
+        ignored=tuple(ignored),
+        ignored_count=ignored_count,
+    )
 
 
 def _refuse_binary(head: bytes) -> None:
@@ -302,6 +347,7 @@ def read_records(text) -> Iterator[tuple[int, list[str]]]:
     reader = csv.reader(text, strict=True)
     # The line after the last whole record: where a record that cannot be read starts.
     line = 1
+    number = 0
     try:
         for number, record in enumerate(reader, start=1):
             yield number, record
@@ -313,9 +359,83 @@ def read_records(text) -> Iterator[tuple[int, list[str]]]:
         ) from None
     except csv.Error as error:
         reason = str(error)
-        if "field larger than field limit" in reason or "unexpected end of data" in reason:
-            reason = "a quoted value never ends (look for an unpaired double quote)"
+        never_ends = "a quoted value never ends (look for an unpaired double quote)"
+        if "field larger than field limit" in reason:
+            # A value over the csv module's limit: a long one, or a quote never closed that
+            # took in the rest of the file.
+            limit = csv.field_size_limit()
+            found = _long_value(text, line, limit)
+            if found is not None and not found[1]:
+                raise _file_error(
+                    f"The file is not valid CSV: row {number + 1}, column {found[0]}: the value "
+                    f"is too long (more than {limit:,} characters)."
+                ) from None
+            reason = never_ends
+        elif "unexpected end of data" in reason:
+            reason = never_ends
         raise _file_error(f"The file is not valid CSV: line {line}: {reason}.") from None
+
+
+def _long_value(text, line: int, limit: int) -> tuple[int, bool] | None:
+    """Find the value over `limit` characters in the record that starts at `line` of `text`:
+    its column, and whether it is a quoted value that never ends. None when the text cannot be
+    read again (or has no such value)."""
+    if not text.seekable():
+        return None
+    text.seek(0)
+    for _ in range(line - 1):
+        text.readline()
+    column, length = 1, 0
+    # Where the reader is: at a value's start, in an unquoted value, in a quoted one, or just
+    # after a quote inside a quoted one (a closing quote, or the first of a doubled one).
+    start, plain, quoted, quote = range(4)
+    state = start
+    while block := text.read(1024 * 1024):
+        for index, char in enumerate(block):
+            if state == quoted:
+                if char == '"':
+                    state = quote
+                    continue
+            elif state == quote and char == '"':
+                state = quoted
+            elif char in ",\r\n":
+                if char != ",":
+                    return None
+                column, length, state = column + 1, 0, start
+                continue
+            elif state == start and char == '"':
+                state = quoted
+                continue
+            else:
+                state = plain if state == start else state
+            length += 1
+            if length > limit:
+                if state != quoted:
+                    return column, False
+                return column, not _quote_closes(block[index + 1 :], text)
+    return None
+
+
+def _quote_closes(rest: str, text) -> bool:
+    """Whether a quoted value, inside which `rest` and then the rest of `text` start, ends: a
+    quote not doubled (the file may end right after it)."""
+    pending = False
+    while True:
+        at = 0
+        if pending and rest:
+            if rest[0] != '"':
+                return True
+            at, pending = 1, False
+        while (found := rest.find('"', at)) != -1:
+            if found + 1 == len(rest):
+                pending = True
+                break
+            if rest[found + 1] != '"':
+                return True
+            at = found + 2
+        rest = text.read(1024 * 1024)
+        if not rest:
+            return pending
 
 
 def _first_line_not_utf8(path: Path) -> int:
@@ -688,7 +808,7 @@ class _Store:
 class _PostgresStore(_Store):
     row_locks = True
     ids_source = "SELECT unnest(%s::bigint[])"
-    # Unlocked reads look each phone and each id up on its own (the subqueries' OFFSET 0 keeps
+    # Every read looks each phone and each id up on its own (the subqueries' OFFSET 0 keeps
     # them so): ten thousand probes of a unique index, 0.1 s a chunk at a million contacts,
     # whatever the table statistics say. Without statistics (a table just filled, before
     # autovacuum's ANALYZE) a plain join or `= ANY` was planned as a read of the whole list or
@@ -699,29 +819,37 @@ class _PostgresStore(_Store):
             SELECT key, value FROM {_LABEL} WHERE contact_id = chunk.id OFFSET 0
         ) AS label
     """  # noqa: S608
+    # The chunk's contacts by phone, as probes of the (sending_list_id, phone_number) unique
+    # index. The list id is an InitPlan's value, which the planner does not see: given the
+    # value, statistics taken before the list was filled (a new list, autovacuum's ANALYZE not
+    # yet run) say the list has no contact, and a probe through `contact_list_status_idx`,
+    # filtering phones, looks as cheap as the unique index's; each probe then read every
+    # contact imported so far (10 s, then 60 s a chunk at 200,000). Not knowing the value, the
+    # planner counts a list's share of the table, and only the unique index finds one row.
+    _found_sql = f"""
+        SELECT found.id, found.phone_number, found.status
+        FROM unnest(%s::text[]) AS given (phone)
+        CROSS JOIN LATERAL (
+            SELECT id, phone_number, status FROM {_CONTACT}
+            WHERE sending_list_id = (SELECT %s::bigint) AND phone_number = given.phone
+            OFFSET 0
+        ) AS found
+    """  # noqa: S608
 
     def many(self, values: list) -> list:
         return values
 
     def contacts_query(self, phones: list[str], *, lock: bool) -> tuple[str, list]:
         if lock:
-            # Locked in id order, as `audiences.bulk` locks, so that two writers cannot
-            # deadlock.
+            # Found by the same probes, then locked in id order (the primary key's), as
+            # `audiences.bulk` locks, so that two writers cannot deadlock.
             sql = f"""
                 SELECT id, phone_number, status FROM {_CONTACT}
-                WHERE sending_list_id = %s AND phone_number = ANY(%s::text[])
+                WHERE id = ANY(ARRAY(SELECT found.id FROM ({self._found_sql}) AS found))
                 ORDER BY id FOR NO KEY UPDATE
             """  # noqa: S608
-            return sql, [self.list_id, phones]
-        sql = f"""
-            SELECT contact.id, contact.phone_number, contact.status
-            FROM unnest(%s::text[]) AS given (phone)
-            CROSS JOIN LATERAL (
-                SELECT id, phone_number, status FROM {_CONTACT}
-                WHERE sending_list_id = %s AND phone_number = given.phone OFFSET 0
-            ) AS contact
-        """  # noqa: S608
-        return sql, [phones, self.list_id]
+            return sql, [phones, self.list_id]
+        return self._found_sql, [phones, self.list_id]
 
     def insert_contacts(self, phones: list[str], now) -> list[tuple[str, int]]:
         with connection.cursor() as cursor:
@@ -853,7 +981,9 @@ class _DryRunMemory:
 @dataclass
 class ImportResult:
     """What an import did (or, for a dry run, would do). rows = created + updated + unchanged +
-    skipped + rejected; `rejected_rows` keeps the first REJECTED_ROWS_KEPT of them."""
+    skipped + rejected; `rejected_rows` keeps the first REJECTED_ROWS_KEPT of them, and
+    `ignored_columns` the names of the first COLUMNS_KEPT of the `ignored_columns_count`
+    columns that are neither the phone nor labels."""
 
     dry_run: bool
     rows: int = 0
@@ -863,6 +993,7 @@ class ImportResult:
     skipped: int = 0
     rejected: int = 0
     ignored_columns: list[str] = field(default_factory=list)
+    ignored_columns_count: int = 0
     rejected_rows: list[dict] = field(default_factory=list)
     sample: list[dict] = field(default_factory=list)
 
@@ -900,6 +1031,7 @@ class ImportResult:
             "skipped": self.skipped,
             "rejected": self.rejected,
             "ignored_columns": self.ignored_columns,
+            "ignored_columns_count": self.ignored_columns_count,
             "rejected_rows": self.rejected_rows,
             "rejected_rows_truncated": self.rejected > len(self.rejected_rows),
             "sample": self.sample,
@@ -927,7 +1059,11 @@ def import_file(
     path = Path(path)
     progress = progress or _no_progress
     header, total = check_file(path)
-    result = ImportResult(dry_run=dry_run, ignored_columns=list(header.ignored))
+    result = ImportResult(
+        dry_run=dry_run,
+        ignored_columns=list(header.ignored),
+        ignored_columns_count=header.ignored_count,
+    )
     progress(0, total)
     store = _store_for(sending_list)
     memory = _DryRunMemory() if dry_run else None

@@ -3,6 +3,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from contacts import importing
 from contacts.models import Contact
+from tests.api.conftest import ApiClient
 from tests.factories import SendingListFactory
 from trackly.models import Job
 
@@ -39,7 +40,7 @@ def test_an_import_starts_a_job_and_imports_the_file(api, api_key, sending_list,
         "rejected": 1,
         "dry_run": False,
     }
-    assert result["ignored_columns"] == ["notes"]
+    assert (result["ignored_columns"], result["ignored_columns_count"]) == (["notes"], 1)
     assert result["rejected_rows"][0]["row"] == 4
     assert result["list_id"] == sending_list.pk
     assert sorted(Contact.objects.values_list("phone_number", flat=True)) == [
@@ -49,6 +50,19 @@ def test_an_import_starts_a_job_and_imports_the_file(api, api_key, sending_list,
     assert job.created_by == api_key[0].created_by
     # The finished import deletes its upload.
     assert _uploads(settings) == []
+
+
+def test_a_header_of_many_columns_makes_a_small_answer(api, sending_list):
+    header = ",".join(["phone_number", "label_tier", *(f"extra{n}" for n in range(100_000))])
+    response = api.upload("imports", {"file": _file(f"{header}\n+14155551234,gold\n")})
+    assert response.status_code == 202
+    result = response.json()["result"]
+    assert result["ignored_columns_count"] == 100_000
+    assert result["ignored_columns"] == [f"extra{n}" for n in range(20)]
+    assert len(response.content) < 3_000
+    job = api.get(response["Location"])
+    assert job.json()["result"] == result
+    assert len(job.content) < 3_000
 
 
 def test_a_dry_run_changes_nothing(api, sending_list):
@@ -134,4 +148,25 @@ def test_the_json_body_limit_does_not_apply_to_imports(api, sending_list, settin
 def test_a_read_only_key_cannot_import(read_only_api, sending_list, settings):
     response = read_only_api.upload("imports", {"file": _file()})
     assert response.status_code == 403
+    assert _uploads(settings) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "status"), [(None, 401), ("trk_" + "x" * 32, 401), ("read-only", 403)]
+)
+def test_an_upload_refused_to_its_key_is_not_kept(
+    key, status, read_only_api, sending_list, settings
+):
+    client = read_only_api if key == "read-only" else ApiClient(key)
+    response = client.upload("imports", {"file": _file(), "list_id": str(sending_list.pk)})
+    assert response.status_code == status
+    assert not Job.objects.exists()
+    assert _uploads(settings) == []
+
+
+def test_an_upload_refused_for_its_fields_is_not_kept(api, sending_list, settings):
+    response = api.upload("imports", {"file": _file(), "list_id": "999999"})
+    assert response.status_code == 404
+    response = api.upload("imports", {"file": _file("name\nAnn\n")})
+    assert response.status_code == 400
     assert _uploads(settings) == []

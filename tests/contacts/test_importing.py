@@ -2,14 +2,16 @@
 
 import csv
 import io
+import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.urls import include, path, reverse
 from django.utils import timezone
@@ -18,6 +20,7 @@ from contacts import importing, services
 from contacts.importing import import_file
 from contacts.models import Contact, Label, LabelKeyCount, LabelValueCount
 from tests.factories import AccountFactory, ContactFactory, SendingListFactory, label_contact
+from trackly.db import plan_as_lookups
 from trackly.models import Job
 
 # The import URLs are included by trackly/urls.py; they are included here as well so that these
@@ -100,7 +103,35 @@ def test_the_phone_column_and_its_aliases(run, column):
 def test_label_columns_set_labels_and_other_columns_are_ignored(run):
     result = run("name,phone,label_tier,,label_Source,notes\nAnn,4155551234,gold,x,FB,hi\n")
     assert result.ignored_columns == ["name", "(column 4, no name)", "notes"]
+    assert result.ignored_columns_count == 3
     assert labels_of("+14155551234") == {"Source": "FB", "tier": "gold"}
+
+
+def test_a_header_of_many_columns_keeps_the_first_names_and_counts_them_all(run):
+    # 100,000 columns: the phone, one label and 99,998 others, named or not.
+    names = [f"extra{n}" if n % 3 else "" for n in range(99_998)]
+    header = ",".join(["phone", *names[:10], "label_tier", *names[10:]])
+    result = run(f"{header}\n4155551234" + "," * 10 + ",gold\n")
+    assert result.ignored_columns_count == 99_998
+    # Columns are numbered from 1: the phone is column 1, the label column 12.
+    column = {n: n + 2 if n < 10 else n + 3 for n in range(20)}
+    assert result.ignored_columns == [
+        f"extra{n}" if n % 3 else f"(column {column[n]}, no name)" for n in range(20)
+    ]
+    assert labels_of("+14155551234") == {"tier": "gold"}
+    # What the job keeps and the API answers stays small.
+    assert len(json.dumps(result.as_dict())) < 2_000
+
+
+def test_a_header_of_many_columns_without_a_phone_is_named_in_short(run):
+    header = ",".join(f"c{n}" for n in range(100_000))
+    with pytest.raises(ValidationError) as caught:
+        run(f"{header}\n1,2\n")
+    names = ", ".join(f"'c{n}'" for n in range(20))
+    assert caught.value.messages == [
+        "The file has no phone column: name it phone_number (or phone, or msisdn). "
+        f"Its columns are: {names} and 99,980 more."
+    ]
 
 
 @pytest.mark.parametrize(
@@ -183,6 +214,39 @@ def test_header_errors_reject_the_whole_file_before_anything_is_written(
             b'phone,label_note\n4155551234,"quoted"then more\n',
             "The file is not valid CSV: line 2: ',' expected after '\"'.",
         ),
+        # A quote never closed takes in the rest of the file, past the csv module's limit of
+        # a value's length: still a quote that never ends.
+        (
+            b'phone,label_note\n4155551234,"never closed\n' + b"4155551235,x\n" * 20_000,
+            "The file is not valid CSV: line 2: a quoted value never ends (look for an unpaired "
+            "double quote).",
+        ),
+        # Values over that limit, plain or quoted (with doubled quotes and line breaks).
+        (
+            b"phone,label_note\n4155551234," + b"x" * 200_000 + b"\n",
+            "The file is not valid CSV: row 2, column 2: the value is too long (more than "
+            "131,072 characters).",
+        ),
+        (
+            b"phone,label_tier,label_note\n4155551234,gold,short\n4155551235,gold,"
+            + b'"'
+            + b'a ""quoted"" word\r\n' * 10_000
+            + b'"\n4155551236,gold,x\n',
+            "The file is not valid CSV: row 3, column 3: the value is too long (more than "
+            "131,072 characters).",
+        ),
+    ],
+    ids=[
+        "empty",
+        "excel",
+        "utf-16",
+        "binary",
+        "latin-1",
+        "unterminated quote",
+        "text after a quote",
+        "unterminated quote over the limit",
+        "long value",
+        "long quoted value",
     ],
 )
 def test_files_that_are_not_csv_text_are_rejected_with_a_clear_error(run, content, message):
@@ -683,6 +747,93 @@ def test_chunks_are_read_and_written_with_lookup_plans(run, monkeypatch):
     ]
 
 
+def _fill_list(sending_list, start: int, count: int) -> None:
+    """`count` contacts (+1415 200-0000 on, from `start`) with a label each, set-based."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO contacts_contact
+                (account_id, sending_list_id, phone_number, status, created_at, updated_at)
+            SELECT %s, %s, '+1415' || (2000000 + n), 'subscribed', now(), now()
+            FROM generate_series(%s, %s) AS n
+            """,
+            [sending_list.account_id, sending_list.pk, start, start + count - 1],
+        )
+        cursor.execute(
+            """
+            INSERT INTO contacts_label (account_id, contact_id, key, value)
+            SELECT account_id, id, 'tier', 'gold' FROM contacts_contact
+            WHERE sending_list_id = %s
+            """,
+            [sending_list.pk],
+        )
+
+
+def _index_scans(plan: dict) -> Iterator[dict]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _index_scans(child)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's query plans")
+def test_chunks_probe_the_phone_index_whatever_the_statistics_say(
+    write, account, sending_list, monkeypatch
+):
+    # A list created empty and analysed as such (autovacuum runs its ANALYZE some time after
+    # a large import), then filled: the statistics say the list has no contact. Every statement
+    # of a chunk must still find contacts through the (list, phone) unique index or the primary
+    # key, and labels through the (contact, key) one, not read the list (as
+    # `contact_list_status_idx` or the unique index by list alone would) nor a whole table.
+    other = SendingListFactory(account=account, name="Other", phone_number="+14155550101")
+    _fill_list(other, 0, 20_000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE contacts_contact")
+        cursor.execute("ANALYZE contacts_label")
+    _fill_list(sending_list, 100_000, 5_000)
+    statements = []
+
+    def capture(execute, sql, params, many, context):
+        if sql.lstrip().startswith(("SELECT", "INSERT", "UPDATE")) and not many:
+            statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    # Rows changing stored contacts (which locks them) and rows creating contacts; a chunk
+    # applied again with every contact locked reads through the locked statement too.
+    rows = [f"+1415{2_000_000 + n},silver" for n in range(100_000, 100_050)]
+    rows += [f"+1415{2_000_000 + n},gold" for n in range(200_000, 200_050)]
+    file = write("phone,label_tier\n" + "\n".join(rows) + "\n")
+    with connection.execute_wrapper(capture):
+        result = import_file(file, sending_list=sending_list)
+    assert (result.updated, result.created) == (50, 50)
+    assert any("FOR NO KEY UPDATE" in sql for sql, _ in statements)
+
+    used = set()
+    with transaction.atomic(), connection.cursor() as cursor:
+        plan_as_lookups()
+        for sql, params in statements:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+            for node in _index_scans(cursor.fetchone()[0][0]["Plan"]):
+                relation = node.get("Relation Name")
+                if node["Node Type"] != "ModifyTable" and relation in (
+                    "contacts_contact",
+                    "contacts_label",
+                ):
+                    assert node["Node Type"] in ("Index Scan", "Index Only Scan"), (sql, node)
+                index, condition = node.get("Index Name"), node.get("Index Cond", "")
+                if index is None:
+                    continue
+                used.add(index)
+                assert index in (
+                    "contact_list_phone_uniq",
+                    "contacts_contact_pkey",
+                    "label_contact_key_uniq",
+                ), (sql, node)
+                if index == "contact_list_phone_uniq":
+                    assert "phone_number" in condition, (sql, node)
+        transaction.set_rollback(True)
+    assert used == {"contact_list_phone_uniq", "contacts_contact_pkey", "label_contact_key_uniq"}
+
+
 # Jobs
 
 
@@ -722,6 +873,7 @@ def test_an_import_job_keeps_the_result_and_deletes_its_upload(account, editor_u
         "skipped": 0,
         "rejected": 1,
         "ignored_columns": ["notes"],
+        "ignored_columns_count": 1,
         "rejected_rows": [
             {
                 "row": 3,
@@ -809,6 +961,20 @@ def test_the_command_imports_and_prints_the_counts(write, sending_list, contact,
     assert labels_of("+14155551234")["tier"] == "silver"
 
 
+def test_the_command_names_the_first_ignored_columns_and_counts_the_others(write, sending_list):
+    header = ",".join(["phone", *(f"extra{n}" for n in range(1_025))])
+    out = io.StringIO()
+    call_command(
+        "import_csv",
+        str(write(f"{header}\n4155551234\n")),
+        "--account=acme",
+        f"--list={sending_list.pk}",
+        stdout=out,
+    )
+    names = ", ".join(f"extra{n}" for n in range(20))
+    assert f"ignored columns: {names} and 1,005 more" in out.getvalue().splitlines()
+
+
 def test_the_command_dry_run_changes_nothing(write, sending_list, contact):
     before = database_state()
     out = io.StringIO()
@@ -857,6 +1023,10 @@ def upload(client: Client, list_id: int, content: str | bytes, slug: str = "acme
     return client.post(import_url(list_id, slug), {"file": file})
 
 
+def stored_uploads(import_dir: Path) -> list[str]:
+    return sorted(path.name for path in import_dir.iterdir()) if import_dir.exists() else []
+
+
 HAPPY = "phone,label_tier\n4155551234,silver\n4155550000,gold\n@SUM(1),x\n"
 
 
@@ -883,7 +1053,7 @@ def test_editor_previews_confirms_and_downloads_the_rejected_rows(
     job = Job.objects.get(kind="import")
     assert response["Location"] == job_url("import_detail", job.pk)
     assert labels_of("+14155551234")["tier"] == "silver"
-    assert list(import_dir.iterdir()) == []
+    assert stored_uploads(import_dir) == []
     page = editor_client.get(response["Location"])
     assert 'data-status="succeeded"' in page.content.decode()
     assert 'data-testid="rejected-download"' in page.content.decode()
@@ -902,6 +1072,16 @@ def test_editor_previews_confirms_and_downloads_the_rejected_rows(
     ]
 
 
+def test_the_result_page_names_the_first_ignored_columns_and_counts_the_others(
+    editor_client, sending_list
+):
+    header = ",".join(["phone", *(f"extra{n}" for n in range(25))])
+    response = upload(editor_client, sending_list.pk, f"{header}\n4155551234\n")
+    page = editor_client.get(response["Location"]).content.decode()
+    names = ", ".join(f"extra{n}" for n in range(20))
+    assert f"Ignored columns: {names} and 5 more.</p>" in page
+
+
 def test_upload_errors_are_shown_on_the_form(editor_client, sending_list, import_dir):
     response = upload(editor_client, sending_list.pk, "name\nAnn\n")
     assert response.status_code == 200
@@ -914,7 +1094,7 @@ def test_upload_errors_are_shown_on_the_form(editor_client, sending_list, import
     response = editor_client.post(import_url(sending_list.pk), {})
     assert response.context["error"] == "Choose a CSV file to import."
     assert not Job.objects.exists()
-    assert list(import_dir.iterdir()) == []
+    assert stored_uploads(import_dir) == []
 
 
 def test_a_file_over_the_limit_is_refused_and_not_kept(
@@ -929,14 +1109,50 @@ def test_a_file_over_the_limit_is_refused_and_not_kept(
     response = upload(editor_client, sending_list.pk, big)
     assert response.context["error"] == "The file is too large; the limit is 100 bytes."
     assert not Job.objects.exists()
-    assert list(import_dir.iterdir()) == []
+    assert stored_uploads(import_dir) == []
 
 
-def test_the_upload_is_protected_against_csrf(editor_user, sending_list):
+def test_the_upload_is_protected_against_csrf(editor_user, sending_list, import_dir):
     client = Client(enforce_csrf_checks=True)
     client.force_login(editor_user)
     assert upload(client, sending_list.pk, HAPPY).status_code == 403
+    # With the CSRF cookie, the check reads the body for the token, which is not there.
+    client.get(import_url(sending_list.pk))
+    assert "csrftoken" in client.cookies
+    assert upload(client, sending_list.pk, HAPPY).status_code == 403
     assert not Job.objects.exists()
+    # Nothing of a request refused by the CSRF check is kept.
+    assert stored_uploads(import_dir) == []
+
+
+def test_an_upload_with_its_csrf_token_is_kept_for_its_import(
+    editor_user, sending_list, import_dir
+):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(editor_user)
+    token = client.get(import_url(sending_list.pk)).context["csrf_token"]
+    file = SimpleUploadedFile("people.csv", HAPPY.encode(), content_type="text/csv")
+    response = client.post(
+        import_url(sending_list.pk), {"csrfmiddlewaretoken": str(token), "file": file}
+    )
+    preview = Job.objects.get(kind="import_preview")
+    assert response["Location"] == job_url("import_detail", preview.pk)
+    assert stored_uploads(import_dir) == [f"{preview.params['upload']}.csv"]
+
+
+@pytest.mark.parametrize("persona", ["viewer_client", "outsider_client", "anonymous"])
+def test_an_upload_refused_to_its_sender_is_not_kept(persona, request, sending_list, import_dir):
+    client = Client() if persona == "anonymous" else request.getfixturevalue(persona)
+    response = upload(client, sending_list.pk, HAPPY)
+    assert response.status_code in (302, 403, 404)
+    assert not Job.objects.exists()
+    assert stored_uploads(import_dir) == []
+
+
+def test_a_rejected_header_is_not_kept(editor_client, sending_list, import_dir):
+    response = upload(editor_client, sending_list.pk, "name\nAnn\n")
+    assert response.context["error"].startswith("The file has no phone column")
+    assert stored_uploads(import_dir) == []
 
 
 def test_a_confirmed_upload_that_is_gone_cannot_be_imported(

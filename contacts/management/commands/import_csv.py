@@ -71,7 +71,9 @@ class Command(BaseCommand):
         for name in COUNTS:
             self.stdout.write(f"{name}: {getattr(result, name)}")
         if result.ignored_columns:
-            self.stdout.write(f"ignored columns: {', '.join(result.ignored_columns)}")
+            more = result.ignored_columns_count - len(result.ignored_columns)
+            names = ", ".join(result.ignored_columns) + (f" and {more:,} more" if more else "")
+            self.stdout.write(f"ignored columns: {names}")
         for row in result.rejected_rows[:REJECTED_PRINTED]:
             self.stdout.write(f"row {row['row']}: {row['reason']}")
         if result.rejected > REJECTED_PRINTED:
