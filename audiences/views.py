@@ -142,6 +142,7 @@ def _save_audience(request: AccountRequest, form: AudienceForm, audience: Audien
 
 
 def _edit_audience(request: AccountRequest, audience: Audience | None):
+    text_error = ""
     if request.method == "POST":
         form = AudienceForm(request.POST, account=request.account, instance=audience)
         if form.is_valid():
@@ -166,14 +167,19 @@ def _edit_audience(request: AccountRequest, audience: Audience | None):
         else:
             initial = {"conditions": request.GET.get("conditions", "")}
         form = AudienceForm(initial=initial, account=request.account, instance=audience)
+        # Conditions from a link (`?conditions=`) may not parse: show them with the reason, as
+        # the builder shows a text it cannot read.
         try:
             tree = parse(initial["conditions"])
         except ConditionError as error:
-            form.add_error("conditions", error.messages[0])
             tree = None
+            text_error = error.messages[0]
         list_ids = initial.get("sending_lists", [])
     context = _builder_context(request, builder_from_tree(tree), tree, list_ids)
+    if text_error:
+        context.update(conditions_text=initial["conditions"], count=None)
     context.update(
+        text_error=text_error,
         nav="audiences",
         form=form,
         audience=audience,
