@@ -444,7 +444,8 @@ def _contacts_selection(request: AccountRequest) -> _ContactsSelection:
     if scope == "all":
         chosen = {name: post.get(f"filter_{name}", "") for name in ("q", "key", "value")}
         carry += [(f"filter_{name}", value) for name, value in chosen.items()]
-        described = ", ".join(f"{name} “{value}”" for name, value in chosen.items() if value)
+        named = {"q": "phone", "key": "key", "value": "value"}
+        described = ", ".join(f"{named[name]} “{value}”" for name, value in chosen.items() if value)
         target = f"all contacts{where}" + (f" matching {described}" if described else "")
         selection = {"contacts": {"list_id": list_value, **chosen}}
         problem = _filter_problem(request, sending_list, chosen, where, described)

@@ -40,6 +40,24 @@ def test_the_contacts_table_offers_ticks_and_actions_to_editors_only(
     assert 'id="bulk-form"' not in viewer_client.get(page).content.decode()
 
 
+def test_a_table_without_contacts_offers_no_bulk_action(
+    editor_client, account, sending_list, table
+):
+    page = reverse("contacts:list_contacts", args=["acme", sending_list.pk])
+    html = editor_client.get(page, {"key": "tier", "value": "platinum"}).content.decode()
+    assert "No contacts match these filters." in html
+    assert 'id="bulk-form"' not in html
+    empty = SendingListFactory(account=account, name="Empty")
+    html = editor_client.get(
+        reverse("contacts:list_contacts", args=["acme", empty.pk])
+    ).content.decode()
+    assert "No contacts on this list yet." in html
+    assert 'id="bulk-form"' not in html
+    # With contacts, the hint that stands in for the button until a tick is there.
+    html = editor_client.get(page).content.decode()
+    assert 'data-testid="bulk-hint">Tick contacts below to continue.</span>' in html
+
+
 def test_first_step_asks_for_the_label(editor_client, table):
     response = editor_client.post(
         ACTION_URL, {"action": "add", "scope": "ticked", "ids": [table["gold1"].pk]}
@@ -168,7 +186,7 @@ def test_nothing_ticked_is_refused_with_a_message(editor_client, sending_list, t
         ),
         (
             {"filter_q": "+14155550000"},
-            "No contacts on Main match q “+14155550000”: there is nothing to change.",
+            "No contacts on Main match phone “+14155550000”: there is nothing to change.",
         ),
         (
             {"filter_q": "12"},
