@@ -285,3 +285,18 @@ def test_more_ticked_contacts_than_the_limit_are_refused_naming_the_limit(editor
         "Choose all contacts matching a filter to change more."
     )
     assert not LabelChange.objects.exists()
+
+
+def test_thousands_of_separate_ticks_get_a_page_that_says_what_to_do(editor_client, table):
+    # More fields than Django reads (DATA_UPLOAD_MAX_NUMBER_FIELDS): refused before the view,
+    # with the site's page rather than a bare "Bad Request".
+    data = {"action": "add", "scope": "ticked", "ids": [str(pk) for pk in range(1, 2001)]}
+    response = editor_client.post(ACTION_URL, data)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "<h1>This request could not be read</h1>" in html
+    assert (
+        "If you ticked many contacts for a bulk action, choose all contacts matching a filter "
+        "instead." in html
+    )
+    assert not LabelChange.objects.exists()
