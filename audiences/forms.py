@@ -5,9 +5,24 @@ from audiences import bulk
 from audiences.conditions import ConditionError, Node, parse, to_text
 from audiences.models import Audience
 from audiences.services import audience_check_name
+from contacts.forms import id_of
 from contacts.labels import clean_key, clean_value
 from contacts.models import SendingList
 from trackly.models import Account
+
+
+class SendingListsField(forms.ModelMultipleChoiceField):
+    """Sending lists by id; a value that no id can be is refused before it reaches a query."""
+
+    def clean(self, value):
+        for pk in value if isinstance(value, list | tuple) else []:
+            if id_of(str(pk)) is None:
+                raise ValidationError(
+                    self.error_messages["invalid_pk_value"],
+                    code="invalid_pk_value",
+                    params={"pk": pk},
+                )
+        return super().clean(value)
 
 
 class AudienceForm(forms.Form):
@@ -16,9 +31,7 @@ class AudienceForm(forms.Form):
     name = forms.CharField(max_length=255)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     conditions = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    sending_lists = forms.ModelMultipleChoiceField(
-        queryset=SendingList.objects.none(), required=False
-    )
+    sending_lists = SendingListsField(queryset=SendingList.objects.none(), required=False)
 
     def __init__(self, *args, account: Account, instance: Audience | None = None, **kwargs):
         super().__init__(*args, **kwargs)

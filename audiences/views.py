@@ -1,5 +1,6 @@
 import csv
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -7,6 +8,7 @@ from django.db.models import Prefetch
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -17,7 +19,8 @@ from audiences.conditions import ConditionError, Node, parse, to_text
 from audiences.forms import AudienceForm, LabelActionForm
 from audiences.models import Audience, LabelChange
 from contacts.exporting import contact_rows
-from contacts.models import Label, LabelKeyCount, SendingList
+from contacts.forms import ContactSearchForm, id_of
+from contacts.models import Contact, Label, LabelKeyCount, SendingList
 from trackly.models import Job, Role
 from trackly.tenancy import AccountRequest, account_view
 
@@ -79,7 +82,7 @@ def _builder_context(request: AccountRequest, builder: Builder | None, tree: Nod
 
 
 def _posted_list_ids(request: AccountRequest) -> list[int]:
-    ids = [int(value) for value in request.POST.getlist("sending_lists") if value.isdigit()]
+    ids = [id_of(value) for value in request.POST.getlist("sending_lists")]
     lists = SendingList.objects.for_account(request.account).filter(pk__in=ids)
     return list(lists.values_list("pk", flat=True))
 
@@ -119,7 +122,7 @@ def audience_builder(request: AccountRequest):
 
 def _apply_action(builder: Builder, action: str) -> None:
     name, _, where = action.partition(":")
-    numbers = [int(part) for part in where.split(":") if part.isdigit()]
+    numbers = [number for part in where.split(":") if (number := id_of(part)) is not None]
     if name == "add_group":
         builder.add_group()
     elif name == "add_row" and len(numbers) == 1:
@@ -142,6 +145,7 @@ def _save_audience(request: AccountRequest, form: AudienceForm, audience: Audien
 
 
 def _edit_audience(request: AccountRequest, audience: Audience | None):
+    text_error = ""
     if request.method == "POST":
         form = AudienceForm(request.POST, account=request.account, instance=audience)
         if form.is_valid():
@@ -166,14 +170,19 @@ def _edit_audience(request: AccountRequest, audience: Audience | None):
         else:
             initial = {"conditions": request.GET.get("conditions", "")}
         form = AudienceForm(initial=initial, account=request.account, instance=audience)
+        # Conditions from a link (`?conditions=`) may not parse: show them with the reason, as
+        # the builder shows a text it cannot read.
         try:
             tree = parse(initial["conditions"])
         except ConditionError as error:
-            form.add_error("conditions", error.messages[0])
             tree = None
+            text_error = error.messages[0]
         list_ids = initial.get("sending_lists", [])
     context = _builder_context(request, builder_from_tree(tree), tree, list_ids)
+    if text_error:
+        context.update(conditions_text=initial["conditions"], count=None)
     context.update(
+        text_error=text_error,
         nav="audiences",
         form=form,
         audience=audience,
@@ -214,26 +223,24 @@ def audience_archive(request: AccountRequest, audience_id: int):
 def audience_detail(request: AccountRequest, audience_id: int):
     """The audience, its live count (loaded after the page) and its members, paged by id."""
     audience = _get_audience(request, audience_id)
-    after = request.GET.get("after", "")
+    after = id_of(request.GET.get("after", ""))
     members = audience.members().select_related("sending_list").order_by("pk")
-    if after.isdigit():
-        members = members.filter(pk__gt=int(after))
+    if after is not None:
+        members = members.filter(pk__gt=after)
     page = list(members.prefetch_related(_ordered_labels())[: MEMBERS_PER_PAGE + 1])
     has_next = len(page) > MEMBERS_PER_PAGE
     page = page[:MEMBERS_PER_PAGE]
-    job_id = request.GET.get("job", "")
-    job = (
-        Job.objects.for_account(request.account).filter(pk=job_id).first()
-        if job_id.isdigit()
-        else None
-    )
+    job_id = id_of(request.GET.get("job", ""))
+    job = None
+    if job_id is not None:
+        job = Job.objects.for_account(request.account).filter(pk=job_id).first()
     context = {
         "nav": "audiences",
         "audience": audience,
         "job": job,
         "members": page,
         "next_cursor": page[-1].pk if page and has_next else "",
-        "is_later_page": after.isdigit(),
+        "is_later_page": after is not None,
     }
     if request.htmx:
         return render(request, "audiences/audience_detail.html#members_table", context)
@@ -361,8 +368,18 @@ def contacts_label_action(request: AccountRequest):
     """Add Label / Remove Label on contacts ticked in a contacts table, or on all that match its
     filter (evaluated again when the job runs)."""
     action = bulk.ADD if request.POST.get("action") != bulk.REMOVE else bulk.REMOVE
-    selection, target, carry = _contacts_selection(request)
-    contacts = services.selected_contacts(request.account, selection)
+    chosen = _contacts_selection(request)
+    context = {
+        "nav": "contacts",
+        "target": chosen.target,
+        "carry": [("action", action), *chosen.carry],
+        "cancel_url": chosen.back,
+    }
+    if chosen.problem:
+        # Nothing to act on: say why instead of offering a change to no contacts.
+        context.update(action=action, problem=chosen.problem)
+        return render(request, "audiences/label_action.html", context)
+    contacts = services.selected_contacts(request.account, chosen.selection)
 
     def start(key: str, value: str):
         change = services.label_change_start(
@@ -371,41 +388,111 @@ def contacts_label_action(request: AccountRequest):
             action=action,
             key=key,
             value=value,
-            target=target,
-            selection=selection,
+            target=chosen.target,
+            selection=chosen.selection,
         )
         return redirect("job_detail", request.account.slug, change.job_id)
 
-    context = {
-        "nav": "contacts",
-        "target": target,
-        "carry": [("action", action), *carry],
-        "cancel_url": request.POST.get("back")
-        or reverse("contacts:all_contacts", args=[request.account.slug]),
-    }
     return _label_action_page(request, action, contacts, context, start)
 
 
-def _contacts_selection(request: AccountRequest) -> tuple[dict, str, list[tuple[str, str]]]:
+@dataclass
+class _ContactsSelection:
+    """What a contacts-table action is for, as recorded with the change and carried from step
+    to step; `problem` says why there is nothing to act on."""
+
+    selection: dict
+    target: str
+    carry: list[tuple[str, str]]
+    back: str
+    problem: str = ""
+
+
+def _safe_back(request: AccountRequest, sending_list: SendingList | None) -> str:
+    """The page to go back to: the posted `back` if it is a path of this site, else the table's
+    own page (a link to another site or a `javascript:` URL is never shown)."""
+    back = request.POST.get("back", "")
+    if back.startswith("/") and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return back
+    if sending_list is not None:
+        return reverse("contacts:list_contacts", args=[request.account.slug, sending_list.pk])
+    return reverse("contacts:all_contacts", args=[request.account.slug])
+
+
+def _ticked_ids(values: list[str]) -> list[int]:
+    """Ticked contact ids, sent as one field each or as one comma-separated field."""
+    ids = (id_of(piece) for value in values for piece in value.split(","))
+    return sorted({pk for pk in ids if pk is not None})
+
+
+def _contacts_selection(request: AccountRequest) -> _ContactsSelection:
     """The contacts a contacts-table action is for: ticked ids, or all matching the filter."""
     post = request.POST
-    list_id = post.get("list_id", "")
+    list_id = id_of(post.get("list_id", ""))
     sending_list = None
-    if list_id.isdigit():
+    if list_id is not None:
         sending_list = get_object_or_404(
-            SendingList.objects.for_account(request.account), pk=int(list_id)
+            SendingList.objects.for_account(request.account), pk=list_id
         )
+    list_value = str(sending_list.pk) if sending_list else ""
     where = f" on {sending_list.name}" if sending_list else ""
-    carry = [("scope", post.get("scope", "")), ("list_id", list_id), ("back", post.get("back", ""))]
-    if post.get("scope") == "all":
+    back = _safe_back(request, sending_list)
+    scope = "all" if post.get("scope") == "all" else "ticked"
+    carry = [("scope", scope), ("list_id", list_value), ("back", back)]
+    if scope == "all":
         chosen = {name: post.get(f"filter_{name}", "") for name in ("q", "key", "value")}
         carry += [(f"filter_{name}", value) for name, value in chosen.items()]
-        described = ", ".join(f"{name} “{value}”" for name, value in chosen.items() if value)
+        named = {"q": "phone", "key": "key", "value": "value"}
+        described = ", ".join(f"{named[name]} “{value}”" for name, value in chosen.items() if value)
         target = f"all contacts{where}" + (f" matching {described}" if described else "")
-        return {"contacts": {"list_id": list_id, **chosen}}, target, carry
-    ids = sorted({int(pk) for pk in post.getlist("ids") if pk.isdigit()})[:MAX_TICKED]
-    carry += [("ids", str(pk)) for pk in ids]
-    return {"contacts": {"ids": ids}}, f"{len(ids)} ticked contacts{where}", carry
+        selection = {"contacts": {"list_id": list_value, **chosen}}
+        problem = _filter_problem(request, sending_list, chosen, where, described)
+        return _ContactsSelection(selection, target, carry, back, problem)
+    ids = _ticked_ids(post.getlist("ids"))
+    problem = ""
+    if not ids:
+        problem = (
+            "No contacts are ticked. Tick the contacts to change, or choose all contacts "
+            "matching the filter."
+        )
+    elif len(ids) > MAX_TICKED:
+        problem = (
+            f"{len(ids):,} contacts are ticked, and a bulk action takes at most "
+            f"{MAX_TICKED:,} ticked contacts. Choose all contacts matching a filter to change "
+            "more."
+        )
+    # One field for every id: a field each would reach Django's limit on the number of fields.
+    carry.append(("ids", ",".join(str(pk) for pk in ids)))
+    target = f"{len(ids)} ticked contacts{where}"
+    return _ContactsSelection({"contacts": {"ids": ids}}, target, carry, back, problem)
+
+
+def _filter_problem(
+    request: AccountRequest,
+    sending_list: SendingList | None,
+    chosen: dict[str, str],
+    where: str,
+    described: str,
+) -> str:
+    """Why all contacts matching a contacts table's filter are nothing to act on, if they are:
+    a filter that is not valid, or one that matches no contact now."""
+    form = ContactSearchForm(chosen)
+    if not form.is_valid():
+        errors = " ".join(message for messages in form.errors.values() for message in messages)
+        return f"This filter cannot be used: {errors}"
+    contacts = Contact.objects.for_account(request.account)
+    if sending_list is not None:
+        contacts = contacts.filter(sending_list=sending_list)
+    contacts, hint = form.filter(contacts, request.account.default_region)
+    if hint:
+        return hint
+    if not contacts.exists():
+        if described:
+            return f"No contacts{where} match {described}: there is nothing to change."
+        return f"There are no contacts{where}: there is nothing to change."
+    return ""
 
 
 @require_GET

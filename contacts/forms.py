@@ -149,6 +149,20 @@ class SendingListForm(forms.Form):
         return phone
 
 
+# Ids are signed 64-bit integers; SQLite cannot even compare a larger number with one.
+MAX_ID = 2**63 - 1
+
+
+def id_of(text: str) -> int | None:
+    """The id (or other count) written in `text`, or None for anything but a whole number that
+    an id can be."""
+    text = text.strip()
+    # `isascii`: "²" is a digit to `isdigit` but not to `int`; the length keeps `int` cheap.
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ID)):
+        return None
+    return int(text) if int(text) <= MAX_ID else None
+
+
 def cursor_of(contact: Contact) -> str:
     """A page link's position: the contact's phone number and id, which sort the table."""
     return f"{contact.phone_number}~{contact.pk}"
@@ -170,7 +184,7 @@ class ContactSearchForm(forms.Form):
         if not raw:
             return None
         phone, _, pk = raw.rpartition("~")
-        if not phone or not pk.isdigit():
+        if not phone or id_of(pk) is None:
             raise ValidationError("This page link is broken; go back to the first page.")
         return phone, int(pk)
 

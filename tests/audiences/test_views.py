@@ -3,6 +3,7 @@ import io
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from audiences.models import Audience
 from tests.factories import ContactFactory, SendingListFactory, label_contact
@@ -153,6 +154,25 @@ def test_catalogue_link_prefills_the_builder(editor_client, shop):
     response = editor_client.get(url("audience_new", "acme"), {"conditions": "source = facebook"})
     assert response.context["conditions_text"] == "label:source = facebook"
     assert response.context["count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("conditions", "message"),
+    [
+        ("x", "expected an operator (=, !=, IN, NOT IN, EXISTS or NOT EXISTS) at column 2"),
+        ("((tier = ", "expected a value after '=' at column 10"),
+        ("tier IN [gold", "expected ',' or ']' at column 14"),
+    ],
+)
+def test_a_link_with_unreadable_conditions_shows_the_page_with_the_error(
+    editor_client, shop, conditions, message
+):
+    response = editor_client.get(url("audience_new", "acme"), {"conditions": conditions})
+    assert response.status_code == 200
+    assert response.context["text_error"] == message
+    assert response.context["conditions_text"] == conditions
+    assert response.context["count"] is None
+    assert f'data-testid="text-error">{escape(message)}</p>' in response.content.decode()
 
 
 def builder_post(client, data):

@@ -494,6 +494,18 @@ def test_the_export_form_requires_a_sending_list(superuser_client, exported_list
     assert response.context["form"].errors == {"sending_list": ["This field is required."]}
 
 
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_an_export_link_with_filters_that_do_not_exist_starts_again_without_them(
+    superuser_client, exported_list, method
+):
+    send = getattr(superuser_client, method)
+    response = send(f"{EXPORT_URL}?tier=gold", {"sending_list": exported_list.pk, "format": "0"})
+    assert response.status_code == 302
+    assert response["Location"] == EXPORT_URL
+    shown = [str(message) for message in get_messages(response.wsgi_request)]
+    assert shown == ["The filters in this link do not exist; export without them."]
+
+
 def test_export_has_the_lists_contacts_with_sorted_neutralised_label_columns(
     superuser_client, exported_list
 ):
