@@ -22,10 +22,11 @@ from contacts.exporting import contact_rows
 from contacts.forms import ContactSearchForm, id_of
 from contacts.models import Contact, Label, LabelKeyCount, SendingList
 from trackly.models import Job, Role
+from trackly.paging import keyset_page
 from trackly.tenancy import AccountRequest, account_view
 
 MEMBERS_PER_PAGE = 50
-AUDIT_SHOWN = 200
+AUDIT_PER_PAGE = 200
 # A contacts table shows 50 rows a page; ticking is for a page, filters for more.
 MAX_TICKED = 1000
 
@@ -223,13 +224,9 @@ def audience_archive(request: AccountRequest, audience_id: int):
 def audience_detail(request: AccountRequest, audience_id: int):
     """The audience, its live count (loaded after the page) and its members, paged by id."""
     audience = _get_audience(request, audience_id)
-    after = id_of(request.GET.get("after", ""))
-    members = audience.members().select_related("sending_list").order_by("pk")
-    if after is not None:
-        members = members.filter(pk__gt=after)
-    page = list(members.prefetch_related(_ordered_labels())[: MEMBERS_PER_PAGE + 1])
-    has_next = len(page) > MEMBERS_PER_PAGE
-    page = page[:MEMBERS_PER_PAGE]
+    members = audience.members().select_related("sending_list").prefetch_related(_ordered_labels())
+    # The links page the members only: a job's progress shows once, after it starts.
+    page = keyset_page(members, ("id",), per_page=MEMBERS_PER_PAGE, params=request.GET, kept=())
     job_id = id_of(request.GET.get("job", ""))
     job = None
     if job_id is not None:
@@ -238,9 +235,8 @@ def audience_detail(request: AccountRequest, audience_id: int):
         "nav": "audiences",
         "audience": audience,
         "job": job,
-        "members": page,
-        "next_cursor": page[-1].pk if page and has_next else "",
-        "is_later_page": after is not None,
+        "members": page.rows,
+        "page": page,
     }
     if request.htmx:
         return render(request, "audiences/audience_detail.html#members_table", context)
@@ -498,8 +494,12 @@ def _filter_problem(
 @require_GET
 @account_view(Role.EDITOR)
 def label_changes(request: AccountRequest):
-    """The audit log of bulk label actions."""
+    """The audit log of bulk label actions, newest first."""
     changes = LabelChange.objects.filter(account=request.account).select_related(
         "created_by", "job"
-    )[:AUDIT_SHOWN]
-    return render(request, "audiences/label_changes.html", {"nav": "audit", "changes": changes})
+    )
+    page = keyset_page(
+        changes, ("-created_at", "-id"), per_page=AUDIT_PER_PAGE, params=request.GET, kept=()
+    )
+    context = {"nav": "audit", "changes": page.rows, "page": page}
+    return render(request, "audiences/label_changes.html", context)

@@ -163,36 +163,14 @@ def id_of(text: str) -> int | None:
     return int(text) if int(text) <= MAX_ID else None
 
 
-def cursor_of(contact: Contact) -> str:
-    """A page link's position: the contact's phone number and id, which sort the table."""
-    return f"{contact.phone_number}~{contact.pk}"
-
-
 class ContactSearchForm(forms.Form):
     q = forms.CharField(required=False, max_length=64, label="Phone")
     key = forms.CharField(required=False, max_length=64, label="Label key")
     value = forms.CharField(required=False, max_length=256, label="Label value")
-    after = forms.CharField(required=False, max_length=40)
-    before = forms.CharField(required=False, max_length=40)
 
     def clean_key(self) -> str:
         key = self.cleaned_data["key"]
         return clean_key(key) if key.strip() else ""
-
-    def _clean_cursor(self, name: str) -> tuple[str, int] | None:
-        raw = self.cleaned_data[name]
-        if not raw:
-            return None
-        phone, _, pk = raw.rpartition("~")
-        if not phone or id_of(pk) is None:
-            raise ValidationError("This page link is broken; go back to the first page.")
-        return phone, int(pk)
-
-    def clean_after(self) -> tuple[str, int] | None:
-        return self._clean_cursor("after")
-
-    def clean_before(self) -> tuple[str, int] | None:
-        return self._clean_cursor("before")
 
     def clean(self) -> dict:
         cleaned = super().clean()

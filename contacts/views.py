@@ -3,17 +3,17 @@ import contextlib
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from contacts import services
-from contacts.forms import ContactSearchForm, LabelRowsForm, SendingListForm, cursor_of
+from contacts.forms import ContactSearchForm, LabelRowsForm, SendingListForm
 from contacts.models import Contact, LabelKeyCount, SendingList
 from contacts.phones import normalize_phone
 from trackly.models import Role
+from trackly.paging import keyset_page
 from trackly.tenancy import AccountRequest, account_view, require_role
 
 CONTACTS_PER_PAGE = 50
@@ -109,49 +109,28 @@ def all_contacts(request: AccountRequest):
 
 
 def _contacts_table(request: AccountRequest, contacts, sending_list: SendingList | None):
-    """Render a contacts table page.
-
-    Pages are keyset-paged on (phone number, id): `after`/`before` carry the first or last row's
-    pair, so any page costs one index range read, never an OFFSET or a COUNT(*).
-    """
+    """Render a contacts table page, in (phone number, id) order, filtered by the search form."""
     form = ContactSearchForm(request.GET)
     contacts = contacts.select_related("sending_list").with_labels()
     search_error = ""
-    after = before = None
     if form.is_valid():
         contacts, search_error = form.filter(contacts, request.account.default_region)
-        after, before = form.cleaned_data["after"], form.cleaned_data["before"]
     else:
         contacts = contacts.none()
-
-    if before:
-        phone, pk = before
-        earlier = Q(phone_number__lt=phone) | Q(phone_number=phone, pk__lt=pk)
-        page = list(
-            contacts.filter(earlier).order_by("-phone_number", "-pk")[: CONTACTS_PER_PAGE + 1]
-        )
-        has_previous, has_next = len(page) > CONTACTS_PER_PAGE, True
-        page = page[:CONTACTS_PER_PAGE][::-1]
-    else:
-        if after:
-            phone, pk = after
-            contacts = contacts.filter(Q(phone_number__gt=phone) | Q(phone_number=phone, pk__gt=pk))
-        page = list(contacts.order_by("phone_number", "pk")[: CONTACTS_PER_PAGE + 1])
-        has_previous, has_next = bool(after), len(page) > CONTACTS_PER_PAGE
-        page = page[:CONTACTS_PER_PAGE]
-
-    filters = request.GET.copy()
-    for cursor in ("after", "before"):
-        filters.pop(cursor, None)
+    page = keyset_page(
+        contacts,
+        ("phone_number", "id"),
+        per_page=CONTACTS_PER_PAGE,
+        params=request.GET,
+        kept=ContactSearchForm.base_fields,
+    )
     context = {
         "nav": "lists" if sending_list else "contacts",
         "sending_list": sending_list,
         "form": form,
-        "contacts": page,
+        "contacts": page.rows,
+        "page": page,
         "search_error": search_error,
-        "next_cursor": cursor_of(page[-1]) if page and has_next else "",
-        "previous_cursor": cursor_of(page[0]) if page and has_previous else "",
-        "filters": filters.urlencode(),
         "is_filtered": any(form.data.get(name) for name in ("q", "key", "value")),
     }
     if request.htmx and not request.htmx.boosted:

@@ -9,9 +9,10 @@ from trackly import services
 from trackly.forms import AccountSettingsForm, MemberAddForm, MemberRoleForm
 from trackly.jobs import fail_stale_jobs, worker_warning
 from trackly.models import Job, Membership, Role
+from trackly.paging import keyset_page
 from trackly.tenancy import AccountRequest, account_view
 
-JOBS_SHOWN = 100
+JOBS_PER_PAGE = 100
 
 
 @require_GET
@@ -113,12 +114,14 @@ def _get_job(request: AccountRequest, job_id: int) -> Job:
 @require_GET
 @account_view()
 def jobs(request: AccountRequest):
-    """The account's recent jobs, newest first."""
+    """The account's jobs, newest first."""
     fail_stale_jobs()
     # Results are not shown here, and an import's can be large.
-    recent = Job.objects.for_account(request.account).select_related("created_by")
-    recent = recent.defer("result")[:JOBS_SHOWN]
-    context = {"nav": "jobs", "jobs": recent, "worker_warning": worker_warning()}
+    jobs = Job.objects.for_account(request.account).select_related("created_by").defer("result")
+    page = keyset_page(
+        jobs, ("-created_at", "-id"), per_page=JOBS_PER_PAGE, params=request.GET, kept=()
+    )
+    context = {"nav": "jobs", "jobs": page.rows, "page": page, "worker_warning": worker_warning()}
     return render(request, "trackly/jobs.html", context)
 
 

@@ -283,12 +283,17 @@ def test_detail_members_are_keyset_paged_with_an_htmx_fragment(
     with django_assert_max_num_queries(9):
         first = viewer_client.get(url("audience_detail", "acme", everyone.pk))
     assert [c.pk for c in first.context["members"]] == [c.pk for c in contacts[:50]]
-    assert first.context["next_cursor"] == contacts[49].pk
+    cursor = first.context["page"].next_cursor
+    assert f'rel="next" href="/a/acme/audiences/{everyone.pk}/?cursor=' in first.content.decode()
     second = viewer_client.get(
-        url("audience_detail", "acme", everyone.pk), {"after": contacts[49].pk}, **HTMX
+        url("audience_detail", "acme", everyone.pk), {"cursor": cursor, "job": "1"}, **HTMX
     )
     assert [c.pk for c in second.context["members"]] == [c.pk for c in contacts[50:]]
-    assert second.content.decode().lstrip().startswith('<section id="members-table">')
+    html = second.content.decode()
+    assert html.lstrip().startswith('<section id="members-table">')
+    # The job's progress is shown once, after it starts: page links do not carry it.
+    assert f'<a href="/a/acme/audiences/{everyone.pk}/">← First page</a>' in html
+    assert second.context["page"].next_cursor == ""
 
 
 def test_archive_and_restore(editor_client, winback):
@@ -361,3 +366,44 @@ def test_unknown_label_key_is_404(viewer_client, shop, other_contact):
         ("Facebook", 1),
         ("facebook", 1),
     ]
+
+
+# Audit log
+
+
+def test_the_audit_log_is_paged_newest_first(
+    editor_client, account, monkeypatch, django_assert_max_num_queries
+):
+    from audiences.models import LabelChange
+
+    monkeypatch.setattr("audiences.views.AUDIT_PER_PAGE", 2)
+    changes = [
+        LabelChange.objects.create(account=account, action="add", key=f"k{i}", target="t")
+        for i in range(5)
+    ]
+    newest_first = [c.pk for c in reversed(changes)]
+    with django_assert_max_num_queries(6):
+        first = editor_client.get(url("label_changes", "acme"))
+    assert [c.pk for c in first.context["changes"]] == newest_first[:2]
+    html = first.content.decode()
+    assert 'rel="next" href="/a/acme/audit/?cursor=' in html
+    assert 'rel="prev"' not in html
+    second = editor_client.get(
+        url("label_changes", "acme"), {"cursor": first.context["page"].next_cursor}
+    )
+    assert [c.pk for c in second.context["changes"]] == newest_first[2:4]
+    last = editor_client.get(
+        url("label_changes", "acme"), {"cursor": second.context["page"].next_cursor}
+    )
+    assert [c.pk for c in last.context["changes"]] == newest_first[4:]
+    assert 'rel="next"' not in last.content.decode()
+    back = editor_client.get(
+        url("label_changes", "acme"), {"cursor": last.context["page"].previous_cursor}
+    )
+    assert [c.pk for c in back.context["changes"]] == newest_first[2:4]
+
+
+def test_a_broken_audit_log_link_shows_the_first_page(editor_client, account):
+    response = editor_client.get(url("label_changes", "acme"), {"cursor": "12"})
+    assert response.status_code == 200
+    assert "This page link is broken; here is the first page." in response.content.decode()

@@ -88,3 +88,20 @@ def test_polling_a_running_job_writes_nothing(viewer_client, account):
     statements = [query["sql"].split()[0].upper() for query in queries]
     assert statements
     assert set(statements) - {"SELECT", "SAVEPOINT", "RELEASE"} == set()
+
+
+def test_the_jobs_page_is_paged_newest_first(
+    viewer_client, account, monkeypatch, django_assert_max_num_queries
+):
+    monkeypatch.setattr("trackly.views.JOBS_PER_PAGE", 2)
+    jobs = [Job.objects.create(account=account, kind=Job.Kind.IMPORT) for _ in range(3)]
+    url = f"/a/{account.slug}/jobs/"
+    with django_assert_max_num_queries(8):
+        first = viewer_client.get(url)
+    assert list(first.context["jobs"]) == [jobs[2], jobs[1]]
+    assert f'rel="next" href="{url}?cursor=' in first.content.decode()
+    second = viewer_client.get(url, {"cursor": first.context["page"].next_cursor})
+    assert list(second.context["jobs"]) == [jobs[0]]
+    html = second.content.decode()
+    assert 'rel="next"' not in html
+    assert f'rel="prev" href="{url}?cursor=' in html
