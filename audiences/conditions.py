@@ -727,22 +727,3 @@ def evaluate(node: Node | None, labels: Mapping[str, str]) -> bool:
         case Not(child=child):
             return not evaluate(child, labels)
     raise TypeError(f"not a condition node: {node!r}")
-
-
-def conditions_of(node: Node | None) -> list[Condition]:
-    """All conditions (leaves) of `node`, left to right."""
-    match node:
-        case None:
-            return []
-        case Condition():
-            return [node]
-        case And(children=children) | Or(children=children):
-            return [leaf for child in children for leaf in conditions_of(child)]
-        case Not(child=child):
-            return conditions_of(child)
-    raise TypeError(f"not a condition node: {node!r}")
-
-
-def count_conditions(node: Node | None) -> int:
-    """The number of conditions (leaves) in `node`."""
-    return len(conditions_of(node))

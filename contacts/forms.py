@@ -103,10 +103,6 @@ class LabelRowsForm:
         self.cleaned_labels = cleaned
         return True
 
-    @property
-    def has_errors(self) -> bool:
-        return bool(self.errors) or any(row.key_error or row.value_error for row in self.rows)
-
 
 class AccountPhoneField(forms.CharField):
     """A phone number read with the account's default region, cleaned to E.164."""

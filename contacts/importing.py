@@ -69,11 +69,6 @@ from trackly.db import plan_as_lookups
 from trackly.jobs import Progress, run_job, start_job
 from trackly.models import Account, Job
 
-# Job kinds (`Job.kind`): a dry run, and the import itself.
-PREVIEW_KIND = "import_preview"
-IMPORT_KIND = "import"
-KINDS = (PREVIEW_KIND, IMPORT_KIND)
-
 PHONE_COLUMNS = ("phone_number", "phone", "msisdn")
 LABEL_PREFIX = "label_"
 # Rows per transaction: large enough that per-statement costs vanish, small enough that a chunk
@@ -1158,7 +1153,7 @@ def import_start(
         params["source_job"] = source.pk
     return start_job(
         account=account,
-        kind=PREVIEW_KIND if dry_run else IMPORT_KIND,
+        kind=Job.Kind.IMPORT_PREVIEW if dry_run else Job.Kind.IMPORT,
         user=user,
         params=params,
         task=import_task,
