@@ -161,7 +161,7 @@ def _count_one_condition(account: Account, condition: Condition) -> int:
     (account_id, key, value, contact_id) index and visits no contact. The unsubscribed contacts
     among them are then taken away, and a negative condition is the subscribed contacts less
     those that pass its positive counterpart. Counting the members through the contacts
-    instead costs up to twice as much on both databases (docs/performance.md §3).
+    instead costs up to twice as much on both databases (docs/performance.md, 3. Results).
     """
     positive = _is_positive(condition)
     test = _label_test(

@@ -804,10 +804,10 @@ class _PostgresStore(_Store):
     row_locks = True
     ids_source = "SELECT unnest(%s::bigint[])"
     # Every read looks each phone and each id up on its own (the subqueries' OFFSET 0 keeps
-    # them so): ten thousand probes of a unique index, 0.1 s a chunk at a million contacts,
-    # whatever the table statistics say. Without statistics (a table just filled, before
-    # autovacuum's ANALYZE) a plain join or `= ANY` was planned as a read of the whole list or
-    # label index, 0.3 to 2 s a chunk.
+    # them so): ten thousand probes of a unique index, whatever the table statistics say.
+    # Without statistics (a table just filled, before autovacuum's ANALYZE) a plain join or
+    # `= ANY` was planned as a read of the whole list or label index, several times slower
+    # (docs/performance.md, 7b. CSV import).
     labels_sql = f"""
         SELECT chunk.id, label.key, label.value FROM unnest(%s::bigint[]) AS chunk (id)
         CROSS JOIN LATERAL (
@@ -819,8 +819,9 @@ class _PostgresStore(_Store):
     # value, statistics taken before the list was filled (a new list, autovacuum's ANALYZE not
     # yet run) say the list has no contact, and a probe through `contact_list_status_idx`,
     # filtering phones, looks as cheap as the unique index's; each probe then read every
-    # contact imported so far (10 s, then 60 s a chunk at 200,000). Not knowing the value, the
-    # planner counts a list's share of the table, and only the unique index finds one row.
+    # contact imported so far, so chunks grew slower as the list filled. Not knowing the value,
+    # the planner counts a list's share of the table, and only the unique index finds one row
+    # (docs/performance.md, 7b. CSV import, "A new list, statistics stale").
     _found_sql = f"""
         SELECT found.id, found.phone_number, found.status
         FROM unnest(%s::text[]) AS given (phone)
