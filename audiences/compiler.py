@@ -14,9 +14,9 @@ and OR remain. Then (docs/performance.md, section 8, has the plans behind each c
   contact_id = contact.id AND account_id = ... AND key = ... [AND value ...])`: correlated, so
   PostgreSQL makes it an anti-join (hashing the same index range) and SQLite answers it with one
   probe of the unique (contact_id, key) index per contact. A contact without the key has no
-  such row, so it matches, as SPEC §6 requires. `NOT IN (subquery)` is never used: PostgreSQL
-  cannot make it an anti-join (NULL semantics), and once the subquery's result no longer fits
-  in work_mem it rescans that result for every contact.
+  such row, so it matches (docs/conditions.md, Meaning). `NOT IN (subquery)` is never used:
+  PostgreSQL cannot make it an anti-join (NULL semantics), and once the subquery's result no
+  longer fits in work_mem it rescans that result for every contact.
 - Under an OR, PostgreSQL cannot turn subqueries into joins, and an `IN (subquery)` there has
   the same cliff as NOT IN: hashed while the planner thinks it fits in work_mem, a rescan per
   contact beyond. So below an OR a positive condition is a correlated EXISTS instead, which

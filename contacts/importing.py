@@ -1,7 +1,8 @@
 """The one CSV import pipeline: a file of phone numbers and labels into one sending list.
 
 The dashboard, the command line and the API all import through `import_file`, directly or as a
-job (`import_start`). Its contract (spec §9):
+job (`import_start`). What it accepts and what it does with each row is documented in
+docs/import.md; how it does it:
 
 1. `check_file` reads the whole file once and writes nothing: its size, that it is UTF-8 text
    and well-formed CSV, its header, and how many rows it has (the progress total). A problem
