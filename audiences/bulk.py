@@ -160,10 +160,9 @@ def _ids_source(ids: list[int]) -> tuple[str, list]:
 def _in_id_range(column: str, ids: list[int]) -> tuple[str, list]:
     """A condition keeping the rows whose `column` is one of `ids` (PostgreSQL): one scan of
     the ids' range of the column's index, the ids a filter, rather than a descent of the index
-    per id. For 20,000 contacts in a row: 70-100 against 165-190 ms deleting labels, 70 against
-    140 ms locking contacts; for every tenth contact, 160-230 against 270-310 ms deleting.
-    `IS TRUE` keeps the ids out of the index condition (where PostgreSQL would descend once per
-    id again) and leaves them a filter, tested against a hash."""
+    per id, which costs up to twice as much for a chunk's ids (docs/performance.md, 7. Bulk
+    label changes). `IS TRUE` keeps the ids out of the index condition (where PostgreSQL would
+    descend once per id again) and leaves them a filter, tested against a hash."""
     condition = f"{column} BETWEEN %s AND %s AND ({column} = ANY(%s::bigint[])) IS TRUE"
     return condition, [min(ids), max(ids), ids]
 

@@ -28,10 +28,17 @@ class ValueCount(NamedTuple):
 
 
 # Rows come back as tuples, not model instances: the dropdowns are on the builder's hot path.
-def label_keys(account: Account) -> list[KeyCount]:
-    """Every key in use in the account, in key order, with its contact count."""
+def label_keys(account: Account, *, limit: int | None = None) -> list[KeyCount]:
+    """The keys in use in the account (every one, or the first `limit`), in key order, with
+    their contact counts."""
     keys = LabelKeyCount.objects.filter(account=account).order_by("key")
-    return [KeyCount(*row) for row in keys.values_list("key", "contacts")]
+    return [KeyCount(*row) for row in keys.values_list("key", "contacts")[:limit]]
+
+
+def label_key(account: Account, key: str) -> KeyCount | None:
+    """One key with its contact count; None when no contact of the account has it."""
+    row = LabelKeyCount.objects.filter(account=account, key=key).values_list("key", "contacts")
+    return next((KeyCount(*found) for found in row), None)
 
 
 def label_values(account: Account, key: str, *, limit: int = TOP_VALUES) -> list[ValueCount]:

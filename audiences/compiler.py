@@ -14,9 +14,9 @@ and OR remain. Then (docs/performance.md, section 8, has the plans behind each c
   contact_id = contact.id AND account_id = ... AND key = ... [AND value ...])`: correlated, so
   PostgreSQL makes it an anti-join (hashing the same index range) and SQLite answers it with one
   probe of the unique (contact_id, key) index per contact. A contact without the key has no
-  such row, so it matches, as SPEC §6 requires. `NOT IN (subquery)` is never used: PostgreSQL
-  cannot make it an anti-join (NULL semantics), and once the subquery's result no longer fits
-  in work_mem it rescans that result for every contact.
+  such row, so it matches (docs/conditions.md, Meaning). `NOT IN (subquery)` is never used:
+  PostgreSQL cannot make it an anti-join (NULL semantics), and once the subquery's result no
+  longer fits in work_mem it rescans that result for every contact.
 - Under an OR, PostgreSQL cannot turn subqueries into joins, and an `IN (subquery)` there has
   the same cliff as NOT IN: hashed while the planner thinks it fits in work_mem, a rescan per
   contact beyond. So below an OR a positive condition is a correlated EXISTS instead, which
@@ -161,7 +161,7 @@ def _count_one_condition(account: Account, condition: Condition) -> int:
     (account_id, key, value, contact_id) index and visits no contact. The unsubscribed contacts
     among them are then taken away, and a negative condition is the subscribed contacts less
     those that pass its positive counterpart. Counting the members through the contacts
-    instead costs up to twice as much on both databases (docs/performance.md §3).
+    instead costs up to twice as much on both databases (docs/performance.md, 3. Results).
     """
     positive = _is_positive(condition)
     test = _label_test(

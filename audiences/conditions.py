@@ -1,32 +1,7 @@
 """The one condition parser: audience conditions as text, as a JSON tree, and as a Python tree.
 
-The text language (SPEC §6)::
-
-    expression := or_expr                      (empty text = every subscribed contact)
-    or_expr    := and_expr ( OR and_expr )*
-    and_expr   := not_expr ( AND not_expr )*
-    not_expr   := NOT not_expr | "(" expression ")" | condition
-    condition  := label_ref ( "=" | "!=" ) value | label_ref [NOT] IN list
-                | label_ref [NOT] EXISTS
-    label_ref  := "label:" key | key
-    list       := "[" value ( "," value )* "]"
-    value      := bare word (no white space, comma, bracket, parenthesis or quote)
-                | "double-quoted" or 'single-quoted' text with \\" \\' \\\\ escapes
-
-Reading rules beyond the grammar:
-
-- Keywords (AND, OR, NOT, IN, EXISTS) and the `label:` prefix are case-insensitive (ASCII only);
-  `==` is read as `=`. Keys and values are case-sensitive.
-- A key without the prefix may not be a keyword (`label:or = x` works, `or = x` does not), so
-  that a misplaced keyword is reported where it stands.
-- A bare value ends at white space, `,`, brackets, parentheses or quotes; it may contain `=` and
-  `!`, so `ltv_tier=vip` and `k = a=b` both read naturally. Only \\" \\' and \\\\ are escapes
-  inside quotes; any other backslash pair is an error, so every quoted value has one meaning.
-- Keys go through `clean_key` and values through `clean_value` (the one label validator), so a
-  quoted value is trimmed like any other label value. Duplicate values in an IN list are dropped,
-  keeping the first occurrence.
-- Columns in error messages count characters from the start of the text (1-based), line breaks
-  included.
+The language (grammar, reading rules, meaning, canonical text, JSON tree, limits and errors) is
+documented in docs/conditions.md; this module is its definition, and the two must agree.
 
 Every way in (`parse`, `from_json`) enforces the same limits, so that whatever it accepts prints
 (`to_text`) as text that parses back to the same tree. Every rejection is a `ConditionError`.
@@ -698,7 +673,8 @@ def _check_printed_length(node: Node | None) -> None:
 
 
 def evaluate(node: Node | None, labels: Mapping[str, str]) -> bool:
-    """Whether a contact with `labels` matches `node`: the reference semantics of SPEC §6.
+    """Whether a contact with `labels` matches `node`: the reference semantics (docs/conditions.md,
+    Meaning).
 
     A contact without the key matches `!=`, NOT IN and NOT EXISTS; None matches every contact.
     """
@@ -727,22 +703,3 @@ def evaluate(node: Node | None, labels: Mapping[str, str]) -> bool:
         case Not(child=child):
             return not evaluate(child, labels)
     raise TypeError(f"not a condition node: {node!r}")
-
-
-def conditions_of(node: Node | None) -> list[Condition]:
-    """All conditions (leaves) of `node`, left to right."""
-    match node:
-        case None:
-            return []
-        case Condition():
-            return [node]
-        case And(children=children) | Or(children=children):
-            return [leaf for child in children for leaf in conditions_of(child)]
-        case Not(child=child):
-            return conditions_of(child)
-    raise TypeError(f"not a condition node: {node!r}")
-
-
-def count_conditions(node: Node | None) -> int:
-    """The number of conditions (leaves) in `node`."""
-    return len(conditions_of(node))

@@ -12,9 +12,6 @@ class AudienceQuerySet(models.QuerySet):
     def for_account(self, account: Account) -> "AudienceQuerySet":
         return self.filter(account=account)
 
-    def active(self) -> "AudienceQuerySet":
-        return self.filter(status=Audience.Status.ACTIVE)
-
 
 class AudienceStatus(models.TextChoices):
     ACTIVE = "active", "Active"

@@ -10,7 +10,7 @@ from django.tasks import task
 from audiences import bulk, compiler
 from audiences.conditions import parse
 from audiences.models import Audience, LabelChange
-from contacts.forms import ContactSearchForm
+from contacts.filters import saved_filter_contacts
 from contacts.models import Contact, SendingList
 from trackly.jobs import Progress, run_job, start_job
 from trackly.models import Account, Job
@@ -92,7 +92,7 @@ def selected_contacts(account: Account, selection: dict) -> QuerySet[Contact]:
     contacts = Contact.objects.for_account(account)
     if "ids" in chosen:
         return contacts.filter(pk__in=chosen["ids"])
-    return ContactSearchForm.filtered(account, contacts, chosen)
+    return saved_filter_contacts(contacts, chosen, region=account.default_region)
 
 
 def label_change_run(job: Job, progress: Progress) -> dict:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -20,7 +20,7 @@ from audiences.forms import AudienceForm, LabelActionForm
 from audiences.models import Audience, LabelChange
 from contacts.exporting import contact_rows
 from contacts.forms import ContactSearchForm, id_of
-from contacts.models import Contact, Label, LabelKeyCount, SendingList
+from contacts.models import Contact, Label, SendingList
 from trackly.models import Job, Role
 from trackly.paging import keyset_page
 from trackly.tenancy import AccountRequest, account_view
@@ -287,7 +287,9 @@ def labels(request: AccountRequest):
 @account_view()
 def label_detail(request: AccountRequest, key: str):
     """One key's values with their contact counts, drawn as bars, and likely duplicate values."""
-    key_count = get_object_or_404(LabelKeyCount, account=request.account, key=key)
+    key_count = catalogue.label_key(request.account, key)
+    if key_count is None:
+        raise Http404
     values = catalogue.label_values(request.account, key)
     context = {
         "nav": "labels",

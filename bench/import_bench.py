@@ -8,8 +8,9 @@ template database on PostgreSQL, of a template file on SQLite), so every scenari
 the same state and the child's peak resident memory is that of the import alone:
 
 - ours: `contacts.importing.import_file` into an empty list, then the same file again;
-- baseline, PostgreSQL (performance.md §8.1 B0/B1): COPY of the file into an unlogged staging
-  table (B0), plus `INSERT ... SELECT ... ON CONFLICT` into the real tables (B1);
+- baseline, PostgreSQL (docs/performance.md, 7b. CSV import): COPY of the file into an
+  unlogged staging table (B0), plus `INSERT ... SELECT ... ON CONFLICT` into the real tables
+  (B1);
 - baseline, SQLite (S1): `executemany` of rows parsed beforehand (not timed) into the real
   tables, in one transaction;
 - new list: the account already has `rows` contacts on another list, the table statistics are

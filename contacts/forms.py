@@ -1,4 +1,3 @@
-import re
 from dataclasses import dataclass, field
 
 from django import forms
@@ -6,7 +5,15 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import QueryDict
 
-from contacts.labels import MAX_LABELS_PER_CONTACT, check_label_count, clean_key, clean_value
+from contacts.filters import PHONE_SEARCH_MAX_LENGTH, filter_contacts
+from contacts.labels import (
+    KEY_MAX_LENGTH,
+    MAX_LABELS_PER_CONTACT,
+    VALUE_MAX_LENGTH,
+    check_label_count,
+    clean_key,
+    clean_value,
+)
 from contacts.models import Contact, SendingList
 from contacts.phones import normalize_phone
 from trackly.models import Account
@@ -103,10 +110,6 @@ class LabelRowsForm:
         self.cleaned_labels = cleaned
         return True
 
-    @property
-    def has_errors(self) -> bool:
-        return bool(self.errors) or any(row.key_error or row.value_error for row in self.rows)
-
 
 class AccountPhoneField(forms.CharField):
     """A phone number read with the account's default region, cleaned to E.164."""
@@ -164,9 +167,9 @@ def id_of(text: str) -> int | None:
 
 
 class ContactSearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=64, label="Phone")
-    key = forms.CharField(required=False, max_length=64, label="Label key")
-    value = forms.CharField(required=False, max_length=256, label="Label value")
+    q = forms.CharField(required=False, max_length=PHONE_SEARCH_MAX_LENGTH, label="Phone")
+    key = forms.CharField(required=False, max_length=KEY_MAX_LENGTH, label="Label key")
+    value = forms.CharField(required=False, max_length=VALUE_MAX_LENGTH, label="Label value")
 
     def clean_key(self) -> str:
         key = self.cleaned_data["key"]
@@ -180,33 +183,7 @@ class ContactSearchForm(forms.Form):
 
     def filter(self, contacts: QuerySet[Contact], region: str) -> tuple[QuerySet[Contact], str]:
         """Apply the valid form's phone and label filters; return them with a search hint."""
-        contacts, hint = _search(contacts, self.cleaned_data["q"], region)
-        if self.cleaned_data["key"]:
-            value = self.cleaned_data["value"].strip() or None
-            contacts = contacts.having_label(self.cleaned_data["key"], value)
-        return contacts, hint
-
-    @classmethod
-    def filtered(cls, account: Account, contacts: QuerySet[Contact], data: dict):
-        """The contacts a saved filter (`q`, `key`, `value`, `list_id`) matches; none if invalid."""
-        form = cls(data)
-        if not form.is_valid():
-            return contacts.none()
-        if data.get("list_id"):
-            contacts = contacts.filter(sending_list_id=data["list_id"])
-        return form.filter(contacts, account.default_region)[0]
-
-
-def _search(contacts: QuerySet[Contact], query: str, region: str):
-    """Filter by phone: a full number in any accepted format, or at least three of its digits."""
-    query = query.strip()
-    if not query:
-        return contacts, ""
-    try:
-        phone = normalize_phone(query, region)
-    except ValidationError:
-        digits = re.sub(r"\D", "", query)
-        if len(digits) < 3:
-            return contacts.none(), "Type a full phone number or at least three of its digits."
-        return contacts.filter(phone_number__contains=digits), ""
-    return contacts.filter(phone_number=phone), ""
+        data = self.cleaned_data
+        return filter_contacts(
+            contacts, phone=data["q"], key=data["key"], value=data["value"], region=region
+        )

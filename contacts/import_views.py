@@ -42,7 +42,7 @@ def _get_list(request: AccountRequest, list_id: int) -> SendingList:
 
 
 def _get_import_job(request: AccountRequest, job_id: int) -> Job:
-    jobs = Job.objects.for_account(request.account).filter(kind__in=importing.KINDS)
+    jobs = Job.objects.for_account(request.account).filter(kind__in=Job.IMPORT_KINDS)
     return get_object_or_404(jobs, pk=job_id)
 
 
@@ -108,14 +108,14 @@ def _receive_upload(
 
 def _next_job(request: AccountRequest, job: Job) -> Job | None:
     """The import started from this preview (or from this failed import), if any."""
-    jobs = Job.objects.for_account(request.account).filter(kind=importing.IMPORT_KIND)
+    jobs = Job.objects.for_account(request.account).filter(kind=Job.Kind.IMPORT)
     return jobs.filter(params__source_job=job.pk).first()
 
 
 def _can_confirm(job: Job) -> bool:
     """A successful preview, or a failed import, can be (re)started while its upload is kept."""
-    previewed = job.kind == importing.PREVIEW_KIND and job.status == Job.Status.SUCCEEDED
-    failed = job.kind == importing.IMPORT_KIND and job.status == Job.Status.FAILED
+    previewed = job.kind == Job.Kind.IMPORT_PREVIEW and job.status == Job.Status.SUCCEEDED
+    failed = job.kind == Job.Kind.IMPORT and job.status == Job.Status.FAILED
     if not (previewed or failed):
         return False
     try:
@@ -136,7 +136,7 @@ def import_detail(request: AccountRequest, job_id: int):
     context = {
         "nav": "lists",
         "job": job,
-        "is_preview": job.kind == importing.PREVIEW_KIND,
+        "is_preview": job.kind == Job.Kind.IMPORT_PREVIEW,
         "sending_list": SendingList.objects.for_account(request.account)
         .filter(pk=job.params.get("list_id"))
         .first(),

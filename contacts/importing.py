@@ -1,7 +1,8 @@
 """The one CSV import pipeline: a file of phone numbers and labels into one sending list.
 
 The dashboard, the command line and the API all import through `import_file`, directly or as a
-job (`import_start`). Its contract (spec §9):
+job (`import_start`). What it accepts and what it does with each row is documented in
+docs/import.md; how it does it:
 
 1. `check_file` reads the whole file once and writes nothing: its size, that it is UTF-8 text
    and well-formed CSV, its header, and how many rows it has (the progress total). A problem
@@ -68,11 +69,6 @@ from contacts.phones import normalize_phone
 from trackly.db import plan_as_lookups
 from trackly.jobs import Progress, run_job, start_job
 from trackly.models import Account, Job
-
-# Job kinds (`Job.kind`): a dry run, and the import itself.
-PREVIEW_KIND = "import_preview"
-IMPORT_KIND = "import"
-KINDS = (PREVIEW_KIND, IMPORT_KIND)
 
 PHONE_COLUMNS = ("phone_number", "phone", "msisdn")
 LABEL_PREFIX = "label_"
@@ -809,10 +805,10 @@ class _PostgresStore(_Store):
     row_locks = True
     ids_source = "SELECT unnest(%s::bigint[])"
     # Every read looks each phone and each id up on its own (the subqueries' OFFSET 0 keeps
-    # them so): ten thousand probes of a unique index, 0.1 s a chunk at a million contacts,
-    # whatever the table statistics say. Without statistics (a table just filled, before
-    # autovacuum's ANALYZE) a plain join or `= ANY` was planned as a read of the whole list or
-    # label index, 0.3 to 2 s a chunk.
+    # them so): ten thousand probes of a unique index, whatever the table statistics say.
+    # Without statistics (a table just filled, before autovacuum's ANALYZE) a plain join or
+    # `= ANY` was planned as a read of the whole list or label index, several times slower
+    # (docs/performance.md, 7b. CSV import).
     labels_sql = f"""
         SELECT chunk.id, label.key, label.value FROM unnest(%s::bigint[]) AS chunk (id)
         CROSS JOIN LATERAL (
@@ -824,8 +820,9 @@ class _PostgresStore(_Store):
     # value, statistics taken before the list was filled (a new list, autovacuum's ANALYZE not
     # yet run) say the list has no contact, and a probe through `contact_list_status_idx`,
     # filtering phones, looks as cheap as the unique index's; each probe then read every
-    # contact imported so far (10 s, then 60 s a chunk at 200,000). Not knowing the value, the
-    # planner counts a list's share of the table, and only the unique index finds one row.
+    # contact imported so far, so chunks grew slower as the list filled. Not knowing the value,
+    # the planner counts a list's share of the table, and only the unique index finds one row
+    # (docs/performance.md, 7b. CSV import, "A new list, statistics stale").
     _found_sql = f"""
         SELECT found.id, found.phone_number, found.status
         FROM unnest(%s::text[]) AS given (phone)
@@ -1158,7 +1155,7 @@ def import_start(
         params["source_job"] = source.pk
     return start_job(
         account=account,
-        kind=PREVIEW_KIND if dry_run else IMPORT_KIND,
+        kind=Job.Kind.IMPORT_PREVIEW if dry_run else Job.Kind.IMPORT,
         user=user,
         params=params,
         task=import_task,

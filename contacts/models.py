@@ -150,11 +150,6 @@ class Contact(models.Model):
         return self.status == self.Status.SUBSCRIBED
 
 
-class LabelQuerySet(models.QuerySet):
-    def for_account(self, account: Account) -> "LabelQuerySet":
-        return self.filter(account=account)
-
-
 class Label(models.Model):
     """One key and its value on one contact (at most one value per key)."""
 
@@ -166,8 +161,6 @@ class Label(models.Model):
     )
     key = models.CharField(max_length=KEY_MAX_LENGTH)
     value = models.CharField(max_length=VALUE_MAX_LENGTH)
-
-    objects = LabelQuerySet.as_manager()
 
     class Meta:
         constraints = [

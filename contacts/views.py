@@ -8,9 +8,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from audiences import catalogue
 from contacts import services
 from contacts.forms import ContactSearchForm, LabelRowsForm, SendingListForm
-from contacts.models import Contact, LabelKeyCount, SendingList
+from contacts.models import Contact, SendingList
 from contacts.phones import normalize_phone
 from trackly.models import Role
 from trackly.paging import keyset_page
@@ -22,8 +23,7 @@ KEY_SUGGESTIONS = 500
 
 
 def _key_suggestions(request: AccountRequest) -> list[str]:
-    keys = LabelKeyCount.objects.filter(account=request.account).order_by("key")
-    return list(keys.values_list("key", flat=True)[:KEY_SUGGESTIONS])
+    return [row.key for row in catalogue.label_keys(request.account, limit=KEY_SUGGESTIONS)]
 
 
 def _get_list(request: AccountRequest, list_id: int) -> SendingList:

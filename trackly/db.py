@@ -12,9 +12,12 @@ def plan_as_lookups(*, session: bool = False) -> None:
     - No sequential scans where an index can serve. A chunk's ids or phone numbers are one
       array constant, and at a million contacts PostgreSQL's default costs (random_page_cost
       4, for spinning disks) price ten thousand index probes above a parallel scan of the whole
-      table: 0.7 s for a chunk's labels where the index reads them in 0.1 s.
-    - No JIT compilation: such plans cost enough to be compiled, which takes longer (20 to
-      200 ms a statement here) than it saves over some thousands of rows.
+      table, which reads far more than the probes do.
+    - No JIT compilation: such plans cost enough to be compiled, which takes longer than it
+      saves over some thousands of rows.
+
+    The measurements behind both are in docs/performance.md (7. Bulk label changes, and
+    7b. CSV import).
 
     Both settings end with the transaction, or with `session` the connection: for a
     connection of its own that reads outside transactions, as the import's reading thread.

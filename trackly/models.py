@@ -113,6 +113,9 @@ class Job(models.Model):
         IMPORT_PREVIEW = "import_preview", "Import preview"
         IMPORT = "import", "Import"
 
+    # The kinds whose result is an import's (`contacts.importing`), shown on the import's page.
+    IMPORT_KINDS = (Kind.IMPORT_PREVIEW, Kind.IMPORT)
+
     account = models.ForeignKey(
         Account, on_delete=models.CASCADE, related_name="jobs", db_index=False
     )
@@ -156,6 +159,10 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+    @property
+    def is_import(self) -> bool:
+        return self.kind in self.IMPORT_KINDS
 
     @property
     def percent(self) -> int:

@@ -1,5 +1,5 @@
 """Admin import and export of contacts with label columns (django-import-export): one sending
-list at a time, with the dashboard import's rules (spec §9)."""
+list at a time, with the dashboard import's rules (docs/import.md)."""
 
 import pytest
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry

@@ -1,4 +1,5 @@
-"""The CSV import (spec §9): the pipeline, its jobs, the import_csv command and the dashboard."""
+"""The CSV import (docs/import.md): the pipeline, its jobs, the import_csv command and the
+dashboard."""
 
 import csv
 import io
