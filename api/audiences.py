@@ -12,37 +12,23 @@ from django.urls import reverse
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import AfterValidator, ConfigDict, StringConstraints
 
+from api.auth import ApiKeyAuth, ApiRequest
+from api.conditions import ConditionsIn, ConditionsTreeOut, conditions_out, read_conditions
+from api.contacts import ContactPage, contacts_out
+from api.errors import ApiError, get_or_404, invalid, reported_as
+from api.fields import Id, check_text
+from api.jobs import JobOut, job_out
+from api.openapi import operation
+from api.paging import Page, PageParams, paginate
 from audiences import bulk, catalogue, compiler, services
 from audiences.models import Audience
 from audiences.services import audience_selection, label_change_start
-from contacts.api import ContactPage, contacts_out
 from contacts.labels import clean_key
 from contacts.models import SendingList
-from trackly.api import (
-    MAX_ID,
-    ApiError,
-    ApiKeyAuth,
-    ApiRequest,
-    ConditionsIn,
-    ConditionsTreeOut,
-    JobOut,
-    Page,
-    PageParams,
-    check_text,
-    conditions_out,
-    get_or_404,
-    invalid,
-    job_out,
-    operation,
-    paginate,
-    read_conditions,
-    reported_as,
-)
 from trackly.models import Account
 
 router = Router()
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 AudienceName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=255),

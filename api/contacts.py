@@ -11,29 +11,19 @@ from django.urls import reverse
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import AfterValidator, ConfigDict, StringConstraints
 
+from api.auth import ApiKeyAuth, ApiRequest
+from api.conditions import read_conditions
+from api.errors import ApiError, get_or_404, invalid, reported_as
+from api.fields import MAX_ID, Id, check_text
+from api.jobs import JobOut, job_out
+from api.openapi import operation
+from api.paging import Page, PageParams, paginate
 from audiences.compiler import compile_conditions
 from contacts import importing, services
 from contacts.import_views import MULTIPART_ALLOWANCE
 from contacts.labels import clean_labels
 from contacts.models import Contact, Label, SendingList
 from contacts.phones import normalize_phone
-from trackly.api import (
-    MAX_ID,
-    ApiError,
-    ApiKeyAuth,
-    ApiRequest,
-    JobOut,
-    Page,
-    PageParams,
-    check_text,
-    get_or_404,
-    invalid,
-    job_out,
-    operation,
-    paginate,
-    read_conditions,
-    reported_as,
-)
 from trackly.models import Account
 
 router = Router()
@@ -49,7 +39,6 @@ ListName = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(check_text),
 ]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 LABELS_EXAMPLE = {"source": "api", "campaign": "onboarding"}
 
