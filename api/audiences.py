@@ -262,6 +262,7 @@ def _name_conflict() -> Iterator[None]:
         summary="List audiences",
         description="The account's audiences, in id order (without member counts: get one "
         "audience for its count).",
+        operation_id="audiences_list",
     ),
 )
 def audiences_list(
@@ -290,6 +291,7 @@ def audiences_list(
         summary="Create an audience",
         description="A saved, dynamic segment: its members are evaluated whenever they are "
         "asked for. The answer includes the member count now.",
+        operation_id="audiences_create",
     ),
 )
 def audience_create(request: ApiRequest, payload: AudienceIn):
@@ -317,6 +319,7 @@ def audience_create(request: ApiRequest, payload: AudienceIn):
         "not_found",
         summary="Get an audience",
         description="The audience with its member count now.",
+        operation_id="audiences_get",
     ),
 )
 def audience_get(request: ApiRequest, audience_id: int):
@@ -338,6 +341,7 @@ def audience_get(request: ApiRequest, audience_id: int):
         summary="Change an audience",
         description="Changes the fields given; the others stay as they are. `conditions: null` "
         "(or empty text) removes the conditions.",
+        operation_id="audiences_update",
     ),
 )
 def audience_patch(request: ApiRequest, audience_id: int, payload: AudiencePatch):
@@ -373,6 +377,7 @@ def audience_patch(request: ApiRequest, audience_id: int, payload: AudiencePatch
         summary="Delete an audience",
         description="Deletes the saved audience; its contacts and their labels stay, and the "
         "audit log keeps its bulk label changes.",
+        operation_id="audiences_delete",
     ),
 )
 def audience_delete(request: ApiRequest, audience_id: int):
@@ -389,6 +394,7 @@ def audience_delete(request: ApiRequest, audience_id: int):
         "invalid_cursor",
         summary="List an audience's members",
         description="The subscribed contacts in scope whose labels match now, in id order.",
+        operation_id="audiences_list_contacts",
     ),
 )
 def audience_contacts(request: ApiRequest, audience_id: int, paging: Query[PageParams]):
@@ -411,6 +417,7 @@ def audience_contacts(request: ApiRequest, audience_id: int, paging: Query[PageP
         summary="Count an audience without saving it",
         description="How many subscribed contacts in scope match these conditions now. "
         "Nothing is saved; read-only keys may call it.",
+        operation_id="audiences_count",
     ),
 )
 def audience_count(request: ApiRequest, payload: CountIn):
@@ -467,6 +474,7 @@ _BULK_DESCRIPTION = (
         summary="Add a label to an audience's members",
         description="Sets the label `key` to `value`" + _BULK_DESCRIPTION + " Contacts already "
         "at 50 labels without this key are skipped.",
+        operation_id="audiences_add_label",
     ),
 )
 def audience_add_label(
@@ -487,6 +495,7 @@ def audience_add_label(
         writes=True,
         summary="Remove a label from an audience's members",
         description="Removes the label `key`" + _BULK_DESCRIPTION,
+        operation_id="audiences_remove_label",
     ),
 )
 def audience_remove_label(
@@ -509,6 +518,7 @@ def audience_remove_label(
         summary="List label keys",
         description="Every label key in use in the account, in key order, with how many "
         "contacts have it.",
+        operation_id="labels_list_keys",
     ),
 )
 def label_keys(request: ApiRequest):
@@ -526,6 +536,7 @@ def label_keys(request: ApiRequest):
         summary="List a key's values",
         description="The values of a label key, most used first, with how many contacts have "
         "each; empty for a key nobody has.",
+        operation_id="labels_list_values",
     ),
 )
 def label_values(request: ApiRequest, key: str, params: Query[ValuesParams]):

@@ -251,6 +251,7 @@ def _get_list(account: Account, list_id: int) -> SendingList:
         {200: SendingListPage},
         summary="List sending lists",
         description="The account's sending lists with their subscribed-contact counts.",
+        operation_id="lists_list",
     ),
 )
 def lists_list(request: ApiRequest, paging: Query[PageParams]):
@@ -269,6 +270,7 @@ def lists_list(request: ApiRequest, paging: Query[PageParams]):
         writes=True,
         summary="Create a sending list",
         description="A new sending list: a name and a sending number, both unique in the account.",
+        operation_id="lists_create",
     ),
 )
 def list_create(request: ApiRequest, payload: SendingListIn):
@@ -300,6 +302,7 @@ def list_create(request: ApiRequest, payload: SendingListIn):
         "not_found",
         summary="Get a sending list",
         description="One sending list with its subscribed-contact count.",
+        operation_id="lists_get",
     ),
 )
 def list_get(request: ApiRequest, list_id: int):
@@ -371,6 +374,7 @@ def _upsert(
         description="Adds the number to the sending list (`201`), or, when it is already on "
         "the list, merges the labels into the contact's labels (`200`). An unsubscribed "
         "contact gets the labels but stays unsubscribed.",
+        operation_id="contacts_upsert",
     ),
 )
 def contact_upsert(request: ApiRequest, payload: ContactIn):
@@ -397,6 +401,7 @@ def contact_upsert(request: ApiRequest, payload: ContactIn):
         summary="List contacts",
         description="The account's contacts (subscribed or not), in id order, filtered by "
         "list, status, phone number and label conditions.",
+        operation_id="contacts_list",
     ),
 )
 def contacts_list(request: ApiRequest, filters: Query[ContactFilters], paging: Query[PageParams]):
@@ -439,6 +444,7 @@ def _conditions_param(text: str) -> object:
         "not_found",
         summary="Get a contact",
         description="One contact with all its labels.",
+        operation_id="contacts_get",
     ),
 )
 def contact_get(request: ApiRequest, contact_id: int):
@@ -457,6 +463,7 @@ def contact_get(request: ApiRequest, contact_id: int):
         summary="Change some labels",
         description="Merges `labels` into the contact's labels: each key is set to its value, "
         "or removed when the value is null. Other labels stay as they are.",
+        operation_id="contacts_update_labels",
     ),
 )
 def contact_patch(request: ApiRequest, contact_id: int, payload: LabelsMerge):
@@ -479,6 +486,7 @@ def contact_patch(request: ApiRequest, contact_id: int, payload: LabelsMerge):
         writes=True,
         summary="Replace all labels",
         description="Makes `labels` the contact's whole label set; keys not given are removed.",
+        operation_id="contacts_replace_labels",
     ),
 )
 def contact_labels_put(request: ApiRequest, contact_id: int, payload: LabelsReplace):
@@ -498,6 +506,7 @@ def contact_labels_put(request: ApiRequest, contact_id: int, payload: LabelsRepl
         summary="Unsubscribe a contact",
         description="The contact keeps its labels, leaves every audience, and is not "
         "subscribed again by imports or by `POST /contacts`.",
+        operation_id="contacts_unsubscribe",
     ),
 )
 def contact_unsubscribe(request: ApiRequest, contact_id: int):
@@ -515,6 +524,7 @@ def contact_unsubscribe(request: ApiRequest, contact_id: int):
         writes=True,
         summary="Subscribe a contact again",
         description="The explicit re-subscription of an unsubscribed contact.",
+        operation_id="contacts_resubscribe",
     ),
 )
 def contact_resubscribe(request: ApiRequest, contact_id: int):
@@ -532,6 +542,7 @@ def contact_resubscribe(request: ApiRequest, contact_id: int):
         writes=True,
         summary="Erase a contact",
         description="Deletes the contact and its labels for good.",
+        operation_id="contacts_erase",
     ),
 )
 def contact_delete(request: ApiRequest, contact_id: int):
@@ -642,6 +653,7 @@ def _too_large() -> ApiError:
         "`ignored_columns_count`: how many). A file whose header is unusable is refused at "
         "once.",
         openapi_extra={"requestBody": _IMPORT_BODY},
+        operation_id="imports_create",
     ),
 )
 def import_create(request: ApiRequest, response: HttpResponse):

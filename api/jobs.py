@@ -81,6 +81,7 @@ router = Router(tags=["Jobs"])
         summary="Get a job",
         description="A background job (bulk label change, import): its status, progress and, "
         "once finished, its result or error. Poll it until `status` is `succeeded` or `failed`.",
+        operation_id="jobs_get",
     ),
 )
 def job_get(request: ApiRequest, job_id: int):

@@ -15,6 +15,7 @@ _WITH_BODY = ("invalid_json", "payload_too_large")
 def operation(
     success: dict[int, Any],
     *codes: str,
+    operation_id: str,
     body: bool = False,
     writes: bool = False,
     description: str = "",
@@ -24,8 +25,10 @@ def operation(
     """The keyword arguments of a router decorator: the success responses, and every error the
     operation can answer with, documented with its codes and an example.
 
-    `codes` are the operation's own error codes; authentication, rate limit, request validation
-    (and, with `body`, JSON and size; with `writes`, read-only keys) are added here.
+    `operation_id` is the operation's stable name, `<resource>_<action>` (`contacts_upsert`),
+    which generated clients name their functions after. `codes` are the operation's own error
+    codes; authentication, rate limit, request validation (and, with `body`, JSON and size;
+    with `writes`, read-only keys) are added here.
     """
     all_codes = list(_ALWAYS)
     if body:
@@ -56,6 +59,7 @@ def operation(
         "response": response,
         "openapi_extra": {"responses": docs, **extra.pop("openapi_extra", {})},
         "description": description,
+        "operation_id": operation_id,
         **extra,
     }
     if summary:
@@ -112,10 +116,28 @@ def _resolve_marks(node: Any) -> Any:
     return node
 
 
+def _parameter_examples(paths: dict[str, Any]) -> None:
+    """Give each parameter's examples as OpenAPI 3.1 wants them.
+
+    ninja copies a field's JSON Schema `examples` (a list) onto the parameter, where OpenAPI
+    wants a map of example objects; the schema inside the parameter keeps its list.
+    """
+    for operations in paths.values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                examples = parameter.get("examples")
+                if isinstance(examples, list):
+                    parameter["examples"] = {
+                        f"example_{number}": {"value": value}
+                        for number, value in enumerate(examples, 1)
+                    }
+
+
 class TracklyAPI(NinjaAPI):
     def get_openapi_schema(self, **kwargs):
         schema = super().get_openapi_schema(**kwargs)
         schema["paths"] = _resolve_marks(schema["paths"])
+        _parameter_examples(schema["paths"])
         components = schema["components"]
         components["schemas"] = _resolve_marks(components["schemas"]) | CONDITION_SCHEMAS
         return schema
