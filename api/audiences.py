@@ -1,5 +1,4 @@
-"""The API's audiences, bulk label actions and label catalogue (SPEC §11), on the audiences
-services."""
+"""The API's audiences and bulk label actions (SPEC §11), on the audiences services."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,15 +14,14 @@ from pydantic import AfterValidator, ConfigDict, StringConstraints
 from api.auth import ApiKeyAuth, ApiRequest
 from api.conditions import ConditionsIn, ConditionsTreeOut, conditions_out, read_conditions
 from api.contacts import ContactPage, contacts_out
-from api.errors import ApiError, get_or_404, invalid, reported_as
+from api.errors import ApiError, get_or_404, invalid
 from api.fields import Id, check_text
 from api.jobs import JobOut, job_out
 from api.openapi import operation
 from api.paging import Page, PageParams, paginate
-from audiences import bulk, catalogue, compiler, services
+from audiences import bulk, compiler, services
 from audiences.models import Audience
 from audiences.services import audience_selection, label_change_start
-from contacts.labels import clean_key
 from contacts.models import SendingList
 from trackly.models import Account
 
@@ -175,26 +173,6 @@ class RemoveLabelIn(Schema):
     key: str = Field(description="The label key to remove.")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"key": "winback"}]})
-
-
-class LabelKeyOut(Schema):
-    key: str
-    contacts: int = Field(description="Contacts with this key (subscribed or not).")
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"key": "source", "contacts": 1840}]})
-
-
-class LabelValueOut(Schema):
-    value: str
-    contacts: int = Field(description="Contacts with this value of the key.")
-
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"value": "facebook", "contacts": 920}]}
-    )
-
-
-class ValuesParams(Schema):
-    limit: int = Field(catalogue.TOP_VALUES, ge=1, le=1000, description="At most this many values.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -503,44 +481,3 @@ def audience_remove_label(
 ):
     audience = _get_audience(request, audience_id)
     return _start_label_change(request, response, audience, bulk.REMOVE, payload.key, "")
-
-
-# ---------------------------------------------------------------------------------------------
-# Label catalogue
-# ---------------------------------------------------------------------------------------------
-
-
-@router.get(
-    "/labels",
-    tags=["Labels"],
-    **operation(
-        {200: list[LabelKeyOut]},
-        summary="List label keys",
-        description="Every label key in use in the account, in key order, with how many "
-        "contacts have it.",
-        operation_id="labels_list_keys",
-    ),
-)
-def label_keys(request: ApiRequest):
-    return [
-        {"key": row.key, "contacts": row.contacts} for row in catalogue.label_keys(request.account)
-    ]
-
-
-@router.get(
-    "/labels/{key}/values",
-    tags=["Labels"],
-    **operation(
-        {200: list[LabelValueOut]},
-        "invalid_label_key",
-        summary="List a key's values",
-        description="The values of a label key, most used first, with how many contacts have "
-        "each; empty for a key nobody has.",
-        operation_id="labels_list_values",
-    ),
-)
-def label_values(request: ApiRequest, key: str, params: Query[ValuesParams]):
-    with reported_as("key"):
-        key = clean_key(key)
-    rows = catalogue.label_values(request.account, key, limit=params.limit)
-    return [{"value": row.value, "contacts": row.contacts} for row in rows]
