@@ -14,12 +14,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from api.urls import api
 from audiences.models import Audience
 from audiences.services import label_change_start
 from contacts.models import Label
 from tests.api.conftest import ApiClient
 from tests.factories import ContactFactory, SendingListFactory
-from trackly.api import api
 from trackly.api_keys import api_key_create
 from trackly.models import Job, Membership
 

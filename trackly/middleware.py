@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
-from trackly.api import error_response
+from trackly.json_errors import error_response
 
 NUL_MESSAGE = "The address contains a NUL character (%00), which no page of Trackly accepts."
 

@@ -245,7 +245,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 
-# The JSON API (trackly.api). django-ninja is an app so that its Swagger UI files are served
+# The JSON API (the `api` package). django-ninja is an app so that its Swagger UI files are served
 # from here, not from a CDN.
 INSTALLED_APPS += ["ninja"]
 # The cache all processes share; the API's rate limits live in it: Redis with

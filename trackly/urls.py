@@ -3,8 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from trackly import views
-from trackly.api import api_urls
-from trackly.api_views import api_key_revoke, api_keys
+from trackly.api_keys_views import api_key_revoke, api_keys
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -38,5 +37,5 @@ urlpatterns = [
     path("a/<slug:account_slug>/", include("audiences.urls")),
     path("a/<slug:account_slug>/", include("contacts.import_urls")),
     path("admin/", admin.site.urls),
-    path("api/", include(api_urls())),
+    path("api/", include("api.urls")),
 ]

@@ -2,11 +2,21 @@
 account (the outsider), each with a client that sends it."""
 
 import json
+from collections.abc import Iterable
 
 import pytest
 from django.test import Client
 
+from api import urls as api_urls
 from trackly.api_keys import api_key_create
+
+
+def operations() -> Iterable[tuple[str, str]]:
+    """Every (method, path) of the API, for tests that try each one."""
+    schema = api_urls.api.get_openapi_schema(path_prefix="/api/v1/")
+    for route, methods in schema["paths"].items():
+        for method in methods:
+            yield method.upper(), route
 
 
 class ApiClient:

@@ -3,7 +3,7 @@ import re
 import pytest
 from django.contrib.staticfiles import finders
 
-from trackly.api import ERRORS
+from api.errors import ERRORS
 
 
 @pytest.fixture

@@ -5,8 +5,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audiences.models import Audience
-from tests.api.conftest import ApiClient
-from trackly.api import operations
+from tests.api.conftest import ApiClient, operations
 from trackly.api_keys import api_key_create, api_key_revoke
 from trackly.models import Job
 

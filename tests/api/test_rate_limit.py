@@ -8,8 +8,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from api import ratelimit
 from tests.api.conftest import ApiClient
-from trackly import api as trackly_api
 from trackly.api_keys import api_key_create
 
 NOW = 1_700_000_000.0
@@ -23,7 +23,7 @@ def clock(monkeypatch):
         now = NOW
 
     clock = Clock()
-    monkeypatch.setattr(trackly_api, "_clock", lambda: clock.now)
+    monkeypatch.setattr(ratelimit, "_clock", lambda: clock.now)
     return clock
 
 
@@ -79,7 +79,7 @@ def test_a_failing_cache_turns_the_limit_off_rather_than_the_api(limited, api, m
     def broken(*args, **kwargs):
         raise ConnectionError("cache down")
 
-    monkeypatch.setattr(trackly_api, "_count_request", broken)
+    monkeypatch.setattr(ratelimit, "_count_request", broken)
     assert api.get("labels").status_code == 200
 
 

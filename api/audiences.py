@@ -1,5 +1,4 @@
-"""The API's audiences, bulk label actions and label catalogue (SPEC §11), on the audiences
-services."""
+"""The API's audiences and bulk label actions (SPEC §11), on the audiences services."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,37 +11,22 @@ from django.urls import reverse
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import AfterValidator, ConfigDict, StringConstraints
 
-from audiences import bulk, catalogue, compiler, services
+from api.auth import ApiKeyAuth, ApiRequest
+from api.conditions import ConditionsIn, ConditionsTreeOut, conditions_out, read_conditions
+from api.contacts import ContactPage, contacts_out
+from api.errors import ApiError, get_or_404, invalid
+from api.fields import Id, check_text
+from api.jobs import JobOut, job_out
+from api.openapi import operation
+from api.paging import Page, PageParams, paginate
+from audiences import bulk, compiler, services
 from audiences.models import Audience
 from audiences.services import audience_selection, label_change_start
-from contacts.api import ContactPage, contacts_out
-from contacts.labels import clean_key
 from contacts.models import SendingList
-from trackly.api import (
-    MAX_ID,
-    ApiError,
-    ApiKeyAuth,
-    ApiRequest,
-    ConditionsIn,
-    ConditionsTreeOut,
-    JobOut,
-    Page,
-    PageParams,
-    check_text,
-    conditions_out,
-    get_or_404,
-    invalid,
-    job_out,
-    operation,
-    paginate,
-    read_conditions,
-    reported_as,
-)
 from trackly.models import Account
 
 router = Router()
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 AudienceName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
@@ -191,26 +175,6 @@ class RemoveLabelIn(Schema):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"key": "winback"}]})
 
 
-class LabelKeyOut(Schema):
-    key: str
-    contacts: int = Field(description="Contacts with this key (subscribed or not).")
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"key": "source", "contacts": 1840}]})
-
-
-class LabelValueOut(Schema):
-    value: str
-    contacts: int = Field(description="Contacts with this value of the key.")
-
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"value": "facebook", "contacts": 920}]}
-    )
-
-
-class ValuesParams(Schema):
-    limit: int = Field(catalogue.TOP_VALUES, ge=1, le=1000, description="At most this many values.")
-
-
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
@@ -276,6 +240,7 @@ def _name_conflict() -> Iterator[None]:
         summary="List audiences",
         description="The account's audiences, in id order (without member counts: get one "
         "audience for its count).",
+        operation_id="audiences_list",
     ),
 )
 def audiences_list(
@@ -304,6 +269,7 @@ def audiences_list(
         summary="Create an audience",
         description="A saved, dynamic segment: its members are evaluated whenever they are "
         "asked for. The answer includes the member count now.",
+        operation_id="audiences_create",
     ),
 )
 def audience_create(request: ApiRequest, payload: AudienceIn):
@@ -331,6 +297,7 @@ def audience_create(request: ApiRequest, payload: AudienceIn):
         "not_found",
         summary="Get an audience",
         description="The audience with its member count now.",
+        operation_id="audiences_get",
     ),
 )
 def audience_get(request: ApiRequest, audience_id: int):
@@ -352,6 +319,7 @@ def audience_get(request: ApiRequest, audience_id: int):
         summary="Change an audience",
         description="Changes the fields given; the others stay as they are. `conditions: null` "
         "(or empty text) removes the conditions.",
+        operation_id="audiences_update",
     ),
 )
 def audience_patch(request: ApiRequest, audience_id: int, payload: AudiencePatch):
@@ -387,6 +355,7 @@ def audience_patch(request: ApiRequest, audience_id: int, payload: AudiencePatch
         summary="Delete an audience",
         description="Deletes the saved audience; its contacts and their labels stay, and the "
         "audit log keeps its bulk label changes.",
+        operation_id="audiences_delete",
     ),
 )
 def audience_delete(request: ApiRequest, audience_id: int):
@@ -403,6 +372,7 @@ def audience_delete(request: ApiRequest, audience_id: int):
         "invalid_cursor",
         summary="List an audience's members",
         description="The subscribed contacts in scope whose labels match now, in id order.",
+        operation_id="audiences_list_contacts",
     ),
 )
 def audience_contacts(request: ApiRequest, audience_id: int, paging: Query[PageParams]):
@@ -425,6 +395,7 @@ def audience_contacts(request: ApiRequest, audience_id: int, paging: Query[PageP
         summary="Count an audience without saving it",
         description="How many subscribed contacts in scope match these conditions now. "
         "Nothing is saved; read-only keys may call it.",
+        operation_id="audiences_count",
     ),
 )
 def audience_count(request: ApiRequest, payload: CountIn):
@@ -481,6 +452,7 @@ _BULK_DESCRIPTION = (
         summary="Add a label to an audience's members",
         description="Sets the label `key` to `value`" + _BULK_DESCRIPTION + " Contacts already "
         "at 50 labels without this key are skipped.",
+        operation_id="audiences_add_label",
     ),
 )
 def audience_add_label(
@@ -501,6 +473,7 @@ def audience_add_label(
         writes=True,
         summary="Remove a label from an audience's members",
         description="Removes the label `key`" + _BULK_DESCRIPTION,
+        operation_id="audiences_remove_label",
     ),
 )
 def audience_remove_label(
@@ -508,42 +481,3 @@ def audience_remove_label(
 ):
     audience = _get_audience(request, audience_id)
     return _start_label_change(request, response, audience, bulk.REMOVE, payload.key, "")
-
-
-# ---------------------------------------------------------------------------------------------
-# Label catalogue
-# ---------------------------------------------------------------------------------------------
-
-
-@router.get(
-    "/labels",
-    tags=["Labels"],
-    **operation(
-        {200: list[LabelKeyOut]},
-        summary="List label keys",
-        description="Every label key in use in the account, in key order, with how many "
-        "contacts have it.",
-    ),
-)
-def label_keys(request: ApiRequest):
-    return [
-        {"key": row.key, "contacts": row.contacts} for row in catalogue.label_keys(request.account)
-    ]
-
-
-@router.get(
-    "/labels/{key}/values",
-    tags=["Labels"],
-    **operation(
-        {200: list[LabelValueOut]},
-        "invalid_label_key",
-        summary="List a key's values",
-        description="The values of a label key, most used first, with how many contacts have "
-        "each; empty for a key nobody has.",
-    ),
-)
-def label_values(request: ApiRequest, key: str, params: Query[ValuesParams]):
-    with reported_as("key"):
-        key = clean_key(key)
-    rows = catalogue.label_values(request.account, key, limit=params.limit)
-    return [{"value": row.value, "contacts": row.contacts} for row in rows]

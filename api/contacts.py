@@ -1,39 +1,26 @@
-"""The API's sending lists, contacts and imports (SPEC §11), on the contacts services."""
+"""The API's contacts and their labels (SPEC §11), on the contacts services."""
 
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.http import HttpResponse
-from django.urls import reverse
+from django.db import IntegrityError
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import AfterValidator, ConfigDict, StringConstraints
+from pydantic import ConfigDict
 
+from api.auth import ApiRequest
+from api.conditions import read_conditions
+from api.errors import ApiError, get_or_404, reported_as
+from api.fields import Id
+from api.lists import get_list
+from api.openapi import operation
+from api.paging import Page, PageParams, paginate
 from audiences.compiler import compile_conditions
-from contacts import importing, services
-from contacts.import_views import MULTIPART_ALLOWANCE
+from contacts import services
 from contacts.labels import clean_labels
 from contacts.models import Contact, Label, SendingList
 from contacts.phones import normalize_phone
-from trackly.api import (
-    MAX_ID,
-    ApiError,
-    ApiKeyAuth,
-    ApiRequest,
-    JobOut,
-    Page,
-    PageParams,
-    check_text,
-    get_or_404,
-    invalid,
-    job_out,
-    operation,
-    paginate,
-    read_conditions,
-    reported_as,
-)
 from trackly.models import Account
 
 router = Router()
@@ -44,54 +31,7 @@ _LABEL_ERRORS = ("invalid_label_key", "invalid_label_value", "too_many_labels")
 # Schemas
 # ---------------------------------------------------------------------------------------------
 
-ListName = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(check_text),
-]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-
 LABELS_EXAMPLE = {"source": "api", "campaign": "onboarding"}
-
-
-class SendingListOut(Schema):
-    id: int
-    name: str
-    phone_number: str = Field(description="The sending number, in E.164 form.")
-    status: Literal["active", "archived"]
-    contact_count: int = Field(description="Subscribed contacts on the list.")
-    created_at: datetime
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": 3,
-                    "name": "Main",
-                    "phone_number": "+14155550100",
-                    "status": "active",
-                    "contact_count": 1840,
-                    "created_at": "2025-03-01T10:00:00Z",
-                }
-            ]
-        }
-    )
-
-
-class SendingListPage(Page):
-    data: list[SendingListOut]
-
-
-class SendingListIn(Schema):
-    name: ListName = Field(description="Unique in the account.")
-    phone_number: str = Field(
-        description="The sending number; national numbers are read in the account's region."
-    )
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"name": "Main", "phone_number": "+14155550100"}]},
-    )
 
 
 class ContactOut(Schema):
@@ -230,92 +170,8 @@ def _fresh(contact: Contact, labels: dict[str, str] | None = None) -> dict[str, 
     return {**out, "labels": dict(sorted(labels.items()))}
 
 
-def _list_out(sending_list: SendingList) -> dict[str, Any]:
-    return {
-        "id": sending_list.pk,
-        "name": sending_list.name,
-        "phone_number": sending_list.phone_number,
-        "status": sending_list.status,
-        "contact_count": sending_list.contact_count,
-        "created_at": sending_list.created_at,
-    }
-
-
 def _get_contact(request: ApiRequest, contact_id: int) -> Contact:
     return get_or_404(Contact.objects.for_account(request.account), contact_id, "contact")
-
-
-def _get_list(account: Account, list_id: int) -> SendingList:
-    lists = SendingList.objects.for_account(account).select_related("account")
-    return get_or_404(lists, list_id, "sending list")
-
-
-# ---------------------------------------------------------------------------------------------
-# Sending lists
-# ---------------------------------------------------------------------------------------------
-
-
-@router.get(
-    "/lists",
-    tags=["Sending lists"],
-    **operation(
-        {200: SendingListPage},
-        summary="List sending lists",
-        description="The account's sending lists with their subscribed-contact counts.",
-    ),
-)
-def lists_list(request: ApiRequest, paging: Query[PageParams]):
-    lists = SendingList.objects.for_account(request.account).with_contact_count()
-    return paginate(lists, paging, _list_out)
-
-
-@router.post(
-    "/lists",
-    tags=["Sending lists"],
-    **operation(
-        {201: SendingListOut},
-        "invalid_phone",
-        "conflict",
-        body=True,
-        writes=True,
-        summary="Create a sending list",
-        description="A new sending list: a name and a sending number, both unique in the account.",
-    ),
-)
-def list_create(request: ApiRequest, payload: SendingListIn):
-    lists = SendingList.objects.for_account(request.account)
-    with reported_as("phone_number"):
-        phone = normalize_phone(payload.phone_number, request.account.default_region)
-    if lists.filter(name=payload.name).exists():
-        raise ApiError("conflict", f"A sending list named {payload.name!r} already exists.")
-    if lists.filter(phone_number=phone).exists():
-        raise ApiError("conflict", f"A sending list already sends from {phone}.")
-    try:
-        with transaction.atomic():
-            sending_list = services.sending_list_create(
-                account=request.account, name=payload.name, phone_number=phone
-            )
-    except IntegrityError:
-        raise ApiError(
-            "conflict", "A sending list with this name or number already exists."
-        ) from None
-    sending_list.contact_count = 0
-    return Status(201, _list_out(sending_list))
-
-
-@router.get(
-    "/lists/{int:list_id}",
-    tags=["Sending lists"],
-    **operation(
-        {200: SendingListOut},
-        "not_found",
-        summary="Get a sending list",
-        description="One sending list with its subscribed-contact count.",
-    ),
-)
-def list_get(request: ApiRequest, list_id: int):
-    lists = SendingList.objects.for_account(request.account).with_contact_count()
-    return _list_out(get_or_404(lists, list_id, "sending list"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,10 +179,10 @@ def list_get(request: ApiRequest, list_id: int):
 # ---------------------------------------------------------------------------------------------
 
 
-def _target_list(account: Account, list_id: int | None) -> SendingList:
+def target_list(account: Account, list_id: int | None) -> SendingList:
     """The list a new contact goes to: the one given, or the account's only active list."""
     if list_id is not None:
-        return _get_list(account, list_id)
+        return get_list(account, list_id)
     active = list(SendingList.objects.for_account(account).active().select_related("account")[:2])
     if len(active) == 1:
         return active[0]
@@ -382,10 +238,11 @@ def _upsert(
         description="Adds the number to the sending list (`201`), or, when it is already on "
         "the list, merges the labels into the contact's labels (`200`). An unsubscribed "
         "contact gets the labels but stays unsubscribed.",
+        operation_id="contacts_upsert",
     ),
 )
 def contact_upsert(request: ApiRequest, payload: ContactIn):
-    sending_list = _target_list(request.account, payload.list_id)
+    sending_list = target_list(request.account, payload.list_id)
     with reported_as("phone_number"):
         phone = normalize_phone(payload.phone_number, request.account.default_region)
     with reported_as("labels"):
@@ -408,13 +265,14 @@ def contact_upsert(request: ApiRequest, payload: ContactIn):
         summary="List contacts",
         description="The account's contacts (subscribed or not), in id order, filtered by "
         "list, status, phone number and label conditions.",
+        operation_id="contacts_list",
     ),
 )
 def contacts_list(request: ApiRequest, filters: Query[ContactFilters], paging: Query[PageParams]):
     account = request.account
     contacts = Contact.objects.for_account(account)
     if filters.list_id is not None:
-        contacts = contacts.filter(sending_list=_get_list(account, filters.list_id))
+        contacts = contacts.filter(sending_list=get_list(account, filters.list_id))
     if filters.status is not None:
         contacts = contacts.filter(status=filters.status)
     if filters.phone_number is not None:
@@ -450,6 +308,7 @@ def _conditions_param(text: str) -> object:
         "not_found",
         summary="Get a contact",
         description="One contact with all its labels.",
+        operation_id="contacts_get",
     ),
 )
 def contact_get(request: ApiRequest, contact_id: int):
@@ -468,6 +327,7 @@ def contact_get(request: ApiRequest, contact_id: int):
         summary="Change some labels",
         description="Merges `labels` into the contact's labels: each key is set to its value, "
         "or removed when the value is null. Other labels stay as they are.",
+        operation_id="contacts_update_labels",
     ),
 )
 def contact_patch(request: ApiRequest, contact_id: int, payload: LabelsMerge):
@@ -490,6 +350,7 @@ def contact_patch(request: ApiRequest, contact_id: int, payload: LabelsMerge):
         writes=True,
         summary="Replace all labels",
         description="Makes `labels` the contact's whole label set; keys not given are removed.",
+        operation_id="contacts_replace_labels",
     ),
 )
 def contact_labels_put(request: ApiRequest, contact_id: int, payload: LabelsReplace):
@@ -509,6 +370,7 @@ def contact_labels_put(request: ApiRequest, contact_id: int, payload: LabelsRepl
         summary="Unsubscribe a contact",
         description="The contact keeps its labels, leaves every audience, and is not "
         "subscribed again by imports or by `POST /contacts`.",
+        operation_id="contacts_unsubscribe",
     ),
 )
 def contact_unsubscribe(request: ApiRequest, contact_id: int):
@@ -526,6 +388,7 @@ def contact_unsubscribe(request: ApiRequest, contact_id: int):
         writes=True,
         summary="Subscribe a contact again",
         description="The explicit re-subscription of an unsubscribed contact.",
+        operation_id="contacts_resubscribe",
     ),
 )
 def contact_resubscribe(request: ApiRequest, contact_id: int):
@@ -543,151 +406,9 @@ def contact_resubscribe(request: ApiRequest, contact_id: int):
         writes=True,
         summary="Erase a contact",
         description="Deletes the contact and its labels for good.",
+        operation_id="contacts_erase",
     ),
 )
 def contact_delete(request: ApiRequest, contact_id: int):
     _get_contact(request, contact_id).delete()
     return Status(204, None)
-
-
-# ---------------------------------------------------------------------------------------------
-# Imports
-# ---------------------------------------------------------------------------------------------
-
-_IMPORT_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "file": {
-                        "type": "string",
-                        "format": "binary",
-                        "description": "The CSV file: a `phone_number` (or `phone`, `msisdn`) "
-                        "column and one `label_<key>` column per label; UTF-8.",
-                    },
-                    "list_id": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "description": "The sending list. Without it, the account's only "
-                        "active list.",
-                    },
-                    "dry_run": {
-                        "type": "boolean",
-                        "default": False,
-                        "description": "Only report what the import would do; change nothing.",
-                    },
-                },
-                "required": ["file"],
-            },
-            "examples": {
-                "import": {
-                    "summary": "A file of contacts with two labels",
-                    "value": {
-                        "file": "phone_number,label_source,label_tier\n"
-                        "+14155551234,facebook,gold\n",
-                        "dry_run": "true",
-                    },
-                }
-            },
-        }
-    },
-}
-_TRUE = {"true", "1", "on", "yes"}
-_FALSE = {"false", "0", "off", "no", ""}
-
-
-def _form_list_id(raw: str | None) -> int | None:
-    if raw is None or not raw.strip():
-        return None
-    try:
-        list_id = int(raw)
-    except ValueError:
-        list_id = 0
-    if not 1 <= list_id <= MAX_ID:
-        raise ApiError(
-            "invalid_request",
-            "list_id: expected the id of a sending list",
-            details=[{"field": "list_id", "message": "Expected a whole number."}],
-        )
-    return list_id
-
-
-def _form_dry_run(raw: str | None) -> bool:
-    value = (raw or "").strip().lower()
-    if value not in _TRUE | _FALSE:
-        raise ApiError(
-            "invalid_request",
-            "dry_run: expected true or false",
-            details=[{"field": "dry_run", "message": "Expected true or false."}],
-        )
-    return value in _TRUE
-
-
-def _too_large() -> ApiError:
-    return ApiError("payload_too_large", importing.too_large_error().messages[0])
-
-
-@router.post(
-    "/imports",
-    tags=["Imports"],
-    auth=ApiKeyAuth(max_body_bytes=None),
-    **operation(
-        {202: JobOut},
-        "invalid_file",
-        "invalid_header",
-        "missing_list",
-        "not_found",
-        "payload_too_large",
-        writes=True,
-        summary="Import a CSV file",
-        description="Uploads a CSV file into a sending list and starts its import as a "
-        "background job, the same import as the dashboard's: new numbers become contacts, "
-        "existing contacts get the file's labels merged in, unsubscribed contacts are skipped, "
-        "and bad rows are rejected (each with its row number and reason) while the others are "
-        "imported. With `dry_run`, the job only counts what would happen. The answer is the "
-        "job (its URL is in `Location`): poll `GET /jobs/{id}`; its `result` has the counts, "
-        "the rejected rows (the first 10,000; `rejected_rows_truncated` tells when there are "
-        "more) and the columns ignored (`ignored_columns`: the names of the first 20; "
-        "`ignored_columns_count`: how many). A file whose header is unusable is refused at "
-        "once.",
-        openapi_extra={"requestBody": _IMPORT_BODY},
-    ),
-)
-def import_create(request: ApiRequest, response: HttpResponse):
-    # The upload is received into a temporary file and stops at the size limit: the handler
-    # must be in place before anything reads the body.
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > importing.max_bytes() + MULTIPART_ALLOWANCE:
-        raise _too_large()
-    handler = importing.UploadHandler(request)
-    request.upload_handlers = [handler]
-    upload = request.FILES.get("file")
-    if handler.too_large:
-        raise _too_large()
-    if not isinstance(upload, importing.ReceivedUpload):
-        message = "Send the CSV file as the multipart/form-data field 'file'."
-        raise ApiError("invalid_request", message, details=[{"field": "file", "message": message}])
-    # A refused request leaves nothing: the upload is deleted with the request unless kept.
-    sending_list = _target_list(request.account, _form_list_id(request.POST.get("list_id")))
-    dry_run = _form_dry_run(request.POST.get("dry_run"))
-    try:
-        importing.check_header(upload.path)
-    except ValidationError as error:
-        raise invalid(error, "file") from None
-    importing.remove_stale_uploads()
-    job = importing.import_start(
-        account=request.account,
-        user=request.auth.created_by,
-        sending_list=sending_list,
-        upload=upload.keep(),
-        file_name=upload.name or "import.csv",
-        dry_run=dry_run,
-    )
-    response["Location"] = reverse("api-v1:job_get", args=[job.pk])
-    job.refresh_from_db()
-    return Status(202, job_out(job))
