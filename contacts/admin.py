@@ -27,7 +27,8 @@ from import_export.admin import ImportExportMixin
 from import_export.formats import base_formats
 from import_export.forms import ConfirmImportForm, ExportForm, ImportForm
 
-from audiences.bulk import clean_action
+from audiences import bulk
+from audiences.forms import LabelActionForm
 from audiences.services import label_change_start
 from contacts import importing, services
 from contacts.import_views import effect_context
@@ -166,29 +167,6 @@ class LabelInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).order_by("key")
-
-
-class AdminLabelActionForm(forms.Form):
-    key = forms.CharField(max_length=200)
-    value = forms.CharField(max_length=1000, required=False)
-
-    def __init__(self, *args, action: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.action = action
-        self.title = "Add a label" if action == "add" else "Remove a label"
-        if action != "add":
-            del self.fields["value"]
-
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        if "key" in cleaned:
-            try:
-                cleaned["key"], cleaned["value"] = clean_action(
-                    self.action, cleaned["key"], cleaned.get("value", "")
-                )
-            except ValidationError as error:
-                self.add_error("value" if error.code == "invalid_label_value" else "key", error)
-        return cleaned
 
 
 class ContactAdminForm(forms.ModelForm):
@@ -424,16 +402,17 @@ class ContactAdmin(ImportExportMixin, admin.ModelAdmin):
 
     @admin.action(description="Add a label to the selected contacts")
     def add_label(self, request, queryset):
-        return self._label_action(request, queryset, "add")
+        return self._label_action(request, queryset, bulk.ADD)
 
     @admin.action(description="Remove a label from the selected contacts")
     def remove_label(self, request, queryset):
-        return self._label_action(request, queryset, "remove")
+        return self._label_action(request, queryset, bulk.REMOVE)
 
     def _label_action(self, request, queryset, action: str):
         """Ask for the key (and value), then run the same bulk label job as the dashboard:
         one job per account of the selected contacts, each recorded in the audit log."""
-        form = AdminLabelActionForm(request.POST if "key" in request.POST else None, action=action)
+        # The dashboard's form, so that a key or value is refused with the same messages.
+        form = LabelActionForm(request.POST if "key" in request.POST else None, action=action)
         if form.is_bound and form.is_valid():
             by_account: dict[Account, list[int]] = defaultdict(list)
             for contact in queryset.select_related("account"):
@@ -452,9 +431,10 @@ class ContactAdmin(ImportExportMixin, admin.ModelAdmin):
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": form.title,
+            "title": "Add a label" if action == bulk.ADD else "Remove a label",
             "form": form,
-            "action": "add_label" if action == "add" else "remove_label",
+            "adds": action == bulk.ADD,
+            "action": "add_label" if action == bulk.ADD else "remove_label",
             "contacts": queryset,
             "opts": self.model._meta,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
