@@ -32,7 +32,7 @@ from audiences.forms import LabelActionForm
 from audiences.services import label_change_start
 from contacts import importing, services
 from contacts.import_views import effect_context
-from contacts.labels import check_label_count, clean_key, clean_value
+from contacts.labels import check_label_count, check_new_key, clean_key, clean_value
 from contacts.models import Contact, Label, SendingList
 from contacts.phones import DEFAULT_REGION, normalize_phone
 from contacts.resources import ContactResource
@@ -133,12 +133,12 @@ class LabelInlineFormSet(BaseInlineFormSet):
             key = form.cleaned_data.get("key")
             if key is None:
                 continue
-            if key in seen:
-                form.add_error(
-                    "key",
-                    ValidationError(f"Label key {key!r} is given twice.", code="invalid_label_key"),
-                )
+            try:
+                check_new_key(key, seen)
+            except ValidationError as error:
+                form.add_error("key", error)
             seen.add(key)
+        # Counted here too: the admin can show only a formset's errors, not the service's.
         check_label_count(len(kept))
 
     def labels(self) -> dict[str, str]:
