@@ -4,8 +4,8 @@ The admin follows the dashboard's rules: phone numbers go through `normalize_pho
 account's region, label rows through the one label validator, and a contact's labels are written
 only by `services.contact_labels_replace`. Labels are edited on their contact; the label list is
 read-only. Contacts are imported as CSV into one sending list by the dashboard's import pipeline
-(`contacts.importing.import_file`: the same rows, outcomes and messages), behind
-django-import-export's upload, preview and confirmation pages; the export is
+(`contacts.importing.import_file`: the same rows, outcomes and messages), at
+django-import-export's import and confirmation URLs with its forms; the export is
 django-import-export's, of one sending list (`contacts.resources`).
 """
 
