@@ -1,4 +1,4 @@
-"""The API's audiences and bulk label actions (SPEC §11), on the audiences services."""
+"""The API's audiences and bulk label actions, on the audiences services."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager

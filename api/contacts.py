@@ -1,4 +1,4 @@
-"""The API's contacts and their labels (SPEC §11), on the contacts services."""
+"""The API's contacts and their labels, on the contacts services."""
 
 import json
 from datetime import datetime

@@ -1,4 +1,4 @@
-"""The API's CSV imports (SPEC §11): the same import pipeline as the dashboard's."""
+"""The API's CSV imports: the same import pipeline as the dashboard's."""
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse

@@ -1,4 +1,4 @@
-"""The API's label catalogue (SPEC §11): label keys and their values, most used first."""
+"""The API's label catalogue: label keys and their values, most used first."""
 
 from ninja import Field, Query, Router, Schema
 from pydantic import ConfigDict

@@ -1,4 +1,4 @@
-"""The API's sending lists (SPEC §11)."""
+"""The API's sending lists."""
 
 from datetime import datetime
 from typing import Annotated, Any, Literal

@@ -1,4 +1,4 @@
-"""The JSON API, v1 (SPEC §11): one NinjaAPI under /api/v1/, a router per resource, and the URLs
+"""The JSON API, v1 (docs/api.md): one NinjaAPI under /api/v1/, a router per resource, and the URLs
 under /api/ (`trackly.urls` includes them).
 
 Every answer that is not a success is JSON, `{"error": "<message>", "code": "<code>",

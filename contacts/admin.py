@@ -3,8 +3,10 @@
 The admin follows the dashboard's rules: phone numbers go through `normalize_phone` with the
 account's region, label rows through the one label validator, and a contact's labels are written
 only by `services.contact_labels_replace`. Labels are edited on their contact; the label list is
-read-only. Contacts are imported and exported as CSV, one sending list at a time, with the
-dashboard import's rules (`contacts.resources`).
+read-only. Contacts are imported as CSV into one sending list by the dashboard's import pipeline
+(`contacts.importing.import_file`: the same rows, outcomes and messages), at
+django-import-export's import and confirmation URLs with its forms; the export is
+django-import-export's, of one sending list (`contacts.resources`).
 """
 
 from collections import defaultdict
@@ -12,23 +14,28 @@ from collections import defaultdict
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 from import_export.admin import ImportExportMixin
+from import_export.formats import base_formats
 from import_export.forms import ConfirmImportForm, ExportForm, ImportForm
 
-from audiences.bulk import clean_action
+from audiences import bulk
+from audiences.forms import LabelActionForm
 from audiences.services import label_change_start
 from contacts import importing, services
-from contacts.labels import check_label_count, clean_key, clean_value
+from contacts.import_views import effect_context
+from contacts.labels import check_label_count, check_new_key, clean_key, clean_value
 from contacts.models import Contact, Label, SendingList
 from contacts.phones import DEFAULT_REGION, normalize_phone
-from contacts.resources import ContactCSV, ContactResource, PendingUpload
+from contacts.resources import ContactResource
 from trackly.admin import ReadOnlyAdmin
 from trackly.models import Account
 
@@ -126,12 +133,12 @@ class LabelInlineFormSet(BaseInlineFormSet):
             key = form.cleaned_data.get("key")
             if key is None:
                 continue
-            if key in seen:
-                form.add_error(
-                    "key",
-                    ValidationError(f"Label key {key!r} is given twice.", code="invalid_label_key"),
-                )
+            try:
+                check_new_key(key, seen)
+            except ValidationError as error:
+                form.add_error("key", error)
             seen.add(key)
+        # Counted here too: the admin can show only a formset's errors, not the service's.
         check_label_count(len(kept))
 
     def labels(self) -> dict[str, str]:
@@ -160,29 +167,6 @@ class LabelInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).order_by("key")
-
-
-class AdminLabelActionForm(forms.Form):
-    key = forms.CharField(max_length=200)
-    value = forms.CharField(max_length=1000, required=False)
-
-    def __init__(self, *args, action: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.action = action
-        self.title = "Add a label" if action == "add" else "Remove a label"
-        if action != "add":
-            del self.fields["value"]
-
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        if "key" in cleaned:
-            try:
-                cleaned["key"], cleaned["value"] = clean_action(
-                    self.action, cleaned["key"], cleaned.get("value", "")
-                )
-            except ValidationError as error:
-                self.add_error("value" if error.code == "invalid_label_value" else "key", error)
-        return cleaned
 
 
 class ContactAdminForm(forms.ModelForm):
@@ -265,8 +249,27 @@ def _chosen_list(form: forms.Form | None) -> SendingList | None:
     return getattr(form, "cleaned_data", {}).get("sending_list")
 
 
-# Reasons named in the message of a confirmed import that was rolled back.
-REJECTED_SHOWN = 10
+def _keep_upload(upload) -> str:
+    """Store an uploaded file in the import directory, where the dashboard keeps its uploads
+    between preview and import; return the name an import refers to it by."""
+    importing.remove_stale_uploads()
+    name = importing.new_upload_name()
+    stored = importing.upload_path(name)
+    partial = stored.with_suffix(".part")
+    with partial.open("wb") as file:
+        for chunk in upload.chunks():
+            file.write(chunk)
+    # Under its final name only once whole.
+    partial.rename(stored)
+    return name
+
+
+def _summary(result: importing.ImportResult) -> str:
+    return (
+        f"{result.rows} rows: {result.created} created, {result.updated} updated, "
+        f"{result.unchanged} unchanged, {result.skipped} skipped (unsubscribed), "
+        f"{result.rejected} rejected."
+    )
 
 
 @admin.register(Contact)
@@ -293,14 +296,12 @@ class ContactAdmin(ImportExportMixin, admin.ModelAdmin):
     actions = ["add_label", "remove_label"]
     # CSV import and export of one sending list's contacts, with label columns.
     resource_classes = [ContactResource]
-    import_formats = [ContactCSV]
-    export_formats = [ContactCSV]
+    import_formats = [base_formats.CSV]
+    export_formats = [base_formats.CSV]
     import_form_class = ContactImportForm
     confirm_form_class = ContactConfirmImportForm
     export_form_class = ContactExportForm
-    # Rejected rows and files are shown by their messages, never as tracebacks.
-    import_error_display = ("message",)
-    tmp_storage_class = PendingUpload
+    import_template_name = "admin/contacts/contact_import.html"
 
     def has_import_permission(self, request) -> bool:
         # Without this, django-import-export lets any staff user import.
@@ -319,9 +320,6 @@ class ContactAdmin(ImportExportMixin, admin.ModelAdmin):
             messages.error(request, "The filters in this link do not exist; export without them.")
             return HttpResponseRedirect(request.path)
 
-    def get_import_resource_kwargs(self, request, **kwargs) -> dict:
-        return {"sending_list": _chosen_list(kwargs.get("form"))}
-
     def get_export_resource_kwargs(self, request, **kwargs) -> dict:
         return {"sending_list": _chosen_list(kwargs.get("export_form"))}
 
@@ -331,53 +329,90 @@ class ContactAdmin(ImportExportMixin, admin.ModelAdmin):
             initial["sending_list"] = import_form.cleaned_data["sending_list"].pk
         return initial
 
-    def get_import_data_kwargs(self, **kwargs) -> dict:
-        # A row rejected at confirmation (its contact changed since the preview, say) rolls the
-        # whole import back: the preview promised all of it.
-        return super().get_import_data_kwargs(**kwargs) | {"rollback_on_validation_errors": True}
+    def import_action(self, request, **kwargs):
+        """Upload a file into a sending list and show its preview: the import pipeline's dry
+        run, with the dashboard's counts, rejected rows and first rows."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = self.create_import_form(request)
+        context = {}
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["import_file"]
+            name = _keep_upload(upload)
+            try:
+                result = importing.import_file(
+                    importing.upload_path(name),
+                    sending_list=form.cleaned_data["sending_list"],
+                    dry_run=True,
+                )
+            except ValidationError as error:
+                importing.upload_path(name).unlink(missing_ok=True)
+                form.add_error("import_file", error)
+            else:
+                # Read by `get_confirm_form_initial`: the confirmation names the stored file.
+                upload.tmp_storage_name = name
+                context = {
+                    **effect_context(result.as_dict(), shown=None),
+                    "is_preview": True,
+                    "confirm_form": self.create_confirm_form(request, import_form=form),
+                }
+        return self._import_page(request, form, context)
 
-    def add_data_read_fail_error_to_form(self, form, e) -> None:
-        """Show why a file is rejected as the dashboard says it, on the file field."""
-        if isinstance(e, ValidationError):
-            form.add_error("import_file", e)
-        elif isinstance(e, UnicodeDecodeError):
-            form.add_error(
-                "import_file",
-                "This file is not UTF-8 text. Save it as CSV UTF-8 (Comma delimited) and upload "
-                "it again.",
-            )
-        else:
-            super().add_data_read_fail_error_to_form(form, e)
+    @method_decorator(require_POST)
+    def process_import(self, request, **kwargs):
+        """Import a previewed file, then show what the import did, as the dashboard does."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        confirm_form = self.create_confirm_form(request)
+        if not confirm_form.is_valid():
+            return self._import_page(request, None, {"confirm_form": confirm_form})
+        sending_list = confirm_form.cleaned_data["sending_list"]
+        file_name = confirm_form.cleaned_data["original_file_name"]
+        path = importing.upload_path(confirm_form.cleaned_data["import_file_name"])
+        try:
+            result = importing.import_file(path, sending_list=sending_list)
+        except ValidationError as error:
+            messages.error(request, f"Nothing was imported: {error.messages[0]}")
+            url = reverse("admin:contacts_contact_import", current_app=self.admin_site.name)
+            return HttpResponseRedirect(url)
+        finally:
+            path.unlink(missing_ok=True)
+        self.log_change(request, sending_list, f"Imported {file_name}: {_summary(result)}")
+        context = {**effect_context(result.as_dict(), shown=None), "is_preview": False}
+        return self._import_page(request, None, context)
 
-    def process_result(self, result, request):
-        """Report a confirmed import that was rolled back, rather than "Import finished"."""
-        if not (result.has_errors() or result.has_validation_errors()):
-            return super().process_result(result, request)
-        reasons = [
-            *(str(error.error) for error in result.base_errors),
-            *(f"row {row.number}: {' '.join(row.error.messages)}" for row in result.invalid_rows),
-            *(
-                f"row {row.number}: {error.error}"
-                for row in result.error_rows
-                for error in row.errors
-            ),
-        ]
-        messages.error(request, f"Nothing was imported: {'; '.join(reasons[:REJECTED_SHOWN])}")
-        url = reverse("admin:contacts_contact_import", current_app=self.admin_site.name)
-        return HttpResponseRedirect(url)
+    def _import_page(self, request, form, context: dict) -> TemplateResponse:
+        resource = ContactResource()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import",
+            "opts": self.model._meta,
+            "form": form,
+            "media": self.media + (form.media if form is not None else forms.Media()),
+            "fields_list": [
+                (
+                    resource.get_display_name(),
+                    [field.column_name for field in resource.get_user_visible_fields()],
+                )
+            ],
+            **context,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, [self.import_template_name], context)
 
     @admin.action(description="Add a label to the selected contacts")
     def add_label(self, request, queryset):
-        return self._label_action(request, queryset, "add")
+        return self._label_action(request, queryset, bulk.ADD)
 
     @admin.action(description="Remove a label from the selected contacts")
     def remove_label(self, request, queryset):
-        return self._label_action(request, queryset, "remove")
+        return self._label_action(request, queryset, bulk.REMOVE)
 
     def _label_action(self, request, queryset, action: str):
         """Ask for the key (and value), then run the same bulk label job as the dashboard:
         one job per account of the selected contacts, each recorded in the audit log."""
-        form = AdminLabelActionForm(request.POST if "key" in request.POST else None, action=action)
+        # The dashboard's form, so that a key or value is refused with the same messages.
+        form = LabelActionForm(request.POST if "key" in request.POST else None, action=action)
         if form.is_bound and form.is_valid():
             by_account: dict[Account, list[int]] = defaultdict(list)
             for contact in queryset.select_related("account"):
@@ -396,9 +431,10 @@ class ContactAdmin(ImportExportMixin, admin.ModelAdmin):
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": form.title,
+            "title": "Add a label" if action == bulk.ADD else "Remove a label",
             "form": form,
-            "action": "add_label" if action == "add" else "remove_label",
+            "adds": action == bulk.ADD,
+            "action": "add_label" if action == bulk.ADD else "remove_label",
             "contacts": queryset,
             "opts": self.model._meta,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,

@@ -10,7 +10,7 @@ from contacts.labels import (
     KEY_MAX_LENGTH,
     MAX_LABELS_PER_CONTACT,
     VALUE_MAX_LENGTH,
-    check_label_count,
+    check_new_key,
     clean_key,
     clean_value,
 )
@@ -93,19 +93,19 @@ class LabelRowsForm:
             except ValidationError as error:
                 row.value_error = error.messages[0]
                 value = None
-            if key is not None and key in seen_keys:
-                row.key_error = f"Label key {key!r} is already used above."
-            elif key is not None:
-                seen_keys.add(key)
-                if value is not None:
-                    cleaned[key] = value
-        has_row_errors = any(row.key_error or row.value_error for row in self.rows)
-        if not has_row_errors:
+            if key is None:
+                continue
             try:
-                check_label_count(len(cleaned))
+                check_new_key(key, seen_keys)
             except ValidationError as error:
-                self.errors.append(error.messages[0])
-        if has_row_errors or self.errors:
+                row.key_error = error.messages[0]
+                continue
+            seen_keys.add(key)
+            if value is not None:
+                cleaned[key] = value
+        # The labels are counted once, by the service that saves them (under the contact's
+        # lock); its error joins the form's.
+        if any(row.key_error or row.value_error for row in self.rows):
             return False
         self.cleaned_labels = cleaned
         return True

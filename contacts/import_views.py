@@ -37,6 +37,22 @@ EFFECTS = {
 }
 
 
+def effect_context(result: dict, *, shown: int | None = REJECTED_SHOWN) -> dict:
+    """What `imports/_import_effect.html` shows of an import's result (its first `shown`
+    rejected rows, or all it keeps), for the dashboard's import page and the admin's."""
+    return {
+        "result": result,
+        "rejected_shown": result.get("rejected_rows", [])[:shown],
+        # The result names the first ignored columns and counts them all.
+        "ignored_more": max(
+            0, result.get("ignored_columns_count", 0) - len(result.get("ignored_columns", []))
+        ),
+        "sample": [
+            {**row, "effect": EFFECTS.get(row["outcome"], "")} for row in result.get("sample", [])
+        ],
+    }
+
+
 def _get_list(request: AccountRequest, list_id: int) -> SendingList:
     return get_object_or_404(SendingList.objects.for_account(request.account), pk=list_id)
 
@@ -140,15 +156,7 @@ def import_detail(request: AccountRequest, job_id: int):
         "sending_list": SendingList.objects.for_account(request.account)
         .filter(pk=job.params.get("list_id"))
         .first(),
-        "result": result,
-        "rejected_shown": result.get("rejected_rows", [])[:REJECTED_SHOWN],
-        # The result names the first ignored columns and counts them all.
-        "ignored_more": max(
-            0, result.get("ignored_columns_count", 0) - len(result.get("ignored_columns", []))
-        ),
-        "sample": [
-            {**row, "effect": EFFECTS.get(row["outcome"], "")} for row in result.get("sample", [])
-        ],
+        **effect_context(result),
         "next_job": next_job,
         "worker_warning": worker_warning(job),
         "can_confirm": request.membership.can_edit and next_job is None and _can_confirm(job),

@@ -2,7 +2,7 @@
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 
 from django.core.exceptions import ValidationError
 
@@ -68,13 +68,26 @@ def check_label_count(count: int) -> None:
         )
 
 
-def clean_labels(labels: Mapping[object, object]) -> dict[str, str]:
-    """Validate a whole set of labels; keys that collide after trimming are an error."""
+def check_new_key(key: str, keys: Container[str]) -> None:
+    """Raise `invalid_label_key` when `key` is one of `keys` already: a contact has each key
+    once, so a set of labels, a form's rows or a file's columns name each key once."""
+    if key in keys:
+        raise ValidationError(f"Label key {key!r} is given twice.", code="invalid_label_key")
+
+
+def clean_label_set(labels: Mapping[object, object]) -> dict[str, str]:
+    """Validate every key and value of a set of labels; keys that collide after trimming are
+    an error. Not counted: the write counts the labels the contact ends with, under its lock."""
     cleaned: dict[str, str] = {}
     for raw_key, raw_value in labels.items():
         key = clean_key(raw_key)
-        if key in cleaned:
-            raise ValidationError(f"Label key {key!r} is given twice.", code="invalid_label_key")
+        check_new_key(key, cleaned)
         cleaned[key] = clean_value(raw_value)
+    return cleaned
+
+
+def clean_labels(labels: Mapping[object, object]) -> dict[str, str]:
+    """Validate a whole set of labels, at most `MAX_LABELS_PER_CONTACT` of them."""
+    cleaned = clean_label_set(labels)
     check_label_count(len(cleaned))
     return cleaned

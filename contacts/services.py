@@ -1,7 +1,8 @@
 """Writes to sending lists, contacts and labels.
 
 Every change to a contact's labels goes through `_write_labels`, which holds the contact's row
-lock while it counts, so the 50-label limit holds even when two requests add labels at once.
+lock while it counts, so the 50-label limit holds even when two requests add labels at once; it
+is the one place a write counts the labels (the callers only validate them).
 """
 
 from collections.abc import Iterable, Mapping
@@ -10,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from contacts.labels import check_label_count, clean_key, clean_labels
+from contacts.labels import check_label_count, clean_key, clean_label_set
 from contacts.models import Contact, Label, SendingList
 from contacts.phones import normalize_phone
 from trackly.models import Account
@@ -49,7 +50,7 @@ def _current_labels(contact: Contact) -> dict[str, str]:
 @transaction.atomic
 def contact_labels_replace(*, contact: Contact, labels: Mapping[str, str]) -> dict[str, str]:
     """Make `labels` the contact's whole label set; return it as stored."""
-    wanted = clean_labels(labels)
+    wanted = clean_label_set(labels)
     locked = _lock_contact(contact)
     _write_labels(locked, _current_labels(locked), wanted)
     return wanted
@@ -60,7 +61,7 @@ def contact_labels_update(
     *, contact: Contact, labels: Mapping[str, str], remove: Iterable[str] = ()
 ) -> dict[str, str]:
     """Merge `labels` into the contact's labels (given values win), drop keys in `remove`."""
-    given = clean_labels(labels)
+    given = clean_label_set(labels)
     dropped = {clean_key(key) for key in remove}
     if dropped & given.keys():
         raise ValidationError(
@@ -79,7 +80,7 @@ def contact_create(
 ) -> Contact:
     """Add a new subscribed contact to a list; `invalid_phone` or `conflict` when it cannot."""
     phone = normalize_phone(phone_number, sending_list.account.default_region)
-    cleaned = clean_labels(labels)
+    cleaned = clean_label_set(labels)
     if Contact.objects.filter(sending_list=sending_list, phone_number=phone).exists():
         raise ValidationError(f"{phone} is already on this list.", code="conflict")
     contact = Contact.objects.create(

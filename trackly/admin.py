@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
@@ -25,13 +26,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class MembershipInlineFormSet(BaseInlineFormSet):
     def clean(self) -> None:
         super().clean()
-        kept = [
-            form.cleaned_data
-            for form in self.forms
-            if form.cleaned_data and not form.cleaned_data.get("DELETE")
-        ]
-        if self.instance.pk and not any(data.get("role") == Role.ADMIN for data in kept):
-            raise ValidationError("An account needs at least one admin.")
+        if self.instance.pk is None or any(self.errors):
+            return
+        changes: dict[int, Role | None] = {}
+        added: list[Role] = []
+        for form in self.forms:
+            deleted = self.can_delete and self._should_delete_form(form)
+            role = form.cleaned_data.get("role")
+            if form.instance.pk is not None:
+                changes[form.instance.pk] = None if deleted else Role(role)
+            elif form.has_changed() and not deleted and role:
+                added.append(Role(role))
+        services.members_check_admin(account=self.instance, changes=changes, added=added)
 
 
 class MembershipInline(admin.TabularInline):
@@ -51,9 +57,45 @@ class AccountAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at"]
     inlines = [MembershipInline]
 
+    def save_formset(self, request, form, formset, change):
+        if not isinstance(formset, MembershipInlineFormSet):
+            return super().save_formset(request, form, formset, change)
+        # Role changes and removals go through the services, which check under the account's
+        # lock that it keeps an admin: promotions first, removals last.
+        for membership in formset.save(commit=False):
+            if membership.pk is None:
+                membership.save()
+        changed = sorted(formset.changed_objects, key=lambda item: item[0].role != Role.ADMIN)
+        try:
+            for membership, fields in changed:
+                if others := [name for name in fields if name != "role"]:
+                    membership.save(update_fields=others)
+                if "role" in fields:
+                    services.member_set_role(membership=membership, role=Role(membership.role))
+            for membership in formset.deleted_objects:
+                services.member_remove(membership=membership)
+        except ValidationError as error:
+            self.message_user(request, error.messages[0], level=messages.ERROR)
+        return None
+
+
+class MembershipAdminForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["user", "account", "role"]
+
+    def clean_role(self) -> str:
+        role = self.cleaned_data["role"]
+        if self.instance.pk is not None:
+            services.members_check_admin(
+                account=self.instance.account, changes={self.instance.pk: Role(role)}
+            )
+        return role
+
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    form = MembershipAdminForm
     list_display = ["user", "account", "role", "created_at"]
     list_filter = ["role"]
     list_select_related = ["user", "account"]
@@ -61,14 +103,19 @@ class MembershipAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user", "account"]
     readonly_fields = ["created_at"]
 
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        # A membership never moves to another user or account: moving an account's last admin
+        # away would leave it without one.
+        if obj is None:
+            return self.readonly_fields
+        return [*self.readonly_fields, "user", "account"]
+
     def save_model(self, request, obj, form, change):
         if not change:
             return super().save_model(request, obj, form, change)
-        # Role changes go through the service, which keeps one admin per account.
-        role = obj.role
-        obj.role = Membership.objects.get(pk=obj.pk).role
+        # Role changes go through the service, which keeps an admin in every account.
         try:
-            services.member_set_role(membership=obj, role=Role(role))
+            services.member_set_role(membership=obj, role=Role(obj.role))
         except ValidationError as error:
             self.message_user(request, error.messages[0], level=messages.ERROR)
         return None

@@ -1,6 +1,7 @@
 """Changes to accounts and their members."""
 
 import secrets
+from collections.abc import Iterable, Mapping
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -9,9 +10,19 @@ from django.db import transaction
 from trackly.models import Account, Membership, Role
 
 
-def _keeps_an_admin(membership: Membership) -> bool:
-    other_admins = Membership.objects.filter(account=membership.account, role=Role.ADMIN)
-    return other_admins.exclude(pk=membership.pk).exists()
+def members_check_admin(
+    *,
+    account: Account,
+    changes: Mapping[int, Role | None],
+    added: Iterable[Role] = (),
+) -> None:
+    """Raise `last_admin` when changing members' roles (`changes`, by membership id; None
+    removes the member) and adding members (`added`, their roles) would leave the account
+    without an admin while it has one: the one place the rule is written."""
+    roles = dict(Membership.objects.filter(account=account).values_list("pk", "role"))
+    after = [*(role for role in (roles | dict(changes)).values() if role is not None), *added]
+    if Role.ADMIN in roles.values() and Role.ADMIN not in after:
+        raise ValidationError("An account needs at least one admin.", code="last_admin")
 
 
 @transaction.atomic
@@ -38,9 +49,8 @@ def member_add(*, account: Account, email: str, role: Role) -> tuple[Membership,
 def member_set_role(*, membership: Membership, role: Role) -> None:
     """Change a member's role; the account's last admin stays an admin."""
     # Locking the account serialises role changes, so two demotions cannot both pass the check.
-    Account.objects.select_for_update().get(pk=membership.account_id)
-    if membership.role == Role.ADMIN and role != Role.ADMIN and not _keeps_an_admin(membership):
-        raise ValidationError("An account needs at least one admin.", code="last_admin")
+    account = Account.objects.select_for_update().get(pk=membership.account_id)
+    members_check_admin(account=account, changes={membership.pk: role})
     membership.role = role
     membership.save(update_fields=["role"])
 
@@ -48,7 +58,6 @@ def member_set_role(*, membership: Membership, role: Role) -> None:
 @transaction.atomic
 def member_remove(*, membership: Membership) -> None:
     """Remove a member; the account's last admin cannot be removed."""
-    Account.objects.select_for_update().get(pk=membership.account_id)
-    if membership.role == Role.ADMIN and not _keeps_an_admin(membership):
-        raise ValidationError("An account needs at least one admin.", code="last_admin")
+    account = Account.objects.select_for_update().get(pk=membership.account_id)
+    members_check_admin(account=account, changes={membership.pk: None})
     membership.delete()

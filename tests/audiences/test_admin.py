@@ -87,3 +87,57 @@ def test_new_admin_pages_render(superuser_client, name, contact):
 def test_label_changes_and_jobs_are_read_only_in_the_admin(superuser_client):
     assert superuser_client.get(reverse("admin:audiences_labelchange_add")).status_code == 403
     assert superuser_client.get(reverse("admin:trackly_job_add")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("action", "key", "value"),
+    [
+        ("add", "promo", ""),
+        ("add", "promo", "   "),
+        ("add", "bad key", "x"),
+        ("add", "", "x"),
+        ("add", "k" * 65, "x"),
+        ("add", "k" * 201, "x"),
+        ("add", "promo", "v" * 257),
+        ("add", "promo", "two\nlines"),
+        ("remove", "bad key", ""),
+        ("remove", "", ""),
+    ],
+)
+def test_admin_action_refuses_a_label_as_the_dashboard_does(
+    superuser_client, editor_client, contact, action, key, value
+):
+    admin_response = superuser_client.post(
+        reverse("admin:contacts_contact_changelist"),
+        {
+            "action": f"{action}_label",
+            ACTION_CHECKBOX_NAME: [contact.pk],
+            "key": key,
+            "value": value,
+        },
+    )
+    dashboard_response = editor_client.post(
+        reverse("audiences:contacts_label_action", args=["acme"]),
+        {"action": action, "scope": "ticked", "ids": [contact.pk], "key": key, "value": value},
+    )
+
+    errors = admin_response.context["form"].errors
+    assert errors
+    assert errors == dashboard_response.context["form"].errors
+    assert not LabelChange.objects.exists()
+
+
+def test_admin_add_label_action_asks_for_a_value(superuser_client, contact):
+    response = superuser_client.post(
+        reverse("admin:contacts_contact_changelist"),
+        {"action": "add_label", ACTION_CHECKBOX_NAME: [contact.pk], "key": "promo", "value": ""},
+    )
+
+    assert response.context["form"].errors == {"value": ["This field is required."]}
+    assert 'name="value"' in response.content.decode()
+    remove = superuser_client.post(
+        reverse("admin:contacts_contact_changelist"),
+        {"action": "remove_label", ACTION_CHECKBOX_NAME: [contact.pk]},
+    )
+    assert 'name="key"' in remove.content.decode()
+    assert 'name="value"' not in remove.content.decode()

@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 from contacts.labels import (
     MAX_LABELS_PER_CONTACT,
     check_label_count,
+    check_new_key,
     clean_key,
+    clean_label_set,
     clean_labels,
     clean_value,
 )
@@ -112,6 +114,22 @@ def test_clean_labels_rejects_keys_that_collide_after_trimming():
     with pytest.raises(ValidationError) as info:
         clean_labels({"tier": "gold", " tier": "silver"})
     assert info.value.code == "invalid_label_key"
+    assert info.value.messages == ["Label key 'tier' is given twice."]
+
+
+def test_a_key_given_twice_is_refused_with_one_message():
+    check_new_key("tier", {"source"})
+    with pytest.raises(ValidationError) as info:
+        check_new_key("tier", {"source", "tier"})
+    assert info.value.code == "invalid_label_key"
+    assert info.value.messages == ["Label key 'tier' is given twice."]
+
+
+def test_clean_label_set_validates_but_leaves_the_count_to_the_write():
+    labels = {f" k{n} ": f" v{n} " for n in range(51)}
+    assert clean_label_set(labels) == {f"k{n}": f"v{n}" for n in range(51)}
+    with pytest.raises(ValidationError) as info:
+        clean_label_set({"tier": "gold", "tier ": "silver"})
     assert info.value.messages == ["Label key 'tier' is given twice."]
 
 

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from contacts.labels import check_label_count
 from contacts.models import Contact, Label, SendingList
 from tests.factories import ContactFactory, SendingListFactory, label_contact
 
@@ -383,7 +384,7 @@ def test_invalid_rows_show_their_errors_and_save_nothing(editor_client, contact)
         ("", ""),
         ("Label key 'bad key' may only contain letters, digits, '_' and '-'.", ""),
         ("", "Label value is empty."),
-        ("Label key 'tier' is already used above.", ""),
+        ("Label key 'tier' is given twice.", ""),
     ]
     assert labels_of(contact) == {"source": "facebook", "tier": "gold"}
 
@@ -395,6 +396,23 @@ def test_more_than_fifty_rows_are_refused(editor_client, contact):
         "A contact can have at most 50 labels; this would make 51."
     ]
     assert labels_of(contact) == {"source": "facebook", "tier": "gold"}
+
+
+def test_a_save_counts_the_labels_once(editor_client, contact, monkeypatch):
+    counted = []
+
+    def count(number: int) -> None:
+        counted.append(number)
+        check_label_count(number)
+
+    monkeypatch.setattr("contacts.labels.check_label_count", count)
+    monkeypatch.setattr("contacts.services.check_label_count", count)
+    data = {"key": ["source", "city", ""], "value": ["google", "Paris", ""]}
+
+    editor_client.post(url("contact_labels", "acme", contact.pk), data, **HTMX)
+
+    assert counted == [2]
+    assert labels_of(contact) == {"source": "google", "city": "Paris"}
 
 
 def test_adding_and_removing_rows_saves_nothing(editor_client, contact):
@@ -487,6 +505,19 @@ def test_adding_a_contact_reports_phone_and_label_errors_together(editor_client,
     )
     assert response.context["phone_error"] == "'12' is not a valid phone number."
     assert response.context["form"].rows[0].key_error.startswith("Label key 'bad key'")
+    assert not Contact.objects.filter(sending_list=sending_list).exists()
+
+
+def test_adding_a_contact_with_more_than_fifty_labels_is_refused(editor_client, sending_list):
+    keys = [f"k{n}" for n in range(51)]
+    response = editor_client.post(
+        url("contact_new", "acme", sending_list.pk),
+        {"phone_number": "2125550142", "key": keys, "value": ["v"] * 51, "save": "1"},
+    )
+    assert response.status_code == 200
+    assert "A contact can have at most 50 labels; this would make 51." in (
+        response.content.decode()
+    )
     assert not Contact.objects.filter(sending_list=sending_list).exists()
 
 
