@@ -174,10 +174,10 @@ class UploadHandler(FileUploadHandler):
     """Receives the multipart field `file` into a `ReceivedUpload`, and stops the upload as soon
     as it passes `IMPORT_MAX_BYTES`, so no part of a large file is kept.
 
-    Install it before the request body is read (`request.upload_handlers = [UploadHandler(r)]`);
-    `too_large` tells afterwards why no file arrived. The body may well be read before the view
-    runs (the CSRF check reads the form for its token): nothing reaches the import directory
-    until the view calls `ReceivedUpload.keep`.
+    `expect_upload` installs it before the request body is read; `too_large` tells afterwards
+    why no file arrived. The body may well be read before the view runs (the CSRF check reads
+    the form for its token): nothing reaches the import directory until `receive_upload` calls
+    `ReceivedUpload.keep`.
     """
 
     def __init__(self, request=None):
