@@ -5,9 +5,10 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja.security import APIKeyHeader
 
-from api.errors import ERRORS, ApiError
+from api.errors import ERRORS, ApiError, reported_as
 from api.ratelimit import check_rate
 from trackly.api_keys import api_key_touch, find_api_key
+from trackly.body_size import declared_length, too_large_error
 from trackly.models import Account, ApiKey
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -73,18 +74,10 @@ def check_query(request: HttpRequest) -> None:
         )
 
 
-def _size(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MB" if n >= 100 * 1024 else f"{n} bytes"
-
-
 def check_body_size(request: HttpRequest, limit: int) -> None:
-    """Raise `payload_too_large` for a body longer than `limit`, before anything reads it."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > limit:
-        raise ApiError(
-            "payload_too_large",
-            f"The request body is {_size(length)}; the limit is {_size(limit)}.",
-        )
+    """Raise `payload_too_large` for a body declared longer than `limit` (and
+    `invalid_request` for a Content-Length that is not a number), before anything reads it."""
+    with reported_as("body"):
+        length = declared_length(request)
+        if length > limit:
+            raise too_large_error(limit, length, what="request body")

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import (
     RequestDataTooBig,
     SuspiciousOperation,
@@ -22,6 +23,7 @@ from ninja.errors import HttpError
 from ninja.errors import ValidationError as RequestValidationError
 
 from api.fields import MAX_ID
+from trackly.body_size import too_large_error
 from trackly.json_errors import error_response
 
 logger = logging.getLogger(__name__)
@@ -135,7 +137,7 @@ ERRORS: dict[str, tuple[int, str, str]] = {
 
 # Validator codes that keep their own name in the API; any other is `invalid_request`.
 _PASSED_ON_CODES = frozenset(code for code, (status, _, _) in ERRORS.items() if status == 400)
-_STATUS_OF_CODE = {"conflict": 409, "file_too_large": 413}
+_STATUS_OF_CODE = {"conflict": 409, "payload_too_large": 413}
 
 
 class ErrorDetail(Schema):
@@ -198,9 +200,7 @@ def invalid(error: ValidationError, field: str | None = None) -> ApiError:
         (e.code for e in getattr(error, "error_list", []) if e.code), None
     )
     status = _STATUS_OF_CODE.get(code, 400)
-    if status == 413:
-        code = "payload_too_large"
-    elif status == 400 and code not in _PASSED_ON_CODES:
+    if status == 400 and code not in _PASSED_ON_CODES:
         code = "invalid_request"
     detail: dict[str, Any] = {"field": field} if field else {}
     detail.update(message=messages[0], code=code)
@@ -266,7 +266,9 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def _body_too_large(request: HttpRequest, exc: Exception) -> HttpResponse:
-    return error_response(413, "payload_too_large", "The request body is too large.")
+    # Django's own limit on the fields of a body (not its files), reached while reading it.
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return invalid(too_large_error(limit, what="request body"), "body").response()
 
 
 def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:

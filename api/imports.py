@@ -1,18 +1,17 @@
 """The API's CSV imports: the same import pipeline as the dashboard's."""
 
-from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.urls import reverse
 from ninja import Router, Status
 
 from api.auth import ApiKeyAuth, ApiRequest
 from api.contacts import target_list
-from api.errors import ApiError, invalid
+from api.errors import ApiError, reported_as
 from api.fields import MAX_ID
 from api.jobs import JobOut, job_out
 from api.openapi import operation
 from contacts import importing
-from contacts.import_views import MULTIPART_ALLOWANCE
+from contacts.models import SendingList
 
 router = Router()
 
@@ -87,10 +86,6 @@ def _form_dry_run(raw: str | None) -> bool:
     return value in _TRUE
 
 
-def _too_large() -> ApiError:
-    return ApiError("payload_too_large", importing.too_large_error().messages[0])
-
-
 @router.post(
     "/imports",
     tags=["Imports"],
@@ -119,36 +114,19 @@ def _too_large() -> ApiError:
     ),
 )
 def import_create(request: ApiRequest, response: HttpResponse):
-    # The upload is received into a temporary file and stops at the size limit: the handler
-    # must be in place before anything reads the body.
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > importing.max_bytes() + MULTIPART_ALLOWANCE:
-        raise _too_large()
-    handler = importing.UploadHandler(request)
-    request.upload_handlers = [handler]
-    upload = request.FILES.get("file")
-    if handler.too_large:
-        raise _too_large()
-    if not isinstance(upload, importing.ReceivedUpload):
-        message = "Send the CSV file as the multipart/form-data field 'file'."
-        raise ApiError("invalid_request", message, details=[{"field": "file", "message": message}])
-    # A refused request leaves nothing: the upload is deleted with the request unless kept.
-    sending_list = target_list(request.account, _form_list_id(request.POST.get("list_id")))
-    dry_run = _form_dry_run(request.POST.get("dry_run"))
-    try:
-        importing.check_header(upload.path)
-    except ValidationError as error:
-        raise invalid(error, "file") from None
-    importing.remove_stale_uploads()
+    # The form's fields are checked once the file is received, before it is stored.
+    def read_form() -> tuple[SendingList, bool]:
+        list_id = _form_list_id(request.POST.get("list_id"))
+        return target_list(request.account, list_id), _form_dry_run(request.POST.get("dry_run"))
+
+    with reported_as("file"):
+        upload, (sending_list, dry_run) = importing.receive_upload(request, accept=read_form)
     job = importing.import_start(
         account=request.account,
         user=request.auth.created_by,
         sending_list=sending_list,
-        upload=upload.keep(),
-        file_name=upload.name or "import.csv",
+        upload=upload.name,
+        file_name=upload.file_name,
         dry_run=dry_run,
     )
     response["Location"] = reverse("api-v1:job_get", args=[job.pk])

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from django.http import QueryDict
 
 from audiences.conditions import And, Condition, Node, Not, Op, Or
+from contacts.labels import clean_key, clean_value
 
 OPERATORS = [Op.EQ, Op.NE, Op.IN, Op.NOT_IN, Op.EXISTS, Op.NOT_EXISTS]
 # Rows and groups a builder form may post; the text form has its own, larger limits.
@@ -35,13 +36,14 @@ class Row:
         return self.op in (Op.IN, Op.NOT_IN)
 
     def condition(self) -> Condition | None:
-        """The row as a condition, or None while it is incomplete."""
-        key = self.key.strip()
-        if not key:
+        """The row as a condition, or None while it is incomplete; its key and values go
+        through the one label validator, whose `ValidationError` it raises."""
+        if not self.key.strip():
             return None
+        key = clean_key(self.key)
         if not self.takes_values:
             return Condition(key, self.op)
-        values = list(dict.fromkeys(value for value in self.values if value.strip()))
+        values = list(dict.fromkeys(clean_value(value) for value in self.values if value.strip()))
         if not values:
             return None
         if not self.takes_many:
@@ -61,7 +63,8 @@ class Builder:
     join: str = "AND"
 
     def tree(self) -> Node | None:
-        """The conditions the complete rows describe (incomplete rows are left out)."""
+        """The conditions the complete rows describe (incomplete rows are left out); raise the
+        label validator's `ValidationError` for the first row whose key or value it refuses."""
         inner = And if self.join == "AND" else Or
         outer_parts: list[Node] = []
         for group in self.groups:

@@ -58,8 +58,11 @@ def audience_count(request: AccountRequest, audience_id: int):
     return render(request, "audiences/_count.html", {"count": audience.count_members()})
 
 
-def _builder_context(request: AccountRequest, builder: Builder | None, tree: Node | None, list_ids):
-    """What the builder's rows, text and count need: dropdown options and the live count."""
+def _builder_context(
+    request: AccountRequest, builder: Builder | None, tree: Node | None, list_ids, *, count=True
+):
+    """What the builder's rows, text and count need: dropdown options and the live count
+    (None, without a query, unless `count`)."""
     keys = catalogue.label_keys(request.account)
     values_by_key: dict[str, list] = {}
     for row in [row for group in builder.groups for row in group.rows] if builder else []:
@@ -78,7 +81,7 @@ def _builder_context(request: AccountRequest, builder: Builder | None, tree: Nod
         "label_keys": keys,
         "known_keys": {item.key for item in keys},
         "conditions_text": to_text(tree),
-        "count": compiler.count_members(request.account, tree, list_ids),
+        "count": compiler.count_members(request.account, tree, list_ids) if count else None,
     }
 
 
@@ -111,12 +114,17 @@ def audience_builder(request: AccountRequest):
         builder = builder_from_post(request.POST)
         action = request.POST.get("action", "")
         _apply_action(builder, action)
-        tree = builder.tree()
-    context = _builder_context(request, builder, tree, list_ids)
+        try:
+            tree = builder.tree()
+        except ValidationError as error:
+            # A row the label validator refuses: its message instead of a count, and the text
+            # keeps the last conditions that were valid.
+            tree = None
+            text_error = error.messages[0]
+    context = _builder_context(request, builder, tree, list_ids, count=not text_error)
     context.update(
         text_error=text_error,
-        from_text=request.POST.get("source") == "text",
-        count=None if text_error else context["count"],
+        from_text=request.POST.get("source") == "text" or bool(text_error),
     )
     return render(request, "audiences/_builder_response.html", context)
 
@@ -179,9 +187,11 @@ def _edit_audience(request: AccountRequest, audience: Audience | None):
             tree = None
             text_error = error.messages[0]
         list_ids = initial.get("sending_lists", [])
-    context = _builder_context(request, builder_from_tree(tree), tree, list_ids)
+    context = _builder_context(
+        request, builder_from_tree(tree), tree, list_ids, count=not text_error
+    )
     if text_error:
-        context.update(conditions_text=initial["conditions"], count=None)
+        context.update(conditions_text=initial["conditions"])
     context.update(
         text_error=text_error,
         nav="audiences",

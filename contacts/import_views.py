@@ -24,8 +24,6 @@ from trackly.jobs import fail_stale_jobs, worker_warning
 from trackly.models import Job, Role
 from trackly.tenancy import AccountRequest, account_view
 
-# A multipart body is a little larger than the file it carries (boundaries, the CSRF token).
-MULTIPART_ALLOWANCE = 64 * 1024
 # Rejected rows shown on the page; all of them (up to the result's cap) are in the download.
 REJECTED_SHOWN = 20
 # What each outcome means for a row of the preview's sample.
@@ -73,13 +71,6 @@ def _upload_form(request: AccountRequest, sending_list: SendingList, error: str 
     return render(request, "imports/import_new.html", context)
 
 
-def _declared_length(request: AccountRequest) -> int:
-    try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return 0
-
-
 # CSRF is checked by `_receive_upload`, once the upload handler is in place: the handler must
 # be installed before anything reads the body, which the CSRF middleware would.
 @csrf_exempt
@@ -90,33 +81,24 @@ def import_new(request: AccountRequest, list_id: int):
     sending_list = _get_list(request, list_id)
     if request.method == "GET":
         return _upload_form(request, sending_list)
-    # A body declared larger than the limit is refused before any of it is read.
-    if _declared_length(request) > importing.max_bytes() + MULTIPART_ALLOWANCE:
-        return _upload_form(request, sending_list, importing.too_large_error().messages[0])
-    handler = importing.UploadHandler(request)
-    request.upload_handlers = [handler]
-    return csrf_protect(_receive_upload)(request, sending_list, handler)
-
-
-def _receive_upload(
-    request: AccountRequest, sending_list: SendingList, handler: importing.UploadHandler
-) -> HttpResponse:
-    upload = request.FILES.get("file")
-    if handler.too_large:
-        return _upload_form(request, sending_list, importing.too_large_error().messages[0])
-    if not isinstance(upload, importing.ReceivedUpload):
-        return _upload_form(request, sending_list, "Choose a CSV file to import.")
     try:
-        importing.check_header(upload.path)
+        importing.expect_upload(request)
     except ValidationError as error:
         return _upload_form(request, sending_list, error.messages[0])
-    importing.remove_stale_uploads()
+    return csrf_protect(_receive_upload)(request, sending_list)
+
+
+def _receive_upload(request: AccountRequest, sending_list: SendingList) -> HttpResponse:
+    try:
+        upload, _ = importing.receive_upload(request)
+    except ValidationError as error:
+        return _upload_form(request, sending_list, error.messages[0])
     job = importing.import_start(
         account=request.account,
         user=request.user,
         sending_list=sending_list,
-        upload=upload.keep(),
-        file_name=upload.name or "import.csv",
+        upload=upload.name,
+        file_name=upload.file_name,
         dry_run=True,
     )
     return redirect("imports:import_detail", request.account.slug, job.pk)

@@ -6,7 +6,7 @@ docs/import.md; how it does it:
 
 1. `check_file` reads the whole file once and writes nothing: its size, that it is UTF-8 text
    and well-formed CSV, its header, and how many rows it has (the progress total). A problem
-   here rejects the whole file with a `ValidationError` (code `file_too_large`, `invalid_file`
+   here rejects the whole file with a `ValidationError` (code `payload_too_large`, `invalid_file`
    or `invalid_header`) before anything is written.
 2. The file is then read again as a stream, `chunk_rows` records at a time, so memory stays
    bounded whatever its size; a thread reads one chunk ahead (`_read_ahead`), so that parsing
@@ -26,10 +26,11 @@ docs/import.md; how it does it:
    (`_DryRunMemory`), so that a phone seen again in a later chunk is judged as the real import
    would judge it, still in bounded memory.
 
-Uploads wait for their import in `settings.IMPORT_DIR` under a random name: `UploadHandler`
-receives them into a temporary file while the request is read, and the view moves it there
-(`ReceivedUpload.keep`) once the request passed its checks; an import job deletes its file once
-it succeeded.
+Uploads wait for their import in `settings.IMPORT_DIR` under a random name: `receive_upload`,
+which every face that takes an upload calls, refuses a body declared over the limit before
+reading it, receives the file into a temporary file while the request is read (`UploadHandler`),
+and moves it there (`ReceivedUpload.keep`) only once the request and the file passed their
+checks; an import job deletes its file once it succeeded.
 """
 
 import codecs
@@ -59,13 +60,13 @@ from django.core.files.uploadhandler import (
 )
 from django.db import connection, connections, transaction
 from django.tasks import task
-from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from contacts.cells import restore_cell
 from contacts.labels import VALUE_MAX_LENGTH, check_label_count, clean_key, clean_value
 from contacts.models import Contact, Label, SendingList
 from contacts.phones import normalize_phone
+from trackly import body_size
 from trackly.db import plan_as_lookups
 from trackly.jobs import Progress, run_job, start_job
 from trackly.models import Account, Job
@@ -84,6 +85,8 @@ SAMPLE_ROWS = 10
 COLUMNS_KEPT = 20
 # Uploads not imported after this long (previews never confirmed, crashed jobs) are deleted.
 UPLOAD_KEPT_SECONDS = 24 * 3600
+# A multipart body is a little larger than the file it carries (boundaries, other fields).
+MULTIPART_ALLOWANCE = 64 * 1024
 
 # Row outcomes, also the names of the result's counts.
 CREATED, UPDATED, UNCHANGED, SKIPPED, REJECTED = (
@@ -104,18 +107,14 @@ def max_bytes() -> int:
     return getattr(settings, "IMPORT_MAX_BYTES", 100 * 1024 * 1024)
 
 
-def _size(n: int) -> str:
-    return filesizeformat(n).replace("\xa0", " ")
-
-
 def _file_error(message: str, code: str = "invalid_file") -> ValidationError:
     return ValidationError(message, code=code)
 
 
 def too_large_error(size: int | None = None) -> ValidationError:
-    """The error for a file over `IMPORT_MAX_BYTES` (the API answers it with 413)."""
-    given = f"The file is {_size(size)}; " if size else "The file is too large; "
-    return _file_error(f"{given}the limit is {_size(max_bytes())}.", "file_too_large")
+    """The error for a file over `IMPORT_MAX_BYTES`, code `payload_too_large` (the API answers
+    it with 413): every face, and every way of finding it out, gives this one."""
+    return body_size.too_large_error(max_bytes(), size)
 
 
 # Where uploads wait for their import.
@@ -175,10 +174,10 @@ class UploadHandler(FileUploadHandler):
     """Receives the multipart field `file` into a `ReceivedUpload`, and stops the upload as soon
     as it passes `IMPORT_MAX_BYTES`, so no part of a large file is kept.
 
-    Install it before the request body is read (`request.upload_handlers = [UploadHandler(r)]`);
-    `too_large` tells afterwards why no file arrived. The body may well be read before the view
-    runs (the CSRF check reads the form for its token): nothing reaches the import directory
-    until the view calls `ReceivedUpload.keep`.
+    `expect_upload` installs it before the request body is read; `too_large` tells afterwards
+    why no file arrived. The body may well be read before the view runs (the CSRF check reads
+    the form for its token): nothing reaches the import directory until `receive_upload` calls
+    `ReceivedUpload.keep`.
     """
 
     def __init__(self, request=None):
@@ -222,6 +221,59 @@ class UploadHandler(FileUploadHandler):
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """An upload waiting in the import directory: the name a job refers to it by, and the
+    file's name as its sender gave it."""
+
+    name: str
+    file_name: str
+
+
+def expect_upload(request) -> UploadHandler:
+    """Get `request` ready to receive an import's file: refuse a body declared larger than the
+    limit allows before any of it is read, and install the `UploadHandler`.
+
+    Call it before anything reads the body (the CSRF check does, for its token); calling it
+    again does nothing more. Raise `payload_too_large`, or `invalid_content_length` for a
+    Content-Length that is not a number.
+    """
+    for installed in request.upload_handlers:
+        if isinstance(installed, UploadHandler):
+            return installed
+    if body_size.declared_length(request) > max_bytes() + MULTIPART_ALLOWANCE:
+        raise too_large_error()
+    handler = UploadHandler(request)
+    request.upload_handlers = [handler]
+    return handler
+
+
+def _accept_all() -> None:
+    return None
+
+
+def receive_upload[T](request, *, accept: Callable[[], T] = _accept_all) -> tuple[StoredUpload, T]:
+    """Receive the multipart field `file` of `request` and store it for its import; return it
+    with what `accept` returned.
+
+    In order: `expect_upload` (unless the view called it already), the file's size, that a
+    file came, `accept()` (the face's own checks of the request's other fields, which refuse it
+    by raising), the file's header; only then is the file moved into the import directory, so a
+    refused request leaves nothing there. Raise `ValidationError` (`payload_too_large`,
+    `invalid_content_length`, `missing_file`, `invalid_file`, `invalid_header`).
+    """
+    handler = expect_upload(request)
+    upload = request.FILES.get("file")
+    if handler.too_large:
+        raise too_large_error()
+    if not isinstance(upload, ReceivedUpload):
+        raise ValidationError("Choose a CSV file to import.", code="missing_file")
+    accepted = accept()
+    check_header(upload.path)
+    remove_stale_uploads()
+    return StoredUpload(name=upload.keep(), file_name=upload.name or "import.csv"), accepted
 
 
 # The file and its header.

@@ -1,7 +1,7 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
-from contacts import importing
 from contacts.models import Contact
 from tests.api.conftest import ApiClient
 from tests.factories import SendingListFactory
@@ -112,7 +112,7 @@ def test_without_a_file_is_invalid_request(api, sending_list):
     response = api.upload("imports", {"list_id": str(sending_list.pk)})
     assert response.status_code == 400
     assert response.json()["details"] == [
-        {"field": "file", "message": "Send the CSV file as the multipart/form-data field 'file'."}
+        {"field": "file", "message": "Choose a CSV file to import.", "code": "invalid_request"}
     ]
     response = api.post("imports", {"file": "phone_number\n+14155551234\n"})
     assert response.status_code == 400
@@ -132,10 +132,44 @@ def test_a_file_over_the_import_limit_is_413(api, sending_list, settings):
     settings.IMPORT_MAX_BYTES = 40
     response = api.upload("imports", {"file": _file()})
     assert response.status_code == 413
+    message = "The file is too large; the limit is 40 bytes."
     assert response.json() == {
-        "error": importing.too_large_error().messages[0],
+        "error": message,
         "code": "payload_too_large",
+        "details": [{"field": "file", "message": message, "code": "payload_too_large"}],
     }
+    assert not Job.objects.exists()
+    assert _uploads(settings) == []
+
+
+def test_an_oversized_upload_is_refused_with_the_dashboards_message(
+    api, editor_client, sending_list, settings
+):
+    settings.IMPORT_MAX_BYTES = 40
+    dashboard_url = reverse("imports:import_new", args=["acme", sending_list.pk])
+    # Found while the file is received, and declared by the body's length before it is read.
+    for content in (CSV, CSV * 5000):
+        page = editor_client.post(dashboard_url, {"file": _file(content)})
+        response = api.upload("imports", {"file": _file(content)})
+        assert page.context["error"] == "The file is too large; the limit is 40 bytes."
+        assert (response.status_code, response.json()["error"]) == (413, page.context["error"])
+    assert not Job.objects.exists()
+    assert _uploads(settings) == []
+
+
+def test_a_malformed_content_length_is_refused_as_on_the_dashboard(
+    api, editor_client, sending_list, settings
+):
+    dashboard_url = reverse("imports:import_new", args=["acme", sending_list.pk])
+    page = editor_client.post(dashboard_url, {"file": _file()}, CONTENT_LENGTH="12abc")
+    response = api.upload("imports", {"file": _file()}, CONTENT_LENGTH="12abc")
+    assert page.context["error"] == "The Content-Length header is not a number of bytes."
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_request"
+    assert response.json()["error"] == page.context["error"]
+    # The JSON endpoints read the header with the same helper.
+    response = api.post("contacts", {"phone_number": "+14155551234"}, CONTENT_LENGTH="-1")
+    assert (response.status_code, response.json()["error"]) == (400, page.context["error"])
     assert not Job.objects.exists()
     assert _uploads(settings) == []
 

@@ -1,3 +1,5 @@
+import pytest
+from django.core.exceptions import ValidationError
 from django.http import QueryDict
 from hypothesis import given
 from hypothesis import strategies as st
@@ -96,3 +98,16 @@ def test_rows_from_a_tree_mean_the_same_as_the_tree(tree, contact_labels):
     builder = builder_from_tree(tree)
     assert builder is not None
     assert evaluate(builder.tree(), contact_labels) == evaluate(tree, contact_labels)
+
+
+def test_rows_go_through_the_label_validator():
+    builder = builder_from_post(QueryDict("groups=1&g0-rows=1&g0-r0-key=bad key!&g0-r0-op=EXISTS"))
+    with pytest.raises(ValidationError) as caught:
+        builder.tree()
+    assert caught.value.messages == [
+        "Label key 'bad key!' may only contain letters, digits, '_' and '-'."
+    ]
+    assert caught.value.code == "invalid_label_key"
+    # Keys and values are trimmed as the validator trims them.
+    data = QueryDict("groups=1&g0-rows=1&g0-r0-key= tier &g0-r0-op==&g0-r0-value= gold ")
+    assert to_text(builder_from_post(data).tree()) == "label:tier = gold"

@@ -231,6 +231,33 @@ def test_builder_text_error_names_the_column(editor_client, shop):
     assert '<strong data-testid="builder-count">—</strong>' in html
 
 
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (
+            {"g0-r0-key": "bad key!", "g0-r0-op": "EXISTS"},
+            "Label key 'bad key!' may only contain letters, digits, '_' and '-'.",
+        ),
+        (
+            {"g0-r0-key": "ltv_tier", "g0-r0-op": "=", "g0-r0-value": "vip\nx"},
+            "Label value contains the control character U+000A.",
+        ),
+    ],
+)
+def test_builder_row_refused_by_the_label_validator_shows_its_message_and_no_count(
+    editor_client, shop, row, message
+):
+    response = builder_post(editor_client, {"groups": "1", "g0-rows": "1", **row})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert response.context["text_error"] == message
+    assert response.context["count"] is None
+    assert f'data-testid="text-error" hx-swap-oob="true">{escape(message)}</p>' in html
+    assert '<strong data-testid="builder-count">—</strong>' in html
+    # The text keeps the last valid conditions the user had.
+    assert 'id="id_conditions"' not in html
+
+
 def test_builder_join_toggle_and_remove(editor_client, shop):
     data = {
         "groups": "2",

@@ -267,7 +267,7 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(
     with pytest.raises(ValidationError) as caught:
         import_file(file, sending_list=sending_list)
     assert caught.value.messages == ["The file is 51 bytes; the limit is 40 bytes."]
-    assert caught.value.code == "file_too_large"
+    assert caught.value.code == "payload_too_large"
 
 
 # Real-world files
