@@ -66,6 +66,17 @@ class SendingListAdminForm(forms.ModelForm):
                 cleaned["phone_number"] = normalize_phone(phone, account.default_region)
             except ValidationError as error:
                 self.add_error("phone_number", error)
+        if account is not None:
+            # The service's uniqueness check, with the dashboard's and the API's messages.
+            try:
+                services.sending_list_check_unique(
+                    account=account,
+                    name=cleaned.get("name"),
+                    phone_number=cleaned.get("phone_number"),
+                    sending_list=self.instance if self.instance.pk else None,
+                )
+            except ValidationError as error:
+                self.add_error(None, error)
         return cleaned
 
 
