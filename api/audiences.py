@@ -9,13 +9,13 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.urls import reverse
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import AfterValidator, ConfigDict, StringConstraints
+from pydantic import ConfigDict, StringConstraints
 
 from api.auth import ApiKeyAuth, ApiRequest
 from api.conditions import ConditionsIn, ConditionsTreeOut, conditions_out, read_conditions
 from api.contacts import ContactPage, contacts_out
 from api.errors import ApiError, get_or_404, invalid
-from api.fields import Id, check_text
+from api.fields import Id, MultilineText, Text
 from api.jobs import JobOut, job_out
 from api.openapi import operation
 from api.paging import Page, PageParams, paginate
@@ -30,12 +30,12 @@ router = Router()
 AudienceName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
-    AfterValidator(check_text),
+    Text,
 ]
 Description = Annotated[
     str,
     StringConstraints(max_length=10_000),
-    AfterValidator(lambda text: check_text(text, multiline=True)),
+    MultilineText,
 ]
 ListIds = Annotated[
     list[Id],

@@ -5,11 +5,11 @@ from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import AfterValidator, ConfigDict, StringConstraints
+from pydantic import ConfigDict, StringConstraints
 
 from api.auth import ApiRequest
 from api.errors import ApiError, get_or_404, reported_as
-from api.fields import check_text
+from api.fields import Text
 from api.openapi import operation
 from api.paging import Page, PageParams, paginate
 from contacts import services
@@ -22,7 +22,7 @@ router = Router()
 ListName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(check_text),
+    Text,
 ]
 
 

@@ -38,6 +38,7 @@ from contacts.phones import DEFAULT_REGION, normalize_phone
 from contacts.resources import ContactResource
 from trackly.admin import ReadOnlyAdmin
 from trackly.models import Account
+from trackly.text import check_text
 
 PHONE_HELP = "Read with the account's default region and stored in E.164 form."
 
@@ -57,6 +58,9 @@ class SendingListAdminForm(forms.ModelForm):
     class Meta:
         model = SendingList
         fields = ["account", "name", "phone_number", "status"]
+
+    def clean_name(self) -> str:
+        return check_text(self.cleaned_data["name"])
 
     def clean(self) -> dict:
         cleaned = super().clean()

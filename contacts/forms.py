@@ -18,6 +18,7 @@ from contacts.labels import (
 from contacts.models import Contact, SendingList
 from contacts.phones import normalize_phone
 from trackly.models import Account
+from trackly.text import check_text
 
 
 @dataclass
@@ -124,7 +125,7 @@ class AccountPhoneField(forms.CharField):
 
 
 class SendingListForm(forms.Form):
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=200, validators=[check_text])
 
     def __init__(self, *args, account: Account, instance: SendingList | None = None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -66,3 +66,58 @@ def test_renaming_a_list_to_a_taken_name_has_the_same_message(
         {"name": "Main", "phone_number": promos.phone_number, "status": "active"},
     )
     assert response.context["adminform"].form.errors == {"name": [LIST_NAME_TAKEN]}
+
+
+CONTROL_CHARACTER = "The text contains the control character U+0007."
+
+
+def test_a_list_name_with_a_control_character_has_one_message_on_every_face(
+    api, admin_client, superuser_client, account
+):
+    response = api.post("lists", {"name": "Ma\x07in", "phone_number": "+14155550100"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": f"name: {CONTROL_CHARACTER}",
+        "code": "invalid_request",
+        "details": [{"field": "name", "message": CONTROL_CHARACTER, "code": "invalid_request"}],
+    }
+    errors = dashboard_new_list(admin_client, "Ma\x07in", "+14155550100")
+    assert errors == {"name": [CONTROL_CHARACTER]}
+    errors = admin_new_list(superuser_client, account, "Ma\x07in", "+14155550100")
+    assert errors == {"name": [CONTROL_CHARACTER]}
+    assert not account.sending_lists.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "data"),
+    [
+        ("name", {"name": "VIP\x07"}),
+        ("description", {"name": "VIP", "description": "Our best\nbuyers\x07"}),
+    ],
+)
+def test_an_audience_text_with_a_control_character_has_one_message_on_every_face(
+    api, admin_client, superuser_client, account, field, data
+):
+    response = api.post("audiences", data)
+    assert response.status_code == 400
+    assert response.json()["details"] == [
+        {"field": field, "message": CONTROL_CHARACTER, "code": "invalid_request"}
+    ]
+    response = admin_client.post(
+        reverse("audiences:audience_new", args=["acme"]), {"conditions": "", **data}
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors == {field: [CONTROL_CHARACTER]}
+    response = superuser_client.post(
+        reverse("admin:audiences_audience_add"),
+        {"account": account.pk, "conditions": "", "status": "active", **data},
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {field: [CONTROL_CHARACTER]}
+    assert not account.audiences.exists()
+
+
+def test_an_audience_description_keeps_its_line_breaks(api, account):
+    response = api.post("audiences", {"name": "VIP", "description": "Our best\r\n\tbuyers"})
+    assert response.status_code == 201
+    assert response.json()["description"] == "Our best\r\n\tbuyers"
