@@ -11,7 +11,7 @@ MAX_LABELS_PER_CONTACT = 50
 KEY_MAX_LENGTH = 64
 VALUE_MAX_LENGTH = 256
 
-KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+KEY_PATTERN = re.compile(rf"[A-Za-z0-9_-]{{1,{KEY_MAX_LENGTH}}}")
 
 
 def clean_key(key: object) -> str:
