@@ -9,19 +9,20 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.urls import reverse
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import AfterValidator, ConfigDict, StringConstraints
+from pydantic import ConfigDict, StringConstraints
 
 from api.auth import ApiKeyAuth, ApiRequest
 from api.conditions import ConditionsIn, ConditionsTreeOut, conditions_out, read_conditions
 from api.contacts import ContactPage, contacts_out
 from api.errors import ApiError, get_or_404, invalid
-from api.fields import Id, check_text
+from api.fields import LABEL_KEY_SCHEMA, LABEL_VALUE_SCHEMA, Id, MultilineText, Text
 from api.jobs import JobOut, job_out
 from api.openapi import operation
 from api.paging import Page, PageParams, paginate
 from audiences import bulk, compiler, services
 from audiences.models import Audience
 from audiences.services import audience_selection, label_change_start
+from contacts.labels import MAX_LABELS_PER_CONTACT
 from contacts.models import SendingList
 from trackly.models import Account
 
@@ -30,12 +31,12 @@ router = Router()
 AudienceName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
-    AfterValidator(check_text),
+    Text,
 ]
 Description = Annotated[
     str,
     StringConstraints(max_length=10_000),
-    AfterValidator(lambda text: check_text(text, multiline=True)),
+    MultilineText,
 ]
 ListIds = Annotated[
     list[Id],
@@ -161,8 +162,12 @@ class CountOut(Schema):
 
 
 class AddLabelIn(Schema):
-    key: str = Field(description="The label key.", examples=["winback_2025"])
-    value: str = Field(description="The value to set.", examples=["sent"])
+    key: str = Field(
+        description="The label key.", examples=["winback_2025"], json_schema_extra=LABEL_KEY_SCHEMA
+    )
+    value: str = Field(
+        description="The value to set.", examples=["sent"], json_schema_extra=LABEL_VALUE_SCHEMA
+    )
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"key": "winback", "value": "2025-03"}]}
@@ -170,7 +175,7 @@ class AddLabelIn(Schema):
 
 
 class RemoveLabelIn(Schema):
-    key: str = Field(description="The label key to remove.")
+    key: str = Field(description="The label key to remove.", json_schema_extra=LABEL_KEY_SCHEMA)
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"key": "winback"}]})
 
@@ -451,7 +456,7 @@ _BULK_DESCRIPTION = (
         writes=True,
         summary="Add a label to an audience's members",
         description="Sets the label `key` to `value`" + _BULK_DESCRIPTION + " Contacts already "
-        "at 50 labels without this key are skipped.",
+        f"at {MAX_LABELS_PER_CONTACT} labels without this key are skipped.",
         operation_id="audiences_add_label",
     ),
 )

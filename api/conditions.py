@@ -6,7 +6,11 @@ from typing import Annotated, Any
 from pydantic import WithJsonSchema
 
 from api.errors import invalid
+from api.fields import LABEL_KEY_SCHEMA, LABEL_VALUE_SCHEMA
 from audiences.conditions import (
+    MAX_CONDITIONS,
+    MAX_LIST_VALUES,
+    MAX_NESTING_DEPTH,
     MAX_TEXT_LENGTH,
     ConditionError,
     Node,
@@ -16,8 +20,8 @@ from audiences.conditions import (
     to_text,
 )
 
-_KEY_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "example": "tier"}
-_VALUE_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 256, "example": "gold"}
+_KEY_SCHEMA = {**LABEL_KEY_SCHEMA, "example": "tier"}
+_VALUE_SCHEMA = {**LABEL_VALUE_SCHEMA, "example": "gold"}
 _TREE_REF = {"$ref": "#/components/schemas/ConditionTree"}
 # Pydantic resolves every `$ref` of a model's schema itself, so the models' fields refer to the
 # tree with this marker, which `TracklyAPI` turns into the `$ref` once the schema is built.
@@ -28,7 +32,9 @@ def _group_schema(name: str, meaning: str) -> dict:
     return {
         "type": "object",
         "description": meaning,
-        "properties": {name: {"type": "array", "items": _TREE_REF, "minItems": 1, "maxItems": 100}},
+        "properties": {
+            name: {"type": "array", "items": _TREE_REF, "minItems": 1, "maxItems": MAX_CONDITIONS}
+        },
         "required": [name],
         "additionalProperties": False,
     }
@@ -43,7 +49,7 @@ def _condition_schema(ops: list[str], operand: str | None, meaning: str) -> dict
             "type": "array",
             "items": _VALUE_SCHEMA,
             "minItems": 1,
-            "maxItems": 100,
+            "maxItems": MAX_LIST_VALUES,
         }
     return {
         "type": "object",
@@ -58,7 +64,8 @@ def _condition_schema(ops: list[str], operand: str | None, meaning: str) -> dict
 CONDITION_SCHEMAS: dict[str, dict] = {
     "ConditionTree": {
         "description": "Audience conditions as a JSON tree (the same as the text form, which "
-        "answers give beside it as `conditions`). At most 100 conditions and 20 levels.",
+        "answers give beside it as `conditions`). "
+        f"At most {MAX_CONDITIONS} conditions and {MAX_NESTING_DEPTH} levels.",
         "anyOf": [
             {"$ref": "#/components/schemas/ValueCondition"},
             {"$ref": "#/components/schemas/ListCondition"},

@@ -12,7 +12,7 @@ from pydantic import ConfigDict
 from api.auth import ApiRequest
 from api.conditions import read_conditions
 from api.errors import ApiError, get_or_404, reported_as
-from api.fields import Id
+from api.fields import Id, labels_schema
 from api.lists import get_list
 from api.openapi import operation
 from api.paging import Page, PageParams, paginate
@@ -73,6 +73,7 @@ class ContactIn(Schema):
         default_factory=dict,
         description="Labels to set; on an existing contact they are merged into its labels, "
         "these values winning.",
+        json_schema_extra=labels_schema(),
     )
     list_id: Id | None = Field(
         None,
@@ -93,7 +94,8 @@ class ContactIn(Schema):
 
 class LabelsMerge(Schema):
     labels: dict[str, str | None] = Field(
-        description="Keys to set, with their values; a key whose value is null is removed."
+        description="Keys to set, with their values; a key whose value is null is removed.",
+        json_schema_extra=labels_schema(removable=True),
     )
 
     model_config = ConfigDict(
@@ -103,7 +105,9 @@ class LabelsMerge(Schema):
 
 
 class LabelsReplace(Schema):
-    labels: dict[str, str] = Field(description="The contact's whole label set.")
+    labels: dict[str, str] = Field(
+        description="The contact's whole label set.", json_schema_extra=labels_schema()
+    )
 
     model_config = ConfigDict(
         extra="forbid",

@@ -23,6 +23,7 @@ from ninja.errors import HttpError
 from ninja.errors import ValidationError as RequestValidationError
 
 from api.fields import MAX_ID
+from contacts.labels import KEY_MAX_LENGTH, MAX_LABELS_PER_CONTACT, VALUE_MAX_LENGTH
 from trackly.body_size import too_large_error
 from trackly.json_errors import error_response
 
@@ -44,20 +45,21 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     ),
     "invalid_label_key": (
         400,
-        "A label key that is empty, longer than 64 characters, or has characters other than "
-        "letters, digits, `_` and `-`.",
+        f"A label key that is empty, longer than {KEY_MAX_LENGTH} characters, or has characters "
+        "other than letters, digits, `_` and `-`.",
         "Label key 'first name' may only contain letters, digits, '_' and '-'.",
     ),
     "invalid_label_value": (
         400,
-        "A label value that is empty, longer than 256 characters, not text, or has control "
-        "characters.",
+        f"A label value that is empty, longer than {VALUE_MAX_LENGTH} characters, not text, or "
+        "has control characters.",
         "Label value contains the control character U+000A.",
     ),
     "too_many_labels": (
         400,
-        "The contact would have more than 50 labels.",
-        "A contact can have at most 50 labels; this would make 51.",
+        f"The contact would have more than {MAX_LABELS_PER_CONTACT} labels.",
+        f"A contact can have at most {MAX_LABELS_PER_CONTACT} labels; "
+        f"this would make {MAX_LABELS_PER_CONTACT + 1}.",
     ),
     "invalid_conditions": (
         400,

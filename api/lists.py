@@ -3,13 +3,13 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from django.db import IntegrityError, transaction
+from django.core.exceptions import ValidationError
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import AfterValidator, ConfigDict, StringConstraints
+from pydantic import ConfigDict, StringConstraints
 
 from api.auth import ApiRequest
 from api.errors import ApiError, get_or_404, reported_as
-from api.fields import check_text
+from api.fields import Text
 from api.openapi import operation
 from api.paging import Page, PageParams, paginate
 from contacts import services
@@ -22,7 +22,7 @@ router = Router()
 ListName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(check_text),
+    Text,
 ]
 
 
@@ -113,22 +113,15 @@ def lists_list(request: ApiRequest, paging: Query[PageParams]):
     ),
 )
 def list_create(request: ApiRequest, payload: SendingListIn):
-    lists = SendingList.objects.for_account(request.account)
     with reported_as("phone_number"):
         phone = normalize_phone(payload.phone_number, request.account.default_region)
-    if lists.filter(name=payload.name).exists():
-        raise ApiError("conflict", f"A sending list named {payload.name!r} already exists.")
-    if lists.filter(phone_number=phone).exists():
-        raise ApiError("conflict", f"A sending list already sends from {phone}.")
     try:
-        with transaction.atomic():
-            sending_list = services.sending_list_create(
-                account=request.account, name=payload.name, phone_number=phone
-            )
-    except IntegrityError:
-        raise ApiError(
-            "conflict", "A sending list with this name or number already exists."
-        ) from None
+        sending_list = services.sending_list_create(
+            account=request.account, name=payload.name, phone_number=phone
+        )
+    except ValidationError as error:
+        # A taken name or number is a plain 409 `conflict`, as for audiences.
+        raise ApiError("conflict", error.messages[0]) from None
     sending_list.contact_count = 0
     return Status(201, list_out(sending_list))
 

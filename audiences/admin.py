@@ -5,12 +5,19 @@ from django.core.exceptions import ValidationError
 from audiences.conditions import ConditionError, parse, to_text
 from audiences.models import Audience, LabelChange
 from trackly.admin import ReadOnlyAdmin
+from trackly.text import check_multiline_text, check_text
 
 
 class AudienceAdminForm(forms.ModelForm):
     class Meta:
         model = Audience
         fields = ["account", "name", "description", "conditions", "sending_lists", "status"]
+
+    def clean_name(self) -> str:
+        return check_text(self.cleaned_data["name"])
+
+    def clean_description(self) -> str:
+        return check_multiline_text(self.cleaned_data["description"])
 
     def clean_conditions(self) -> str:
         """The one parser checks the conditions; they are stored as canonical text."""

@@ -9,6 +9,7 @@ from contacts.forms import id_of
 from contacts.labels import clean_key, clean_value
 from contacts.models import SendingList
 from trackly.models import Account
+from trackly.text import check_multiline_text, check_text
 
 
 class SendingListsField(forms.ModelMultipleChoiceField):
@@ -28,8 +29,12 @@ class SendingListsField(forms.ModelMultipleChoiceField):
 class AudienceForm(forms.Form):
     """Name, description, list scope and conditions (as text) of an audience."""
 
-    name = forms.CharField(max_length=255)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    name = forms.CharField(max_length=255, validators=[check_text])
+    description = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        validators=[check_multiline_text],
+    )
     conditions = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     sending_lists = SendingListsField(queryset=SendingList.objects.none(), required=False)
 

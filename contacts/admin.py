@@ -38,6 +38,7 @@ from contacts.phones import DEFAULT_REGION, normalize_phone
 from contacts.resources import ContactResource
 from trackly.admin import ReadOnlyAdmin
 from trackly.models import Account
+from trackly.text import check_text
 
 PHONE_HELP = "Read with the account's default region and stored in E.164 form."
 
@@ -58,6 +59,9 @@ class SendingListAdminForm(forms.ModelForm):
         model = SendingList
         fields = ["account", "name", "phone_number", "status"]
 
+    def clean_name(self) -> str:
+        return check_text(self.cleaned_data["name"])
+
     def clean(self) -> dict:
         cleaned = super().clean()
         account, phone = cleaned.get("account"), cleaned.get("phone_number")
@@ -66,6 +70,17 @@ class SendingListAdminForm(forms.ModelForm):
                 cleaned["phone_number"] = normalize_phone(phone, account.default_region)
             except ValidationError as error:
                 self.add_error("phone_number", error)
+        if account is not None:
+            # The service's uniqueness check, with the dashboard's and the API's messages.
+            try:
+                services.sending_list_check_unique(
+                    account=account,
+                    name=cleaned.get("name"),
+                    phone_number=cleaned.get("phone_number"),
+                    sending_list=self.instance if self.instance.pk else None,
+                )
+            except ValidationError as error:
+                self.add_error(None, error)
         return cleaned
 
 

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import QueryDict
 
+from contacts import services
 from contacts.filters import PHONE_SEARCH_MAX_LENGTH, filter_contacts
 from contacts.labels import (
     KEY_MAX_LENGTH,
@@ -17,6 +18,7 @@ from contacts.labels import (
 from contacts.models import Contact, SendingList
 from contacts.phones import normalize_phone
 from trackly.models import Account
+from trackly.text import check_text
 
 
 @dataclass
@@ -123,7 +125,7 @@ class AccountPhoneField(forms.CharField):
 
 
 class SendingListForm(forms.Form):
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=200, validators=[check_text])
 
     def __init__(self, *args, account: Account, instance: SendingList | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -134,22 +136,18 @@ class SendingListForm(forms.Form):
                 account=account, help_text="The number messages are sent from."
             )
 
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        taken = SendingList.objects.for_account(self.account).filter(name=name)
-        if self.instance is not None:
-            taken = taken.exclude(pk=self.instance.pk)
-        if taken.exists():
-            raise ValidationError("A sending list with this name already exists.", code="conflict")
-        return name
-
-    def clean_phone_number(self) -> str:
-        phone = self.cleaned_data["phone_number"]
-        if SendingList.objects.for_account(self.account).filter(phone_number=phone).exists():
-            raise ValidationError(
-                "A sending list with this number already exists.", code="conflict"
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        name, phone = cleaned.get("name"), cleaned.get("phone_number")
+        if name is None and phone is None:
+            return cleaned
+        try:
+            services.sending_list_check_unique(
+                account=self.account, name=name, phone_number=phone, sending_list=self.instance
             )
-        return phone
+        except ValidationError as error:
+            self.add_error(None, error)
+        return cleaned
 
 
 # Ids are signed 64-bit integers; SQLite cannot even compare a larger number with one.

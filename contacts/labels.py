@@ -1,21 +1,17 @@
 """The one label validator: every write path (dashboard, API, import, admin, bulk) uses it."""
 
 import re
-import unicodedata
 from collections.abc import Container, Mapping
 
 from django.core.exceptions import ValidationError
+
+from trackly.text import control_character
 
 MAX_LABELS_PER_CONTACT = 50
 KEY_MAX_LENGTH = 64
 VALUE_MAX_LENGTH = 256
 
-KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-# Cc: C0/C1 controls (tab, newline, NUL...); Zl/Zp: line and paragraph
-# separators, which break lines like a newline; Cs: lone surrogates, which
-# cannot be stored as UTF-8 at all.
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
+KEY_PATTERN = re.compile(rf"[A-Za-z0-9_-]{{1,{KEY_MAX_LENGTH}}}")
 
 
 def clean_key(key: object) -> str:
@@ -50,12 +46,12 @@ def clean_value(value: object) -> str:
             f"Label value is {len(value)} characters long; the limit is {VALUE_MAX_LENGTH}.",
             code="invalid_label_value",
         )
-    for char in value:
-        if unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
-            raise ValidationError(
-                f"Label value contains the control character U+{ord(char):04X}.",
-                code="invalid_label_value",
-            )
+    char = control_character(value)
+    if char is not None:
+        raise ValidationError(
+            f"Label value contains the control character U+{ord(char):04X}.",
+            code="invalid_label_value",
+        )
     return value
 
 

@@ -1,5 +1,8 @@
 """Writes to sending lists, contacts and labels.
 
+A sending list's name and number are each unique in its account: `sending_list_check_unique`
+is the one check, with one message per rule, that the dashboard, the API and the admin show.
+
 Every change to a contact's labels goes through `_write_labels`, which holds the contact's row
 lock while it counts, so the 50-label limit holds even when two requests add labels at once; it
 is the one place a write counts the labels (the callers only validate them).
@@ -8,7 +11,7 @@ is the one place a write counts the labels (the callers only validate them).
 from collections.abc import Iterable, Mapping
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from contacts.labels import check_label_count, clean_key, clean_label_set
@@ -104,9 +107,59 @@ def contact_resubscribe(*, contact: Contact) -> None:
         contact.save(update_fields=["status", "unsubscribed_at", "updated_at"])
 
 
+LIST_NAME_TAKEN = "A sending list with this name already exists."
+LIST_NUMBER_TAKEN = "A sending list with this number already exists."
+
+
+def sending_list_check_unique(
+    *,
+    account: Account,
+    name: str | None = None,
+    phone_number: str | None = None,
+    sending_list: SendingList | None = None,
+) -> None:
+    """Raise `conflict`, keyed by field (`name`, `phone_number`), when another list of the
+    account has this name or this (E.164) number; `None` leaves that rule unchecked."""
+    others = SendingList.objects.for_account(account)
+    if sending_list is not None:
+        others = others.exclude(pk=sending_list.pk)
+    errors = {}
+    if name is not None and others.filter(name=name).exists():
+        errors["name"] = ValidationError(LIST_NAME_TAKEN, code="conflict")
+    if phone_number is not None and others.filter(phone_number=phone_number).exists():
+        errors["phone_number"] = ValidationError(LIST_NUMBER_TAKEN, code="conflict")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _save_list(sending_list: SendingList, **save_kwargs) -> None:
+    # A concurrent write may take the name or number between the check and this save: the
+    # unique constraints refuse it, and the check, run again, names the rule.
+    try:
+        with transaction.atomic():
+            sending_list.save(**save_kwargs)
+    except IntegrityError:
+        sending_list_check_unique(
+            account=sending_list.account,
+            name=sending_list.name,
+            phone_number=sending_list.phone_number,
+            sending_list=sending_list if sending_list.pk else None,
+        )
+        raise
+
+
 def sending_list_create(*, account: Account, name: str, phone_number: str) -> SendingList:
-    return SendingList.objects.create(
-        account=account,
-        name=name,
-        phone_number=normalize_phone(phone_number, account.default_region),
-    )
+    """A new sending list; `invalid_phone`, or `conflict` when its name or number is taken."""
+    phone = normalize_phone(phone_number, account.default_region)
+    sending_list_check_unique(account=account, name=name, phone_number=phone)
+    sending_list = SendingList(account=account, name=name, phone_number=phone)
+    _save_list(sending_list)
+    return sending_list
+
+
+def sending_list_update(*, sending_list: SendingList, name: str) -> SendingList:
+    """Rename a sending list; `conflict` when another list of its account has the name."""
+    sending_list_check_unique(account=sending_list.account, name=name, sending_list=sending_list)
+    sending_list.name = name
+    _save_list(sending_list, update_fields=["name"])
+    return sending_list

@@ -2,7 +2,6 @@ import contextlib
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -51,8 +50,9 @@ def sending_lists(request: AccountRequest):
                     name=form.cleaned_data["name"],
                     phone_number=form.cleaned_data["phone_number"],
                 )
-            except IntegrityError:
-                form.add_error(None, "A sending list with this name or number already exists.")
+            except ValidationError as error:
+                # Taken by a concurrent request since the form's check: the same message.
+                form.add_error(None, error)
             else:
                 messages.success(request, f"Sending list “{sending_list.name}” created.")
                 if request.htmx:
@@ -71,11 +71,15 @@ def sending_list_rename(request: AccountRequest, list_id: int):
     sending_list = _get_list(request, list_id)
     form = SendingListForm(request.POST, account=request.account, instance=sending_list)
     if form.is_valid():
-        sending_list.name = form.cleaned_data["name"]
-        sending_list.save(update_fields=["name"])
-        messages.success(request, f"Sending list renamed to “{sending_list.name}”.")
-    else:
+        try:
+            services.sending_list_update(sending_list=sending_list, name=form.cleaned_data["name"])
+        except ValidationError as error:
+            # Taken by a concurrent request since the form's check: the same message.
+            form.add_error(None, error)
+    if form.errors:
         messages.error(request, " ".join(form.errors["name"]))
+    else:
+        messages.success(request, f"Sending list renamed to “{sending_list.name}”.")
     return redirect(sending_list)
 
 

@@ -9,17 +9,16 @@ from trackly.api_keys import api_key_create
 from trackly.api_keys import api_key_revoke as revoke
 from trackly.models import ApiKey, Role
 from trackly.tenancy import AccountRequest, account_view
+from trackly.text import check_text
 
 
 class ApiKeyForm(forms.Form):
-    name = forms.CharField(max_length=100, help_text="What the key is for, e.g. the shop's CRM.")
+    name = forms.CharField(
+        max_length=100,
+        help_text="What the key is for, e.g. the shop's CRM.",
+        validators=[check_text],
+    )
     read_only = forms.BooleanField(required=False, label="Read-only")
-
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        if any(ord(char) < 32 or ord(char) == 127 for char in name):
-            raise forms.ValidationError("A name cannot contain control characters.")
-        return name
 
 
 def _page(request: AccountRequest, form: ApiKeyForm | None = None, new_key: str = "", status=200):

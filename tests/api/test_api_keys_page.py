@@ -137,3 +137,17 @@ def test_create_api_key_needs_a_known_account_and_a_name(account):
     with pytest.raises(CommandError, match=r"--name must be 1 to 100 characters\."):
         call_command("create_api_key", "--account", "acme", "--name", " ")
     assert not ApiKey.objects.exists()
+
+
+def test_a_key_name_with_a_control_character_has_one_message_on_the_page_and_the_cli(
+    admin_client, account
+):
+    response = admin_client.post(PAGE, {"name": "CRM\x07"})
+    assert response.context["form"].errors == {
+        "name": ["The text contains the control character U+0007."]
+    }
+    with pytest.raises(
+        CommandError, match=r"^--name: The text contains the control character U\+0007\.$"
+    ):
+        call_command("create_api_key", "--account", "acme", "--name", "CRM\x07")
+    assert not ApiKey.objects.exists()

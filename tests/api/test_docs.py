@@ -1,9 +1,12 @@
 import re
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.staticfiles import finders
 
 from api.errors import ERRORS
+from contacts.labels import KEY_MAX_LENGTH, MAX_LABELS_PER_CONTACT, VALUE_MAX_LENGTH
 
 
 @pytest.fixture
@@ -101,3 +104,33 @@ def test_the_docs_page_uses_only_files_served_here(anonymous_api, db):
     assert re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", page) == [
         ' type="application/json" id="swagger-settings"'
     ]
+
+
+def _text_of(path: str) -> str:
+    # Sentences wrap across lines in the Markdown source.
+    return " ".join((Path(settings.BASE_DIR) / path).read_text().split())
+
+
+def test_the_docs_state_the_label_validators_limits():
+    api = _text_of("docs/api.md")
+    assert (
+        f"keys of 1 to {KEY_MAX_LENGTH} letters, digits, `_` and `-` (`invalid_label_key`), "
+        f"values of 1 to {VALUE_MAX_LENGTH} characters without control characters "
+        f"(`invalid_label_value`), at most {MAX_LABELS_PER_CONTACT} labels per contact"
+    ) in api
+    assert f"already at {MAX_LABELS_PER_CONTACT} labels without the key" in api
+    readme = _text_of("README.md")
+    assert (
+        f"Keys are 1\N{EN DASH}{KEY_MAX_LENGTH} characters of `A-Z a-z 0-9 _ -`, "
+        f"values 1\N{EN DASH}{VALUE_MAX_LENGTH} characters"
+    ) in readme
+    assert f"A contact has at most {MAX_LABELS_PER_CONTACT} labels" in readme
+    conditions = _text_of("docs/conditions.md")
+    assert f"(1 to {KEY_MAX_LENGTH} characters of `A-Z a-z 0-9 _ -`); values too (1 to " in (
+        conditions
+    )
+    assert f"values too (1 to {VALUE_MAX_LENGTH}" in conditions
+    imports = _text_of("docs/import.md")
+    assert f"(1 to {KEY_MAX_LENGTH} characters of `A-Z a-z 0-9 _ -`)" in imports
+    assert f"trimmed, 1 to {VALUE_MAX_LENGTH} characters, no control characters" in imports
+    assert f"more than {MAX_LABELS_PER_CONTACT} labels is rejected" in imports

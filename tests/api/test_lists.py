@@ -37,12 +37,12 @@ def test_a_list_name_or_number_in_use_is_a_conflict(api, sending_list):
     response = api.post("lists", {"name": "Main", "phone_number": "+14155550199"})
     assert response.status_code == 409
     assert response.json() == {
-        "error": "A sending list named 'Main' already exists.",
+        "error": "A sending list with this name already exists.",
         "code": "conflict",
     }
     response = api.post("lists", {"name": "Other", "phone_number": "415 555 0100"})
     assert response.status_code == 409
-    assert response.json()["error"] == "A sending list already sends from +14155550100."
+    assert response.json()["error"] == "A sending list with this number already exists."
 
 
 def test_another_account_may_use_the_same_name_and_number(outsider_api, sending_list):

@@ -7,6 +7,9 @@ import pytest
 from django.test import Client
 from openapi_spec_validator import validate
 
+from audiences.conditions import MAX_CONDITIONS, MAX_LIST_VALUES
+from contacts.labels import KEY_MAX_LENGTH, MAX_LABELS_PER_CONTACT, VALUE_MAX_LENGTH
+
 # An operation's resource: the first segment of its path (`/api/v1/audiences/...`).
 _RESOURCE = re.compile(r"^/api/v1/([a-z]+)")
 _OPERATION_ID = re.compile(r"^([a-z]+)_[a-z]+(_[a-z]+)*$")
@@ -91,3 +94,40 @@ PUBLISHED_IDS = {
 def test_operation_ids_are_the_published_names(document):
     ids = {(method, path): operation_id for method, path, operation_id in operation_ids(document)}
     assert ids == PUBLISHED_IDS
+
+
+def test_label_limits_in_the_document_are_the_label_validators(document):
+    schemas = document["components"]["schemas"]
+    key = {
+        "type": "string",
+        "pattern": f"^[A-Za-z0-9_-]{{1,{KEY_MAX_LENGTH}}}$",
+        "minLength": 1,
+        "maxLength": KEY_MAX_LENGTH,
+    }
+    value = {"type": "string", "minLength": 1, "maxLength": VALUE_MAX_LENGTH}
+    for name in ("ContactIn", "LabelsReplace"):
+        labels = schemas[name]["properties"]["labels"]
+        assert labels["propertyNames"] == key, name
+        assert labels["additionalProperties"] == value, name
+        assert labels["maxProperties"] == MAX_LABELS_PER_CONTACT, name
+    merge = schemas["LabelsMerge"]["properties"]["labels"]
+    assert merge["propertyNames"] == key
+    assert merge["additionalProperties"] == {"anyOf": [value, {"type": "null"}]}
+    for name in ("AddLabelIn", "RemoveLabelIn", "ValueCondition", "ListCondition"):
+        field = schemas[name]["properties"]["key"]
+        assert (field["pattern"], field["maxLength"]) == (key["pattern"], KEY_MAX_LENGTH), name
+    assert schemas["AddLabelIn"]["properties"]["value"]["maxLength"] == VALUE_MAX_LENGTH
+    assert schemas["ValueCondition"]["properties"]["value"]["maxLength"] == VALUE_MAX_LENGTH
+    values = schemas["ListCondition"]["properties"]["values"]
+    assert (values["items"]["maxLength"], values["maxItems"]) == (
+        VALUE_MAX_LENGTH,
+        MAX_LIST_VALUES,
+    )
+    assert schemas["AllConditions"]["properties"]["and"]["maxItems"] == MAX_CONDITIONS
+
+
+def test_label_limits_in_the_error_catalogue_are_the_label_validators(document):
+    description = document["info"]["description"]
+    assert f"longer than {KEY_MAX_LENGTH} characters" in description
+    assert f"longer than {VALUE_MAX_LENGTH} characters" in description
+    assert f"more than {MAX_LABELS_PER_CONTACT} labels" in description

@@ -367,7 +367,7 @@ def test_a_sending_list_name_is_unique_in_its_account_on_change(superuser_client
     )
     assert response.status_code == 200
     assert response.context["adminform"].form.errors == {
-        "__all__": ["Sending list with this Account and Name already exists."]
+        "name": ["A sending list with this name already exists."]
     }
 
 

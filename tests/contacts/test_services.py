@@ -118,3 +118,57 @@ def test_two_concurrent_additions_cannot_pass_the_limit():
 
         assert sorted(outcomes) == ["saved", "too_many_labels"]
         assert Label.objects.filter(contact=contact).count() == 50
+
+
+# Sending lists: a name and a number each unique in the account
+
+
+def test_the_service_refuses_a_taken_list_name_or_number(sending_list, account):
+    with pytest.raises(ValidationError) as taken:
+        services.sending_list_create(account=account, name="Main", phone_number="4155550100")
+    assert taken.value.message_dict == {
+        "name": ["A sending list with this name already exists."],
+        "phone_number": ["A sending list with this number already exists."],
+    }
+    assert [e.code for errors in taken.value.error_dict.values() for e in errors] == [
+        "conflict",
+        "conflict",
+    ]
+    assert (
+        services.sending_list_create(
+            account=account, name="Promos", phone_number="4155550111"
+        ).phone_number
+        == "+14155550111"
+    )
+
+
+def test_the_service_refuses_renaming_a_list_to_a_taken_name(sending_list, account):
+    promos = SendingListFactory(account=account, name="Promos", phone_number="+14155550111")
+    with pytest.raises(ValidationError) as taken:
+        services.sending_list_update(sending_list=promos, name="Main")
+    assert taken.value.message_dict == {"name": ["A sending list with this name already exists."]}
+    promos.refresh_from_db()
+    assert promos.name == "Promos"
+    services.sending_list_update(sending_list=promos, name="Promos")
+    services.sending_list_update(sending_list=promos, name="Offers")
+    promos.refresh_from_db()
+    assert promos.name == "Offers"
+
+
+def test_a_name_taken_by_a_concurrent_write_is_the_same_error(sending_list, account, monkeypatch):
+    # The first check passes as if the other list were not committed yet; the unique constraint
+    # refuses the write, and the error is the check's, not an IntegrityError.
+    check = services.sending_list_check_unique
+    calls = []
+
+    def check_after_the_first(**kwargs):
+        calls.append(kwargs)
+        if len(calls) > 1:
+            check(**kwargs)
+
+    monkeypatch.setattr(services, "sending_list_check_unique", check_after_the_first)
+    with pytest.raises(ValidationError) as taken:
+        services.sending_list_create(account=account, name="Main", phone_number="4155550111")
+    assert taken.value.message_dict == {"name": ["A sending list with this name already exists."]}
+    assert len(calls) == 2
+    assert account.sending_lists.count() == 1

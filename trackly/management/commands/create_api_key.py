@@ -1,7 +1,9 @@
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from trackly.api_keys import api_key_create
 from trackly.models import Account, ApiKey
+from trackly.text import check_text
 
 NAME_MAX_LENGTH = ApiKey._meta.get_field("name").max_length
 
@@ -28,6 +30,10 @@ class Command(BaseCommand):
         name = name.strip()
         if not name or len(name) > NAME_MAX_LENGTH:
             raise CommandError(f"--name must be 1 to {NAME_MAX_LENGTH} characters.")
+        try:
+            check_text(name)
+        except ValidationError as error:
+            raise CommandError(f"--name: {error.messages[0]}") from None
         api_key, key = api_key_create(account=target, name=name, read_only=read_only)
         access = "read-only" if read_only else "read-write"
         self.stdout.write(
