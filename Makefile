@@ -29,11 +29,7 @@ run: $(VENV)/.installed
 	@# the server exiting) stops both. A job stopped half-way is failed once its lease expires
 	@# and can be started again.
 	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
-	( trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; exit' TERM INT; \
-	  while true; do \
-	    DEBUG=true $(PY) manage.py db_worker --no-startup-delay & pid=$$!; wait $$pid; \
-	    echo "The task worker stopped (exit $$?); starting it again in 2 seconds." >&2; sleep 2; \
-	  done ) & worker=$$!; \
+	DEBUG=true bin/keep-running $(PY) manage.py db_worker --no-startup-delay & worker=$$!; \
 	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(VENV)/.installed

@@ -1,6 +1,7 @@
 import factory
 from django.contrib.auth import get_user_model
 
+from audiences.models import Audience
 from contacts.models import Contact, Label, SendingList
 from trackly.models import Account, Membership, Role
 
@@ -75,3 +76,23 @@ def label_contact(contact: Contact, labels: dict[str, str]) -> Contact:
         for key, value in labels.items()
     )
     return contact
+
+
+def vip_audience(size: int, sending_list: SendingList | None = None) -> Audience:
+    """An audience `VIPs` of `size` new contacts labelled `vip=true`, made set-based."""
+    sending_list = sending_list or SendingListFactory()
+    contacts = Contact.objects.bulk_create(
+        Contact(
+            account=sending_list.account,
+            sending_list=sending_list,
+            phone_number=f"+1212{555 + i // 10000}{i % 10000:04d}",
+        )
+        for i in range(size)
+    )
+    Label.objects.bulk_create(
+        Label(account=sending_list.account, contact=contact, key="vip", value="true")
+        for contact in contacts
+    )
+    return Audience.objects.create(
+        account=sending_list.account, name="VIPs", conditions="label:vip EXISTS"
+    )

@@ -18,9 +18,8 @@ import pytest
 from django.db import connection
 from django.db.models import Count
 
-from audiences.models import Audience
 from contacts.models import Contact, Label, LabelKeyCount, LabelValueCount
-from tests.factories import SendingListFactory
+from tests.factories import SendingListFactory, vip_audience
 from tests.workers import free_port, start_web_server, start_worker, stop
 from trackly.api_keys import api_key_create
 
@@ -165,24 +164,6 @@ class ApiReader:
                 time.sleep(1)
 
 
-def make_audience(sending_list) -> Audience:
-    contacts = Contact.objects.bulk_create(
-        Contact(
-            account=sending_list.account,
-            sending_list=sending_list,
-            phone_number=f"+1212{555 + i // 10000}{i % 10000:04d}",
-        )
-        for i in range(AUDIENCE_SIZE)
-    )
-    Label.objects.bulk_create(
-        Label(account=sending_list.account, contact=contact, key="vip", value="true")
-        for contact in contacts
-    )
-    return Audience.objects.create(
-        account=sending_list.account, name="VIPs", conditions="label:vip EXISTS"
-    )
-
-
 def multipart(fields: dict[str, str], file_name: str, content: bytes) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     parts = [
@@ -203,7 +184,7 @@ def test_api_clients_an_import_and_a_bulk_change_at_once_lose_nothing(
     account, admin_user, tmp_path
 ):
     sending_list = SendingListFactory(account=account)
-    audience = make_audience(sending_list)
+    audience = vip_audience(AUDIENCE_SIZE, sending_list)
     keys = [
         api_key_create(account=account, name=name, created_by=admin_user)[1]
         for name in ("a", "b", "reader", "operator")

@@ -11,9 +11,8 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from audiences import bulk, services
-from audiences.models import Audience
 from contacts.models import Contact, Label
-from tests.factories import ContactFactory, SendingListFactory
+from tests.factories import ContactFactory, vip_audience
 from tests.trackly.slow_jobs import slow_chunk_task
 from tests.workers import DATABASE_QUEUE, start_worker, stop, wait_for
 from trackly.jobs import NO_WORKER, STALE_ERROR, fail_stale_jobs, start_job
@@ -23,23 +22,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 FINISHED_TASK = [TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED]
 DATABASE_ERROR = "Database error; the worker will try again"
-
-
-def make_audience(size: int) -> Audience:
-    sending_list = SendingListFactory()
-    contacts = Contact.objects.bulk_create(
-        Contact(
-            account=sending_list.account, sending_list=sending_list, phone_number=f"+1212555{i:04d}"
-        )
-        for i in range(size)
-    )
-    Label.objects.bulk_create(
-        Label(account=sending_list.account, contact=contact, key="vip", value="true")
-        for contact in contacts
-    )
-    return Audience.objects.create(
-        account=sending_list.account, name="VIPs", conditions="label:vip EXISTS"
-    )
 
 
 def start_change(audience) -> Job:
@@ -56,9 +38,27 @@ def start_change(audience) -> Job:
     return change.job
 
 
+def start_slow_job(*, seconds: float, before: float = 0) -> Job:
+    """A job of one chunk (`tests.trackly.slow_jobs`) that takes `seconds`, after `before`."""
+    contact = ContactFactory()
+    return start_job(
+        account=contact.account,
+        kind=Job.Kind.ADD_LABEL,
+        user=None,
+        params={"contact": contact.pk, "before": before, "seconds": seconds},
+        task=slow_chunk_task,
+    )
+
+
+def wait_until_mid_chunk(job: Job) -> None:
+    """Wait until the slow job's worker has written its label and waits before committing."""
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Job.Status.RUNNING)
+    time.sleep(1)
+
+
 def test_a_worker_process_runs_a_queued_job(settings):
     settings.TASKS = DATABASE_QUEUE
-    audience = make_audience(40)
+    audience = vip_audience(40)
     job = start_change(audience)
     assert job.status == Job.Status.QUEUED
     worker = start_worker()
@@ -76,7 +76,7 @@ def test_a_worker_process_runs_a_queued_job(settings):
 def test_a_killed_worker_leaves_whole_chunks_and_the_job_can_run_again(settings):
     settings.TASKS = DATABASE_QUEUE
     settings.JOB_HEARTBEAT_TIMEOUT = 1
-    audience = make_audience(600)
+    audience = vip_audience(600)
     job = start_change(audience)
     # Three contacts per chunk: hundreds of chunks, so the kill lands half-way.
     worker = start_worker(BULK_CHUNK_SIZE="3", JOB_HEARTBEAT_TIMEOUT="1")
@@ -118,14 +118,7 @@ def test_a_killed_worker_leaves_whole_chunks_and_the_job_can_run_again(settings)
 )
 def test_a_job_slower_than_its_lease_finishes_as_succeeded(settings, before, seconds):
     settings.TASKS = DATABASE_QUEUE
-    contact = ContactFactory()
-    job = start_job(
-        account=contact.account,
-        kind=Job.Kind.ADD_LABEL,
-        user=None,
-        params={"contact": contact.pk, "before": before, "seconds": seconds},
-        task=slow_chunk_task,
-    )
+    job = start_slow_job(seconds=seconds, before=before)
     # A two-second lease, shorter than the slow part.
     worker = start_worker(JOB_HEARTBEAT_TIMEOUT="2")
     failed = 0
@@ -153,7 +146,7 @@ def test_a_run_that_lost_its_lease_writes_nothing_more(settings, how):
     settings.TASKS = DATABASE_QUEUE
     # Five thousand chunks of one contact: the job is still running when its lease goes, even
     # on a busy machine.
-    audience = make_audience(5000)
+    audience = vip_audience(5000)
     job = start_change(audience)
     worker = start_worker(BULK_CHUNK_SIZE="1")
     try:
@@ -188,7 +181,7 @@ def test_a_worker_outlives_a_write_lock_held_past_its_busy_timeout(settings, tmp
     if connection.vendor != "sqlite":
         pytest.skip("SQLite's write lock")
     settings.TASKS = DATABASE_QUEUE
-    audience = make_audience(40)
+    audience = vip_audience(40)
     log_path = tmp_path / "worker.log"
     with log_path.open("w") as log:
         worker = start_worker(log=log, SQLITE_BUSY_TIMEOUT="1")
@@ -230,7 +223,7 @@ def test_a_worker_outlives_a_database_that_drops_its_connections(settings, tmp_p
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL connections")
     settings.TASKS = DATABASE_QUEUE
-    audience = make_audience(40)
+    audience = vip_audience(40)
     name = connection.settings_dict["NAME"]
     log_path = tmp_path / "worker.log"
     with log_path.open("w") as log:
@@ -272,17 +265,6 @@ def test_a_running_worker_is_seen_and_a_stopped_one_is_not(settings, admin_clien
     assert NO_WORKER in admin_client.get(jobs_page).content.decode()
 
 
-def start_slow_job(seconds: float) -> Job:
-    contact = ContactFactory()
-    return start_job(
-        account=contact.account,
-        kind=Job.Kind.ADD_LABEL,
-        user=None,
-        params={"contact": contact.pk, "seconds": seconds},
-        task=slow_chunk_task,
-    )
-
-
 def kill_other_connections() -> int:
     """End every connection to the test database but this one, as a server restart would."""
     connection.ensure_connection()
@@ -303,9 +285,7 @@ def test_a_chunk_whose_lease_is_taken_over_while_it_runs_is_rolled_back(settings
     job = start_slow_job(seconds=3)
     worker = start_worker()
     try:
-        wait_for(lambda: Job.objects.get(pk=job.pk).status == Job.Status.RUNNING)
-        # The chunk has written its label and waits before it commits.
-        time.sleep(1)
+        wait_until_mid_chunk(job)
         assert Job.objects.filter(pk=job.pk).update(lease_token="another-run") == 1
         wait_for(lambda: DBTaskResult.objects.filter(status__in=FINISHED_TASK).exists())
         assert worker.poll() is None
@@ -327,15 +307,14 @@ def test_a_job_whose_connection_is_killed_is_failed_at_once_and_the_worker_goes_
     job = start_slow_job(seconds=3)
     worker = start_worker()
     try:
-        wait_for(lambda: Job.objects.get(pk=job.pk).status == Job.Status.RUNNING)
-        time.sleep(1)
+        wait_until_mid_chunk(job)
         assert kill_other_connections()
         # Recorded as failed by its worker, long before its 60-second lease would expire.
         wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=15)
         job.refresh_from_db()
         assert job.status == Job.Status.FAILED
         assert job.error.startswith("Unexpected error: ")
-        again = start_change(make_audience(40))
+        again = start_change(vip_audience(40))
         wait_for(lambda: Job.objects.get(pk=again.pk).is_finished)
         assert worker.poll() is None
     finally:
