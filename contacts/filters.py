@@ -34,24 +34,50 @@ def filter_contacts(
     return contacts, hint
 
 
+VALUE_NEEDS_KEY = "Choose a label key to filter by its value."
+
+
+def clean_filter(*, phone: str, key: str, value: str) -> dict[str, str]:
+    """The filter as the table applies it (`q`, `key`, `value`, trimmed, the key cleaned), or a
+    `ValidationError` by field naming what the table refuses."""
+    phone, key, value = phone.strip(), key.strip(), value.strip()
+    errors = {}
+    if len(phone) > PHONE_SEARCH_MAX_LENGTH:
+        errors["q"] = f"A phone search has at most {PHONE_SEARCH_MAX_LENGTH} characters."
+    if len(value) > VALUE_MAX_LENGTH:
+        errors["value"] = f"Label value is longer than {VALUE_MAX_LENGTH} characters."
+    if key:
+        try:
+            key = clean_key(key)
+        except ValidationError as error:
+            errors["key"] = error.messages[0]
+    elif value:
+        errors["key"] = VALUE_NEEDS_KEY
+    if errors:
+        raise ValidationError(errors)
+    return {"q": phone, "key": key, "value": value}
+
+
 def saved_filter_contacts(
     contacts: QuerySet[Contact], saved: Mapping[str, object], *, region: str
 ) -> QuerySet[Contact]:
     """The `contacts` a recorded filter (`q`, `key`, `value` as the table sent them, and
     `list_id`) matches now; none when the filter is not one the table accepts."""
-    phone, key, value = (str(saved.get(name) or "").strip() for name in ("q", "key", "value"))
-    if len(phone) > PHONE_SEARCH_MAX_LENGTH or len(value) > VALUE_MAX_LENGTH:
-        return contacts.none()
-    if key:
-        try:
-            key = clean_key(key)
-        except ValidationError:
-            return contacts.none()
-    if value and not key:
+    try:
+        chosen = clean_filter(
+            **{field: str(saved.get(name) or "") for field, name in _FIELDS.items()}
+        )
+    except ValidationError:
         return contacts.none()
     if saved.get("list_id"):
         contacts = contacts.filter(sending_list_id=saved["list_id"])
-    return filter_contacts(contacts, phone=phone, key=key, value=value, region=region)[0]
+    return filter_contacts(
+        contacts, phone=chosen["q"], key=chosen["key"], value=chosen["value"], region=region
+    )[0]
+
+
+# `clean_filter`'s arguments and the table's field names.
+_FIELDS = {"phone": "q", "key": "key", "value": "value"}
 
 
 def _search_phone(

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.http import QueryDict
 
 from contacts import services
-from contacts.filters import PHONE_SEARCH_MAX_LENGTH, filter_contacts
+from contacts.filters import PHONE_SEARCH_MAX_LENGTH, clean_filter, filter_contacts
 from contacts.labels import (
     KEY_MAX_LENGTH,
     MAX_LABELS_PER_CONTACT,
@@ -169,14 +169,18 @@ class ContactSearchForm(forms.Form):
     key = forms.CharField(required=False, max_length=KEY_MAX_LENGTH, label="Label key")
     value = forms.CharField(required=False, max_length=VALUE_MAX_LENGTH, label="Label value")
 
-    def clean_key(self) -> str:
-        key = self.cleaned_data["key"]
-        return clean_key(key) if key.strip() else ""
-
     def clean(self) -> dict:
         cleaned = super().clean()
-        if cleaned.get("value") and not cleaned.get("key"):
-            self.add_error("key", "Choose a label key to filter by its value.")
+        if self.errors:
+            return cleaned
+        try:
+            cleaned.update(
+                clean_filter(phone=cleaned["q"], key=cleaned["key"], value=cleaned["value"])
+            )
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                for message in messages:
+                    self.add_error(field, message)
         return cleaned
 
     def filter(self, contacts: QuerySet[Contact], region: str) -> tuple[QuerySet[Contact], str]:
