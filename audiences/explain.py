@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from audiences import compiler
@@ -43,9 +43,10 @@ class Reason:
 
     def html(self) -> SafeString:
         """The same sentence as HTML, each term in a <code> element."""
-        escaped = self.template.replace("<", "&lt;").replace(">", "&gt;")
+        if not self.terms:
+            return escape(self.template)
         return format_html(
-            escaped,
+            escape(self.template),
             **{
                 name: _join_html(term if isinstance(term, tuple) else (term,))
                 for name, term in self.terms.items()
@@ -324,8 +325,10 @@ def _list_names(audience) -> dict[int, str]:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class FunnelStep:
-    """The contacts left after one more of the audience's tests."""
+    """The contacts left after one more of the audience's tests: `kind` is `account`,
+    `subscribed`, `scope` or `condition`."""
 
+    kind: str
     label: Reason
     contacts: int
 
@@ -344,9 +347,9 @@ def funnel(account: Account, node: Node | None, list_ids: Sequence[int]) -> list
     top-level condition in turn (each count includes the tests before it); it stops at the first
     step that leaves no contact. One count query per step."""
     contacts = Contact.objects.for_account(account)
-    steps = [FunnelStep(Reason("contacts in the account"), contacts.count())]
+    steps = [FunnelStep("account", Reason("contacts in the account"), contacts.count())]
     scoped = compiler.scope(account, None)
-    chain: list[tuple[Reason, Any]] = [(Reason("subscribed"), scoped)]
+    chain: list[tuple[str, Reason, Any]] = [("subscribed", Reason("subscribed"), scoped)]
     if list_ids:
         names = dict(
             SendingList.objects.for_account(account)
@@ -356,15 +359,17 @@ def funnel(account: Account, node: Node | None, list_ids: Sequence[int]) -> list
         scoped = compiler.scope(account, list_ids)
         chain.append(
             (
+                "scope",
                 Reason("on a list in scope ({lists})", {"lists": tuple(names.values())}),
                 scoped,
             )
         )
     for condition in top_level_conditions(node):
         scoped = scoped.filter(compiler.compile_conditions(condition, account_id=account.pk))
-        chain.append((Reason("{condition}", {"condition": to_text(condition)}), scoped))
-    for reason, queryset in chain:
+        reason = Reason("{condition}", {"condition": to_text(condition)})
+        chain.append(("condition", reason, scoped))
+    for kind, reason, queryset in chain:
         if steps[-1].contacts == 0:
             break
-        steps.append(FunnelStep(reason, queryset.count()))
+        steps.append(FunnelStep(kind, reason, queryset.count()))
     return steps

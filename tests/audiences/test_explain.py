@@ -269,17 +269,17 @@ def test_the_funnel_says_which_condition_removed_everyone(account, sending_list,
     label_contact(ContactFactory(sending_list=second_list), {"tier": "gold", "city": "Rome"})
     node = parse("tier = gold AND city = Rome AND churned NOT EXISTS")
     steps = funnel(account, node, [sending_list.pk])
-    assert [(step.label.text(), step.contacts) for step in steps] == [
-        ("contacts in the account", 5),
-        ("subscribed", 4),
-        ("on a list in scope (`Main`)", 3),
-        ("`label:tier = gold`", 2),
-        ("`label:city = Rome`", 0),
+    assert [(step.kind, step.label.text(), step.contacts) for step in steps] == [
+        ("account", "contacts in the account", 5),
+        ("subscribed", "subscribed", 4),
+        ("scope", "on a list in scope (`Main`)", 3),
+        ("condition", "`label:tier = gold`", 2),
+        ("condition", "`label:city = Rome`", 0),
     ]
     everything = funnel(account, None, [])
-    assert [(step.label.text(), step.contacts) for step in everything] == [
-        ("contacts in the account", 5),
-        ("subscribed", 4),
+    assert [(step.kind, step.label.text(), step.contacts) for step in everything] == [
+        ("account", "contacts in the account", 5),
+        ("subscribed", "subscribed", 4),
     ]
 
 
