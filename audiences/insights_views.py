@@ -23,18 +23,20 @@ _DAY_WIDTH = 10
 def overview(request: AccountRequest):
     """The account at a glance: lists, contacts, audiences, jobs, label hygiene, next steps."""
     account = request.account
-    lists = list(SendingList.objects.for_account(account).filter(status="active"))
+    lists = list(SendingList.objects.for_account(account).active())
     has_contacts = Contact.objects.for_account(account).exists()
     audiences = list(
         Audience.objects.for_account(account).filter(status=Audience.Status.ACTIVE)[
             : OVERVIEW_AUDIENCES + 1
         ]
     )
-    jobs = list(
+    # Previews are a step of an import, not work of their own.
+    jobs = (
         Job.objects.for_account(account)
         .defer("result", "params")
-        .exclude(kind=Job.Kind.IMPORT_PREVIEW)[:OVERVIEW_JOBS]
+        .exclude(kind=Job.Kind.IMPORT_PREVIEW)
     )
+    unfinished = (Job.Status.QUEUED, Job.Status.RUNNING)
     context = {
         "nav": "home",
         "lists": lists,
@@ -42,8 +44,8 @@ def overview(request: AccountRequest):
         "has_contacts": has_contacts,
         "audiences": audiences[:OVERVIEW_AUDIENCES],
         "more_audiences": len(audiences) > OVERVIEW_AUDIENCES,
-        "jobs": jobs,
-        "running": [job for job in jobs if job.status in (Job.Status.QUEUED, Job.Status.RUNNING)],
+        "running": list(jobs.filter(status__in=unfinished)[:OVERVIEW_JOBS]),
+        "recent": list(jobs.exclude(status__in=unfinished)[:OVERVIEW_JOBS]),
         "can_admin": request.membership.has_role(Role.ADMIN),
     }
     return render(request, "audiences/overview.html", context)
@@ -54,11 +56,7 @@ def overview(request: AccountRequest):
 def overview_lists(request: AccountRequest):
     """The lists with their subscribed contacts, and the account's contacts: counted after the
     page, two queries."""
-    lists = list(
-        SendingList.objects.for_account(request.account)
-        .filter(status="active")
-        .with_contact_count()
-    )
+    lists = list(SendingList.objects.for_account(request.account).active().with_contact_count())
     context = {
         "lists": lists,
         "total": Contact.objects.for_account(request.account).count(),

@@ -40,6 +40,7 @@ def shop(account, sending_list):
     )
     Audience.objects.create(account=account, name="Gold", conditions="tier = gold")
     Job.objects.create(account=account, kind=Job.Kind.IMPORT, status="succeeded")
+    Job.objects.create(account=account, kind=Job.Kind.IMPORT_PREVIEW, status="succeeded")
     return second
 
 
@@ -54,6 +55,7 @@ def test_home_opens_the_overview(admin_client, shop):
     for panel in ("overview-lists", "overview-audiences", "overview-added", "overview-jobs"):
         assert f'data-testid="{panel}"' in html
     assert "Import #" in text_of(response)
+    assert "Import preview" not in text_of(response)
     assert 'data-testid="next-steps"' not in html
 
 
@@ -63,12 +65,15 @@ def test_the_overview_is_a_few_queries_however_many_objects(
     for number in range(20):
         Audience.objects.create(account=account, name=f"A{number}")
         Job.objects.create(account=account, kind=Job.Kind.ADD_LABEL)
-    # Session, user, membership, lists, whether there are contacts, audiences, jobs, and the
-    # account switcher's memberships.
-    with django_assert_max_num_queries(8):
+    # Session, user, membership, lists, whether there are contacts, audiences, running and
+    # recent jobs, and the account switcher's memberships.
+    with django_assert_max_num_queries(9):
         response = admin_client.get(url("audiences:overview"))
     assert response.status_code == 200
-    assert text_of(response).count("Add label #") == 5
+    text = text_of(response)
+    assert text.count("Add label #") == 5
+    assert "Running Add label #" in text
+    assert "Recent Import #" in text
     assert "More audiences…" in text_of(response)
 
 
