@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString
 
 from audiences import compiler
 from audiences.conditions import And, Condition, Node, Not, Op, Or, evaluate, to_json, to_text
+from audiences.models import Audience
 from contacts.models import Contact, SendingList
 from contacts.phones import normalize_phone
 from trackly.models import Account
@@ -278,13 +279,13 @@ def explain(
     return Explanation(subscribed and in_scope and matched, tuple(checks), step)
 
 
-def explain_contact(audience, contact: Contact) -> Explanation:
-    """Explain `contact`'s membership of `audience` (an audiences.models.Audience) now."""
+def explain_contact(audience: Audience, contact: Contact) -> Explanation:
+    """Explain `contact`'s membership of `audience` now."""
     labels = dict(contact.labels.values_list("key", "value"))
     return explain(audience.tree, audience.list_ids(), _list_names(audience), contact, labels)
 
 
-def explain_phone(audience, phone: str) -> list[tuple[Contact, Explanation]]:
+def explain_phone(audience: Audience, phone: str) -> list[tuple[Contact, Explanation]]:
     """Explain the membership of every contact of the audience's account with this phone number
     (one per sending list it is on), read in the account's region; raise ValidationError for a
     number that cannot be read. An empty list means no contact has the number."""
@@ -313,7 +314,7 @@ def explain_phone(audience, phone: str) -> list[tuple[Contact, Explanation]]:
     ]
 
 
-def _list_names(audience) -> dict[int, str]:
+def _list_names(audience: Audience) -> dict[int, str]:
     lists = SendingList.objects.filter(account_id=audience.account_id)
     return dict(lists.values_list("pk", "name"))
 

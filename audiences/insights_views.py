@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from audiences import catalogue, explain, insights
+from audiences.conditions import And, Condition, Node, Not, Or
 from audiences.models import Audience
 from contacts.models import Contact, SendingList
 from trackly.models import Job, Role
@@ -122,9 +123,7 @@ def audience_breakdown(request: AccountRequest, audience_id: int):
     key = request.GET.get("key", "")
     if key not in known:
         named = [
-            condition.key
-            for condition in _conditions_of(audience.tree)
-            if getattr(condition, "key", None) in known
+            condition.key for condition in _conditions_of(audience.tree) if condition.key in known
         ]
         by_use = sorted(keys, key=lambda item: (-item.contacts, item.key))
         key = named[0] if named else (by_use[0].key if by_use else "")
@@ -135,17 +134,16 @@ def audience_breakdown(request: AccountRequest, audience_id: int):
     return render(request, "audiences/_audience_breakdown.html", context)
 
 
-def _conditions_of(node) -> list:
+def _conditions_of(node: Node | None) -> list[Condition]:
     """The conditions of a tree, in the order they are written."""
-    if node is None:
-        return []
-    children = getattr(node, "children", None)
-    if children is not None:
-        return [leaf for child in children for leaf in _conditions_of(child)]
-    child = getattr(node, "child", None)
-    if child is not None:
-        return _conditions_of(child)
-    return [node]
+    match node:
+        case Condition():
+            return [node]
+        case And(children=children) | Or(children=children):
+            return [leaf for child in children for leaf in _conditions_of(child)]
+        case Not(child=child):
+            return _conditions_of(child)
+    return []
 
 
 @require_GET
