@@ -124,10 +124,13 @@ def test_contacts_added_per_day_fill_every_day(account, sending_list):
     assert sum(item.contacts for item in days) == 4
 
 
-def test_the_added_chart_draws_a_bar_a_day(admin_client, account, sending_list):
+def test_the_added_chart_draws_a_bar_a_day(
+    admin_client, account, sending_list, django_assert_max_num_queries
+):
     ContactFactory(sending_list=sending_list)
     ContactFactory(sending_list=sending_list)
-    response = admin_client.get(url("audiences:overview_added"))
+    with django_assert_max_num_queries(4):
+        response = admin_client.get(url("audiences:overview_added"))
     html = response.content.decode()
     assert html.count("<rect ") == 30
     today = timezone.localdate().isoformat()
@@ -137,8 +140,12 @@ def test_the_added_chart_draws_a_bar_a_day(admin_client, account, sending_list):
     assert "2 contacts added" in html
 
 
-def test_hygiene_warns_of_keys_and_values_that_look_like_duplicates(admin_client, shop):
-    response = admin_client.get(url("audiences:overview_hygiene"))
+def test_hygiene_warns_of_keys_and_values_that_look_like_duplicates(
+    admin_client, shop, django_assert_max_num_queries
+):
+    # Session, user, membership, the keys, and the values of each of the four keys.
+    with django_assert_max_num_queries(8):
+        response = admin_client.get(url("audiences:overview_hygiene"))
     text = text_of(response)
     assert "2 groups of labels look like duplicates" in text
     assert "Keys Tier · tier" in text
