@@ -192,7 +192,7 @@ def test_the_breakdown_by_a_chosen_key(admin_client, shop, account, django_asser
     assert "gold 2 No tier 2" in text_of(response)
     members = audience.members()
     assert insights.breakdown(members, account=account, key="source", limit=1) == (
-        insights.Breakdown("source", 4, [insights.ValueShare("google", 2)], 2, 0)
+        insights.Breakdown("source", 4, [insights.ValueShare("google", 2)], 2, 0, 50_000)
     )
 
 
@@ -302,3 +302,13 @@ def test_a_filtered_list_without_matches_says_so(editor_client, account, contact
         url("contacts:list_contacts", contact.sending_list_id), {"q": "999"}
     )
     assert 'data-testid="empty-list"' not in response.content.decode()
+
+
+def test_a_large_audience_is_broken_down_by_its_newest_members(admin_client, shop, account):
+    audience = Audience.objects.create(account=account, name="All")
+    newest = list(audience.members().order_by("-id"))[:2]
+    result = insights.breakdown(audience.members(), account=account, key="tier", sample=2)
+    assert result == insights.Breakdown("tier", 2, [], 0, 2, 2)
+    assert result.sampled
+    assert not any(label.key == "tier" for contact in newest for label in contact.labels.all())
+    assert not insights.breakdown(audience.members(), account=account, key="tier").sampled
