@@ -312,3 +312,12 @@ def test_a_large_audience_is_broken_down_by_its_newest_members(admin_client, sho
     assert result.sampled
     assert not any(label.key == "tier" for contact in newest for label in contact.labels.all())
     assert not insights.breakdown(audience.members(), account=account, key="tier").sampled
+
+
+def test_no_contacts_added_lately_is_said_in_words(admin_client, account, sending_list):
+    contact = ContactFactory(sending_list=sending_list)
+    Contact.objects.filter(pk=contact.pk).update(
+        created_at=timezone.now() - datetime.timedelta(days=40)
+    )
+    response = admin_client.get(url("audiences:overview_added"))
+    assert text_of(response) == "No contacts added in the last 30 days."
