@@ -20,10 +20,11 @@ from api.jobs import JobOut, job_out
 from api.openapi import operation
 from api.paging import Page, PageParams, paginate
 from audiences import bulk, compiler, services
+from audiences.explain import explain_contact
 from audiences.models import Audience
 from audiences.services import audience_selection, label_change_start
 from contacts.labels import MAX_LABELS_PER_CONTACT
-from contacts.models import SendingList
+from contacts.models import Contact, SendingList
 from trackly.models import Account
 
 router = Router()
@@ -384,6 +385,110 @@ def audience_contacts(request: ApiRequest, audience_id: int, paging: Query[PageP
     audience = _get_audience(request, audience_id)
     members = compiler.members(request.account, audience.tree, audience.list_ids())
     return paginate(members, paging, serialize_page=contacts_out)
+
+
+EXPLAIN_EXAMPLE = {
+    "audience_id": 7,
+    "contact_id": 42,
+    "member": False,
+    "checks": [
+        {"check": "subscribed", "passed": True, "reason": "subscribed"},
+        {
+            "check": "in_scope",
+            "passed": True,
+            "reason": "on `Main`; the audience takes every list",
+        },
+    ],
+    "conditions_matched": False,
+    "conditions": {
+        "kind": "and",
+        "text": "label:ltv_tier = vip AND label:churned NOT EXISTS",
+        "matched": False,
+        "reason": "1 condition of 2 false",
+        "condition": {
+            "and": [
+                {"key": "ltv_tier", "op": "=", "value": "vip"},
+                {"key": "churned", "op": "NOT EXISTS"},
+            ]
+        },
+        "children": [
+            {
+                "kind": "condition",
+                "text": "label:ltv_tier = vip",
+                "matched": False,
+                "reason": "`ltv_tier` is `standard`, not `vip`",
+                "condition": {"key": "ltv_tier", "op": "=", "value": "vip"},
+                "children": [],
+            },
+            {
+                "kind": "condition",
+                "text": "label:churned NOT EXISTS",
+                "matched": True,
+                "reason": "has no `churned` label",
+                "condition": {"key": "churned", "op": "NOT EXISTS"},
+                "children": [],
+            },
+        ],
+    },
+}
+
+
+class ExplainStepOut(Schema):
+    kind: str = Field(
+        description="`condition`, `and`, `or` or `not` (other kinds may be added later)."
+    )
+    text: str = Field(description="This part of the conditions as canonical text.")
+    matched: bool = Field(description="Whether the contact passes this part.")
+    reason: str = Field(description="Why, in words; keys and values are in backticks.")
+    condition: ConditionsTreeOut = Field(description="This part as a JSON tree.")
+    children: list["ExplainStepOut"] = Field(description="The parts of a group or NOT.")
+
+
+class ExplainCheckOut(Schema):
+    check: Literal["subscribed", "in_scope"]
+    passed: bool
+    reason: str
+
+
+class ExplainOut(Schema):
+    audience_id: int
+    contact_id: int
+    member: bool = Field(
+        description="Whether the contact is a member now: every check passed and the "
+        "conditions matched."
+    )
+    checks: list[ExplainCheckOut] = Field(
+        description="The audience's tests besides its conditions: subscribed, on a list in scope."
+    )
+    conditions_matched: bool = Field(description="True also when the audience has no conditions.")
+    conditions: ExplainStepOut | None = Field(
+        description="The conditions as a tree, each part marked; null for no conditions."
+    )
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXPLAIN_EXAMPLE]})
+
+
+ExplainStepOut.model_rebuild()
+
+
+@router.get(
+    "/audiences/{int:audience_id}/explain",
+    tags=["Audiences"],
+    **operation(
+        {200: ExplainOut},
+        "not_found",
+        summary="Explain a contact's membership",
+        description="Whether the contact is in the audience now, and why: the subscription "
+        "and list checks, and the conditions as a tree with each part true or false for "
+        "this contact and the reason.",
+        operation_id="audiences_explain",
+    ),
+)
+def audience_explain(request: ApiRequest, audience_id: int, contact_id: Query[Id]):
+    audience = _get_audience(request, audience_id)
+    contact = get_or_404(Contact.objects.for_account(request.account), contact_id, "contact")
+    explanation = explain_contact(audience, contact)
+    return {"audience_id": audience.pk, "contact_id": contact.pk, **explanation.as_json()}
 
 
 @router.post(

@@ -1,10 +1,32 @@
 from django.urls import path
 
-from audiences import views
+from audiences import explain_views, insights_views, views
 
 app_name = "audiences"
 
 urlpatterns = [
+    path("", insights_views.overview, name="overview"),
+    path("overview/lists/", insights_views.overview_lists, name="overview_lists"),
+    path("overview/added/", insights_views.overview_added, name="overview_added"),
+    path("overview/hygiene/", insights_views.overview_hygiene, name="overview_hygiene"),
+    path(
+        "audiences/<int:audience_id>/breakdown/",
+        insights_views.audience_breakdown,
+        name="audience_breakdown",
+    ),
+    path(
+        "audiences/<int:audience_id>/why-empty/",
+        insights_views.audience_why_empty,
+        name="audience_why_empty",
+    ),
+    path(
+        "audiences/<int:audience_id>/explain/",
+        explain_views.audience_explain,
+        name="audience_explain",
+    ),
+    path(
+        "contacts/<int:contact_id>/explain/", explain_views.contact_explain, name="contact_explain"
+    ),
     path("audiences/", views.audiences, name="audiences"),
     path("audiences/new/", views.audience_new, name="audience_new"),
     path("audiences/builder/", views.audience_builder, name="audience_builder"),

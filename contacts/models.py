@@ -137,6 +137,8 @@ class Contact(models.Model):
             models.Index(fields=["sending_list", "status", "id"], name="contact_list_status_idx"),
             # Audience scope on all of an account's lists, in id order.
             models.Index(fields=["account", "status", "id"], name="contact_account_status_idx"),
+            # Contacts added per day on the account overview: the account's recent contacts.
+            models.Index(fields=["account", "created_at"], name="contact_account_created_idx"),
         ]
 
     def __str__(self) -> str:

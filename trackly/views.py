@@ -21,7 +21,7 @@ def home(request: HttpRequest):
     membership = Membership.objects.for_user(request.user).first()
     if membership is None:
         return render(request, "trackly/no_account.html")
-    return redirect("contacts:sending_lists", membership.account.slug)
+    return redirect("audiences:overview", membership.account.slug)
 
 
 def _settings_page(request: AccountRequest, **forms):

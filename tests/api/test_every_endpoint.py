@@ -31,6 +31,8 @@ ENDPOINTS = [
     ("PATCH", "/api/v1/audiences/{audience_id}", {"name": "Renamed"}, True, True),
     ("DELETE", "/api/v1/audiences/{audience_id}", None, True, True),
     ("GET", "/api/v1/audiences/{audience_id}/contacts", None, False, True),
+    # A GET's body is its query, formatted like the path.
+    ("GET", "/api/v1/audiences/{audience_id}/explain", {"contact_id": "{contact_id}"}, False, True),
     ("POST", "/api/v1/audiences/{audience_id}/add-label", {"key": "a", "value": "b"}, True, True),
     ("POST", "/api/v1/audiences/{audience_id}/remove-label", {"key": "a"}, True, True),
     ("GET", "/api/v1/jobs/{job_id}", None, False, True),
@@ -56,6 +58,8 @@ def objects(account, contact):
 def _call(client: ApiClient, method: str, path: str, body, objects: dict):
     if body == "upload":
         return client.upload(path, {"file": SimpleUploadedFile("c.csv", CSV)})
+    if method == "GET" and body is not None:
+        body = {name: value.format(**objects) for name, value in body.items()}
     return client.request(method, path.format(**objects), body)
 
 

@@ -48,7 +48,7 @@ def test_parameter_examples_are_a_map_of_example_objects(document):
 
 def test_every_operation_id_is_unique(document):
     ids = [operation_id for _, _, operation_id in operation_ids(document)]
-    assert len(ids) == 24
+    assert len(ids) == 25
     assert sorted(ids) == sorted(set(ids))
 
 
@@ -72,6 +72,7 @@ PUBLISHED_IDS = {
     ("PATCH", "/api/v1/audiences/{audience_id}"): "audiences_update",
     ("POST", "/api/v1/audiences/{audience_id}/add-label"): "audiences_add_label",
     ("GET", "/api/v1/audiences/{audience_id}/contacts"): "audiences_list_contacts",
+    ("GET", "/api/v1/audiences/{audience_id}/explain"): "audiences_explain",
     ("POST", "/api/v1/audiences/{audience_id}/remove-label"): "audiences_remove_label",
     ("GET", "/api/v1/contacts"): "contacts_list",
     ("POST", "/api/v1/contacts"): "contacts_upsert",

@@ -120,7 +120,7 @@ def test_the_switcher_lists_every_account_of_the_user(admin_client, admin_user, 
 
 def test_home_opens_the_first_account(admin_client):
     response = admin_client.get("/")
-    assert response["Location"] == "/a/acme/lists/"
+    assert response["Location"] == "/a/acme/"
 
 
 def test_home_without_an_account_says_so(client, db):
