@@ -20,12 +20,23 @@ from django.views.decorators.vary import vary_on_headers
 from contacts import importing
 from contacts.cells import neutralise_cell
 from contacts.models import SendingList
+from contacts.phones import region_choices
 from trackly.jobs import fail_stale_jobs, worker_warning
 from trackly.models import Job, Role
 from trackly.tenancy import AccountRequest, account_view
 
 # Rejected rows shown on the page; all of them (up to the result's cap) are in the download.
 REJECTED_SHOWN = 20
+# Regions named in the warning about numbers of another region (the most frequent first).
+OTHER_REGIONS_SHOWN = 3
+# What a column can become in the preview's mapping.
+MAPPING_USES = (
+    (importing.PHONE, "Phone number"),
+    (importing.FALLBACK, "Phone number when the first is empty"),
+    (importing.COUNTRY, "Country of the number"),
+    (importing.LABEL, "Label"),
+    (importing.IGNORED, "Ignored"),
+)
 # What each outcome means for a row of the preview's sample.
 EFFECTS = {
     importing.CREATED: "New contact",
@@ -41,10 +52,10 @@ def effect_context(result: dict, *, shown: int | None = REJECTED_SHOWN) -> dict:
     return {
         "result": result,
         "rejected_shown": result.get("rejected_rows", [])[:shown],
-        # The result names the first ignored columns and counts them all.
-        "ignored_more": max(
-            0, result.get("ignored_columns_count", 0) - len(result.get("ignored_columns", []))
-        ),
+        "ignored_summary": importing.ignored_summary(result),
+        "other_regions_top": list(result.get("other_regions", {}).get("regions", {}).items())[
+            :OTHER_REGIONS_SHOWN
+        ],
         "sample": [
             {**row, "effect": EFFECTS.get(row["outcome"], "")} for row in result.get("sample", [])
         ],
@@ -67,6 +78,7 @@ def _upload_form(request: AccountRequest, sending_list: SendingList, error: str 
         "error": error,
         "max_bytes": importing.max_bytes(),
         "phone_columns": importing.PHONE_COLUMNS,
+        "country_columns": importing.COUNTRY_COLUMNS,
     }
     return render(request, "imports/import_new.html", context)
 
@@ -131,10 +143,14 @@ def import_detail(request: AccountRequest, job_id: int):
     job = _get_import_job(request, job_id)
     result = job.result or {}
     next_job = _next_job(request, job) if job.is_finished else None
+    is_preview = job.kind == Job.Kind.IMPORT_PREVIEW
     context = {
         "nav": "lists",
         "job": job,
-        "is_preview": job.kind == Job.Kind.IMPORT_PREVIEW,
+        "is_preview": is_preview,
+        "mapping_shown": is_preview and bool(result.get("columns")),
+        "mapping_uses": MAPPING_USES,
+        "region_choices": region_choices(),
         "sending_list": SendingList.objects.for_account(request.account)
         .filter(pk=job.params.get("list_id"))
         .first(),
@@ -167,6 +183,69 @@ def import_confirm(request: AccountRequest, job_id: int):
         file_name=job.params["file_name"],
         dry_run=False,
         source=job,
+        mapping=importing.clean_mapping(job.params.get("mapping")),
+        region=job.params.get("region"),
+    )
+    return redirect("imports:import_detail", request.account.slug, started.pk)
+
+
+def mapping_from_form(form, columns: list[dict]) -> importing.Mapping:
+    """The mapping the preview's form gives for its `columns` (the result's): each column's
+    use (`use_<number>`) and label key (`key_<number>`); raise `invalid_mapping`."""
+    chosen: dict[str, list[str]] = {use: [] for use, _ in MAPPING_USES}
+    labels = []
+    for column in columns:
+        use = form.get(f"use_{column['number']}", column["use"])
+        if use not in chosen:
+            raise ValidationError(
+                f"Choose what {column['column']!r} becomes.", code="invalid_mapping"
+            )
+        chosen[use].append(column["column"])
+        if use == importing.LABEL:
+            labels.append((column["column"], form.get(f"key_{column['number']}", "")))
+    for use, text in MAPPING_USES[:3]:
+        if len(chosen[use]) > 1:
+            names = " and ".join(repr(name) for name in chosen[use])
+            raise ValidationError(
+                f"Only one column can be the {text.lower()}: {names} are.", code="invalid_mapping"
+            )
+    if not chosen[importing.PHONE]:
+        raise ValidationError(
+            "Choose the column that holds the phone number.", code="invalid_mapping"
+        )
+    return importing.Mapping(
+        phone=chosen[importing.PHONE][0],
+        fallback=next(iter(chosen[importing.FALLBACK]), None),
+        country=next(iter(chosen[importing.COUNTRY]), ""),
+        labels=tuple(labels),
+        ignore=tuple(chosen[importing.IGNORED]),
+    )
+
+
+@require_POST
+@account_view(Role.EDITOR)
+def import_remap(request: AccountRequest, job_id: int):
+    """Preview the same upload again with the columns and region chosen on a preview."""
+    job = _get_import_job(request, job_id)
+    if job.kind != Job.Kind.IMPORT_PREVIEW or not _can_confirm(job):
+        messages.error(request, "This preview cannot be changed: upload the file again.")
+        return redirect("imports:import_detail", request.account.slug, job.pk)
+    try:
+        mapping = mapping_from_form(request.POST, (job.result or {}).get("columns", []))
+        region = importing.clean_region(request.POST.get("region", ""))
+        importing.check_header(importing.upload_path(job.params["upload"]), mapping)
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+        return redirect("imports:import_detail", request.account.slug, job.pk)
+    started = importing.import_start(
+        account=request.account,
+        user=request.user,
+        sending_list=_get_list(request, job.params["list_id"]),
+        upload=job.params["upload"],
+        file_name=job.params["file_name"],
+        dry_run=True,
+        mapping=mapping,
+        region=region,
     )
     return redirect("imports:import_detail", request.account.slug, started.pk)
 
