@@ -836,13 +836,14 @@ def parse_row(number: int, record: list[str], header: Header) -> _Row | None:
     row."""
     cells = len(record)
     phone_given = record[header.phone] if header.phone < cells else ""
-    if not phone_given.strip():
-        if _is_blank(record):
-            return None
-        phone_given = _phone_elsewhere(record, header) or phone_given
-    row = _Row(number, phone_given)
-    if not phone_given.strip():
-        row.other_phone = _phone_like_value(record, header)
+    if phone_given.strip():
+        row = _Row(number, phone_given)
+    elif _is_blank(record):
+        return None
+    else:
+        row = _Row(number, _phone_elsewhere(record, header) or phone_given)
+        if not row.phone_given.strip():
+            row.other_phone = _phone_like_value(record, header)
     for index, key, column in header.labels:
         if index >= cells:
             break
@@ -1463,7 +1464,9 @@ class ImportResult:
             )
 
     def as_dict(self) -> dict:
-        found = sorted(self.other_regions_found.items(), key=lambda item: (-item[1], item[0]))
+        # The most frequent first; among equals, the first found (country column, then the
+        # most common regions).
+        found = sorted(self.other_regions_found.items(), key=lambda item: -item[1])
         return {
             "dry_run": self.dry_run,
             "region": self.region,

@@ -106,6 +106,8 @@ def region_for_country(value: str) -> str | None:
     text = value.strip()
     if not text:
         return None
+    if text.upper() in phonenumbers.SUPPORTED_REGIONS:
+        return text.upper()
     digits = text.removeprefix("+")
     if digits.isdigit() and len(digits) <= 3:
         region = phonenumbers.region_code_for_country_code(int(digits))
