@@ -53,6 +53,7 @@ def effect_context(result: dict, *, shown: int | None = REJECTED_SHOWN) -> dict:
         "result": result,
         "rejected_shown": result.get("rejected_rows", [])[:shown],
         "ignored_summary": importing.ignored_summary(result),
+        "ignored_counts": importing.ignored_summary(result, named=False),
         "other_regions_top": list(result.get("other_regions", {}).get("regions", {}).items())[
             :OTHER_REGIONS_SHOWN
         ],
@@ -191,7 +192,8 @@ def import_confirm(request: AccountRequest, job_id: int):
 
 def mapping_from_form(form, columns: list[dict]) -> importing.Mapping:
     """The mapping the preview's form gives for its `columns` (the result's): each column's
-    use (`use_<number>`) and label key (`key_<number>`); raise `invalid_mapping`."""
+    use (`use_<number>`) and label key (`key_<number>`, left empty: the key cleaned from the
+    column's name); raise `invalid_mapping`."""
     chosen: dict[str, list[str]] = {use: [] for use, _ in MAPPING_USES}
     labels = []
     for column in columns:
@@ -202,7 +204,8 @@ def mapping_from_form(form, columns: list[dict]) -> importing.Mapping:
             )
         chosen[use].append(column["column"])
         if use == importing.LABEL:
-            labels.append((column["column"], form.get(f"key_{column['number']}", "")))
+            key = form.get(f"key_{column['number']}", "").strip()
+            labels.append((column["column"], key or importing.suggested_key(column["column"])))
     for use, text in MAPPING_USES[:3]:
         if len(chosen[use]) > 1:
             names = " and ".join(repr(name) for name in chosen[use])

@@ -1496,12 +1496,13 @@ class ImportResult:
         }
 
 
-def ignored_summary(result: dict) -> str:
+def ignored_summary(result: dict, *, named: bool = True) -> str:
     """The ignored columns in a sentence that stays short however many there are: the first
-    names of those with a value, then counts (`253 unnamed empty columns ignored.`)."""
+    names of those with a value (unless not `named`: where the columns are shown one by one),
+    then counts (`253 unnamed empty columns ignored.`)."""
     parts = []
     names = result.get("ignored_columns", [])
-    if names:
+    if names and named:
         empty = result.get("empty_columns", 0)
         unnamed_filled = result.get("unnamed_columns", 0) - result.get("unnamed_empty_columns", 0)
         more = result.get("ignored_columns_count", 0) - empty - unnamed_filled - len(names)

@@ -63,8 +63,7 @@ def test_without_a_mapping_the_columns_are_found_and_the_region_is_the_accounts(
             {"mapping": '{"labels": {"Company Type": "a b"}}'},
             "invalid_mapping",
             "file",
-            "Column 'Company Type': Label key 'a b' may only contain letters, digits, '_' and "
-            "'-'.",
+            "Column 'Company Type': Label key 'a b' may only contain letters, digits, '_' and '-'.",
         ),
         (
             {"mapping": '{"phone": 1}'},

@@ -490,8 +490,9 @@ def test_the_preview_is_run_again_with_the_columns_and_region_chosen_and_importe
         "use_2": "label",
         "key_2": "Company_Type",
         "use_3": "ignored",
+        # An empty key: the key cleaned from the column's name.
         "use_4": "label",
-        "key_4": "note",
+        "key_4": " ",
         "region": "CA",
     }
     response = editor_client.post(_remap_url(job), form)
@@ -500,14 +501,14 @@ def test_the_preview_is_run_again_with_the_columns_and_region_chosen_and_importe
     assert again.params["mapping"] == {
         "phone": "Phone Number",
         "country": "",
-        "labels": {"Company Type": "Company_Type", "Notes": "note"},
+        "labels": {"Company Type": "Company_Type", "Notes": "Notes"},
         "ignore": ["country"],
     }
     assert again.params["region"] == "CA"
     assert again.result["rejected"] == 1
     editor_client.post(reverse("imports:import_confirm", args=["acme", again.pk]))
     assert phones() == ["+19055730032"]
-    assert labels_of("+19055730032") == {"Company_Type": "Retail", "note": "hi"}
+    assert labels_of("+19055730032") == {"Company_Type": "Retail", "Notes": "hi"}
 
 
 @pytest.mark.parametrize(
