@@ -314,9 +314,11 @@ PHONE_COLUMNS = (
     "whatsapp",
     "contact_number",
 )
-# Other columns whose name says they hold a number: the rejection of a row whose phone is empty
-# names the first of them that has a value.
-_PHONE_LIKE = re.compile(r"phone|mobile|msisdn|cell|(^|[^a-z])tel([^a-z]|$)|whatsapp", re.I)
+# Words of a plain name that say an ignored column holds a number (`Home Phone`, `mobile_2`,
+# `Cell`): the rejection of a row whose phone is empty names the first of them with a value.
+PHONE_WORDS = frozenset(
+    {"phone", "mobile", "msisdn", "cell", "cellphone", "tel", "telephone", "whatsapp", "sms"}
+)
 # The country column when no mapping names it (plain names, in this order of preference).
 COUNTRY_COLUMNS = ("country", "country_code", "countrycode", "country_iso", "country_name")
 LABEL_PREFIX = "label_"
@@ -332,6 +334,11 @@ def plain_name(name: str) -> str:
     """A column name as compared with the names above: lower case, runs of spaces, `_`, `-`
     and `.` as one `_`."""
     return re.sub(r"[\s_.-]+", "_", name.strip().lower()).strip("_")
+
+
+def _is_phone_like(name: str) -> bool:
+    plain = plain_name(name)
+    return "phone" in plain or any(word in PHONE_WORDS for word in re.split(r"[_:]", plain))
 
 
 def suggested_key(name: str) -> str:
@@ -595,7 +602,7 @@ def read_header(cells: list[str], mapping: Mapping | None = None) -> Header:
             ignored_indexes.append(index)
             if len(ignored) < COLUMNS_KEPT:
                 ignored.append(name)
-        is_phone_like = use == IGNORED and bool(_PHONE_LIKE.search(name))
+        is_phone_like = use == IGNORED and _is_phone_like(name)
         if is_phone_like:
             phone_like.append((index, name))
         columns.append(Column(index, name, use, key, note, is_phone_like))

@@ -256,6 +256,14 @@ def test_an_empty_phone_names_the_phone_like_column_that_has_a_value(run):
     assert phones() == ["+14155551234"]
 
 
+def test_only_columns_named_for_a_number_are_named_for_an_empty_phone(run):
+    result = run("phone,Cancellation,Home Phone,Cell\n,x,,0412 555 012\n,y,0412 555 013,\n")
+    assert [reason for _, _, reason in rejected(result)] == [
+        "Phone number is empty; column `Cell` has 0412 555 012.",
+        "Phone number is empty; column `Home Phone` has 0412 555 013.",
+    ]
+
+
 def test_a_fallback_column_is_read_when_the_phone_is_empty(run):
     result = run(
         "phone,mobile,label_tier\n,0412 555 012,gold\n+1 415 555 1234,0412 555 013,silver\n",
