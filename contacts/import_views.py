@@ -72,11 +72,18 @@ def _get_import_job(request: AccountRequest, job_id: int) -> Job:
     return get_object_or_404(jobs, pk=job_id)
 
 
-def _upload_form(request: AccountRequest, sending_list: SendingList, error: str = ""):
+def _upload_form(
+    request: AccountRequest,
+    sending_list: SendingList,
+    error: str = "",
+    phone_choices: list[str] | None = None,
+):
     context = {
         "nav": "lists",
         "sending_list": sending_list,
         "error": error,
+        # A file without a phone column the import knows: its columns, to choose one from.
+        "phone_choices": phone_choices or [],
         "max_bytes": importing.max_bytes(),
         "phone_columns": importing.PHONE_COLUMNS,
         "country_columns": importing.COUNTRY_COLUMNS,
@@ -102,10 +109,17 @@ def import_new(request: AccountRequest, list_id: int):
 
 
 def _receive_upload(request: AccountRequest, sending_list: SendingList) -> HttpResponse:
+    def phone_column() -> importing.Mapping:
+        chosen = request.POST.get("phone_column", "").strip()
+        return importing.Mapping(phone=chosen or None)
+
     try:
-        upload, _ = importing.receive_upload(request)
+        upload, mapping = importing.receive_upload(
+            request, accept=phone_column, mapping=lambda mapping: mapping
+        )
     except ValidationError as error:
-        return _upload_form(request, sending_list, error.messages[0])
+        choices = getattr(error, "phone_choices", None)
+        return _upload_form(request, sending_list, error.messages[0], choices)
     job = importing.import_start(
         account=request.account,
         user=request.user,
@@ -113,6 +127,7 @@ def _receive_upload(request: AccountRequest, sending_list: SendingList) -> HttpR
         upload=upload.name,
         file_name=upload.file_name,
         dry_run=True,
+        mapping=mapping,
     )
     return redirect("imports:import_detail", request.account.slug, job.pk)
 

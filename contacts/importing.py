@@ -557,7 +557,10 @@ def read_header(cells: list[str], mapping: Mapping | None = None) -> Header:
         )
         if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
             message += " The values seem to be separated by something else than commas."
-        raise _file_error(message, "invalid_header")
+        error = _file_error(message, "invalid_header")
+        # The named columns, for a face that lets the user choose the phone column.
+        error.phone_choices = [name for name in names if name][:MAPPED_COLUMNS_KEPT]
+        raise error
     fallback = mapped(mapping.fallback)
     if mapping.country is None:
         countries = [

@@ -466,6 +466,23 @@ def _preview(client, sending_list, content: str) -> Job:
     return Job.objects.filter(kind=Job.Kind.IMPORT_PREVIEW).latest("pk")
 
 
+def test_a_file_without_a_known_phone_column_asks_for_it_and_is_previewed_with_it(
+    editor_client, sending_list
+):
+    url = reverse("imports:import_new", args=["acme", sending_list.pk])
+    content = b"Name,Numero\nAnn,4155551234\n"
+    response = editor_client.post(url, {"file": io.BytesIO(content)})
+    assert response.status_code == 200
+    assert response.context["phone_choices"] == ["Name", "Numero"]
+    assert '<option value="Numero">Numero</option>' in response.content.decode()
+    assert not Job.objects.exists()
+    file = io.BytesIO(content)
+    file.name = "people.csv"
+    response = editor_client.post(url, {"phone_column": "Numero", "file": file})
+    job = Job.objects.get()
+    assert (job.params["mapping"], job.result["created"]) == ({"phone": "Numero"}, 1)
+
+
 def _remap_url(job: Job) -> str:
     return reverse("imports:import_remap", args=["acme", job.pk])
 
