@@ -552,8 +552,8 @@ def read_header(cells: list[str], mapping: Mapping | None = None) -> Header:
                     raise _same_column_error(names, phone, index)
     if phone is None:
         message = (
-            "The file has no phone column: name it phone_number (or phone, mobile, tel, ...: "
-            f"see docs/import.md). Its columns are: {_some_names(names)}."
+            "The file has no phone column (phone_number, phone, mobile, tel, ...): choose the "
+            f"column that holds the numbers. Its columns are: {_some_names(names)}."
         )
         if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
             message += " The values seem to be separated by something else than commas."

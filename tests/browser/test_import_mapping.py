@@ -86,3 +86,33 @@ def test_a_column_becomes_a_label_in_the_preview_and_the_import_sets_it(
     labels = dict(Label.objects.values_list("contact__phone_number", "key"))
     assert labels == {"+12125550100": "Company_Type"}
     assert Label.objects.get().value == "Retail"
+
+
+def test_a_file_without_a_known_phone_column_is_previewed_with_the_column_chosen(
+    page, log_in, settings, tmp_path, editor_user, sending_list
+):
+    settings.TASKS = DATABASE_QUEUE
+    upload = tmp_path / "numeros.csv"
+    upload.write_text("Nom,Numero\r\nAnn,4155551234\r\n", encoding="utf-8")
+    worker = start_worker()
+    try:
+        log_in(editor_user)
+        page.get_by_role("link", name=sending_list.name, exact=True).click()
+        page.get_by_role("link", name="Import CSV", exact=True).click()
+        page.get_by_label("CSV file").set_input_files(str(upload))
+        page.get_by_role("button", name="Preview the import").click()
+        expect(page.get_by_test_id("upload-error")).to_contain_text("The file has no phone column")
+        page.set_viewport_size({"width": 390, "height": 844})
+        assert _fits(page)
+        _shoot(page, "upload-choose-phone-390.png")
+        page.get_by_label("The column that holds the phone numbers").select_option("Numero")
+        page.get_by_label("CSV file").set_input_files(str(upload))
+        page.get_by_role("button", name="Preview the import").click()
+        expect(page.get_by_test_id("import-status")).to_have_attribute(
+            "data-status", "succeeded", timeout=30_000
+        )
+        expect(page.get_by_test_id("use-Numero")).to_have_value("phone")
+        expect(page.get_by_test_id("count-created")).to_have_text("1")
+    finally:
+        worker.terminate()
+        worker.wait(10)

@@ -268,8 +268,8 @@ def test_the_same_phone_twice_applies_in_order(superuser_client, sending_list):
     [
         (
             "number,label_tier",
-            "The file has no phone column: name it phone_number (or phone, mobile, tel, "
-            "...: see docs/import.md). "
+            "The file has no phone column (phone_number, phone, mobile, tel, ...): choose the "
+            "column that holds the numbers. "
             "Its columns are: 'number', 'label_tier'.",
         ),
         (

@@ -137,8 +137,8 @@ def test_a_header_of_many_columns_without_a_phone_is_named_in_short(run):
         run(f"{header}\n1,2\n")
     names = ", ".join(f"'c{n}'" for n in range(20))
     assert caught.value.messages == [
-        "The file has no phone column: name it phone_number (or phone, mobile, tel, "
-        "...: see docs/import.md). "
+        "The file has no phone column (phone_number, phone, mobile, tel, ...): choose the "
+        "column that holds the numbers. "
         f"Its columns are: {names} and 99,980 more."
     ]
 
@@ -148,14 +148,14 @@ def test_a_header_of_many_columns_without_a_phone_is_named_in_short(run):
     [
         (
             "name,label_tier",
-            "The file has no phone column: name it phone_number (or phone, mobile, tel, "
-            "...: see docs/import.md). "
+            "The file has no phone column (phone_number, phone, mobile, tel, ...): choose the "
+            "column that holds the numbers. "
             "Its columns are: 'name', 'label_tier'.",
         ),
         (
             "phone;label_tier",
-            "The file has no phone column: name it phone_number (or phone, mobile, tel, "
-            "...: see docs/import.md). "
+            "The file has no phone column (phone_number, phone, mobile, tel, ...): choose the "
+            "column that holds the numbers. "
             "Its columns are: 'phone;label_tier'. "
             "The values seem to be separated by something else than commas.",
         ),
@@ -933,8 +933,8 @@ def test_a_rejected_file_fails_its_job_with_the_reason(account, editor_user, sen
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
     assert job.error == (
-        "The file has no phone column: name it phone_number (or phone, mobile, tel, "
-        "...: see docs/import.md). "
+        "The file has no phone column (phone_number, phone, mobile, tel, ...): choose the "
+        "column that holds the numbers. "
         "Its columns are: 'name'."
     )
     assert not importing.upload_path(upload).exists()
@@ -1123,8 +1123,8 @@ def test_upload_errors_are_shown_on_the_form(editor_client, sending_list, import
     response = upload(editor_client, sending_list.pk, "name\nAnn\n")
     assert response.status_code == 200
     assert response.context["error"] == (
-        "The file has no phone column: name it phone_number (or phone, mobile, tel, "
-        "...: see docs/import.md). "
+        "The file has no phone column (phone_number, phone, mobile, tel, ...): choose the "
+        "column that holds the numbers. "
         "Its columns are: 'name'."
     )
     response = upload(editor_client, sending_list.pk, b"PK\x03\x04\x00\x00")
