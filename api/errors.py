@@ -84,9 +84,9 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     ),
     "invalid_header": (
         400,
-        "An import file whose header row is unusable: no phone column, an invalid `label_` "
-        "column, a duplicate column.",
-        "There is no phone column; name one phone_number, phone or msisdn.",
+        "An import file whose header row is unusable: no phone column, a duplicate column.",
+        "The file has no phone column (phone_number, phone, mobile, tel, ...): choose the column "
+        "that holds the numbers. Its columns are: 'name'.",
     ),
     "invalid_mapping": (
         400,
