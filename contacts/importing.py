@@ -72,6 +72,7 @@ from contacts.labels import (
 )
 from contacts.models import Contact, Label, SendingList
 from contacts.phones import (
+    is_doubtful,
     is_supported_region,
     normalize_phone,
     other_regions,
@@ -906,8 +907,9 @@ def _phone_like_value(record: list[str], header: Header) -> tuple[str, str] | No
 
 # Already in E.164 form, as stored.
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
-# Rows whose number is checked against other regions (`phones.other_regions`) in one import:
-# each check parses it a few dozen times; the count of doubtful numbers covers these rows.
+# Doubtful numbers (`phones.is_doubtful`) checked against other regions in one import: each
+# check parses the number a few dozen times; the count of numbers of another region covers
+# these.
 OTHER_REGIONS_CHECKED = 5_000
 
 
@@ -921,7 +923,7 @@ class _Regions:
     checked: int = 0
 
     def doubt(self, text: str, region: str, *, valid: bool) -> tuple[str, ...]:
-        if self.checked >= OTHER_REGIONS_CHECKED or text.lstrip().startswith("+"):
+        if self.checked >= OTHER_REGIONS_CHECKED or not is_doubtful(text, region, valid=valid):
             return ()
         self.checked += 1
         return tuple(other_regions(text, region, valid=valid, likely=tuple(self.named)))

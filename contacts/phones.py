@@ -131,29 +131,35 @@ def _trunk_prefix(region: str) -> str:
     return metadata.national_prefix or ""
 
 
+def is_doubtful(text: str, region: str, *, valid: bool) -> bool:
+    """Whether `region` makes a number doubtful: written in national form, and not valid there
+    (`valid` False) or valid only without the trunk prefix that `region`'s national numbers
+    begin with (`905-573-0032` in GB). Cheap: no parsing."""
+    text = text.strip()
+    if not text or text.startswith("+"):
+        return False
+    digits = _NON_DIGITS.sub("", text)
+    if not digits or digits.startswith("00"):
+        return False
+    if valid:
+        prefix = _trunk_prefix(region)
+        return bool(prefix) and not digits.startswith(prefix)
+    return True
+
+
 def other_regions(
     text: str, region: str, *, valid: bool, likely: tuple[str, ...] = ()
 ) -> list[str]:
-    """The regions other than `region` in which a number written in national form would be
-    valid, when `region` makes it doubtful: it is not valid there (`valid` False), or only
-    without the trunk prefix that `region`'s national numbers begin with (`905-573-0032` in
-    GB). Tried: `likely` and `LIKELY_REGIONS`. Empty for a number in international form or
-    not doubtful."""
-    text = text.strip()
-    if not text or text.startswith("+"):
+    """The regions other than `region` in which a number that `region` makes doubtful
+    (`is_doubtful`) would be valid, tried in the order of `likely` then `LIKELY_REGIONS`;
+    empty for a number that is not doubtful."""
+    if not is_doubtful(text, region, valid=valid):
         return []
-    digits = _NON_DIGITS.sub("", text)
-    if not digits or digits.startswith("00"):
-        return []
-    if valid:
-        prefix = _trunk_prefix(region)
-        if not prefix or digits.startswith(prefix):
-            return []
     found = []
     for candidate in dict.fromkeys((*likely, *LIKELY_REGIONS)):
         if candidate == region:
             continue
-        number = _parse(text, candidate)
+        number = _parse(text.strip(), candidate)
         if number is not None and phonenumbers.is_valid_number(number):
             found.append(candidate)
     return found

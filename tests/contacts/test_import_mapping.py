@@ -205,6 +205,14 @@ def test_national_numbers_of_another_region_are_counted_with_examples(write, uk_
     assert again["other_regions"]["examples"][0]["valid_in"][0] == "GB"
 
 
+def test_only_doubtful_numbers_count_towards_the_checks_limit(write, uk_list, monkeypatch):
+    monkeypatch.setattr(importing, "OTHER_REGIONS_CHECKED", 1)
+    file = write("phone\n020 7946 0018\n07911 123456\n905-573-0032\n(212) 555-0100\n")
+    result = import_file(file, sending_list=uk_list, dry_run=True)
+    assert result.other_regions == 1
+    assert [example["row"] for example in result.other_regions_examples] == [4]
+
+
 def test_the_regions_of_the_country_column_are_tried_first(write, uk_list):
     file = write("phone,country\n905-573-0032,Canada\n416-555-0199,\n")
     result = import_file(file, sending_list=uk_list, dry_run=True)
