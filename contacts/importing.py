@@ -530,7 +530,8 @@ def read_header(cells: list[str], mapping: Mapping | None = None) -> Header:
     for index, name in enumerate(names):
         if name:
             first_of.setdefault(name, index)
-    for name in mapping.named():
+    named = set(mapping.named())
+    for name in named:
         if name not in first_of:
             raise _mapping_error(
                 f"The mapping names the column {name!r}, which the file does not have."
@@ -544,7 +545,7 @@ def read_header(cells: list[str], mapping: Mapping | None = None) -> Header:
         ranked = [
             (PHONE_COLUMNS.index(plain), index)
             for index, name in enumerate(names)
-            if (plain := plain_name(name)) in PHONE_COLUMNS and name not in mapping.named()
+            if (plain := plain_name(name)) in PHONE_COLUMNS and name not in named
         ]
         if ranked:
             rank, phone = min(ranked)
@@ -568,7 +569,7 @@ def read_header(cells: list[str], mapping: Mapping | None = None) -> Header:
             (COUNTRY_COLUMNS.index(plain), index)
             for index, name in enumerate(names)
             if (plain := plain_name(name)) in COUNTRY_COLUMNS
-            and name not in mapping.named()
+            and name not in named
             and index not in (phone, fallback)
         ]
         country = min(countries)[1] if countries else None
