@@ -86,7 +86,6 @@ def _upload_form(
         "phone_choices": phone_choices or [],
         "max_bytes": importing.max_bytes(),
         "phone_columns": importing.PHONE_COLUMNS,
-        "country_columns": importing.COUNTRY_COLUMNS,
     }
     return render(request, "imports/import_new.html", context)
 
