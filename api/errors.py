@@ -84,9 +84,21 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     ),
     "invalid_header": (
         400,
-        "An import file whose header row is unusable: no phone column, an invalid `label_` "
-        "column, a duplicate column.",
-        "There is no phone column; name one phone_number, phone or msisdn.",
+        "An import file whose header row is unusable: no phone column, a duplicate column.",
+        "The file has no phone column (phone_number, phone, mobile, tel, ...): choose the column "
+        "that holds the numbers. Its columns are: 'name'.",
+    ),
+    "invalid_mapping": (
+        400,
+        "An import's `mapping` that does not fit its file: a column the file does not have, "
+        "a label key that breaks the label rules, a column given two uses.",
+        "The mapping names the column 'Mobile', which the file does not have.",
+    ),
+    "invalid_region": (
+        400,
+        "An import's `region` that is not a region phone numbers can be read with.",
+        "Region 'XX' is not one phone numbers can be read with: give a two-letter ISO code "
+        "such as GB or US.",
     ),
     "missing_api_key": (
         401,

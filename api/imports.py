@@ -1,5 +1,7 @@
 """The API's CSV imports: the same import pipeline as the dashboard's."""
 
+import json
+
 from django.http import HttpResponse
 from django.urls import reverse
 from ninja import Router, Status
@@ -25,8 +27,31 @@ _IMPORT_BODY = {
                     "file": {
                         "type": "string",
                         "format": "binary",
-                        "description": "The CSV file: a `phone_number` (or `phone`, `msisdn`) "
-                        "column and one `label_<key>` column per label; UTF-8.",
+                        "description": "The CSV file: a phone column (`phone_number`, `phone`, "
+                        "`Phone Number`, `mobile`, `tel`, ... or the one `mapping.phone` "
+                        "names), `label_<key>` columns, optionally a `country` column; UTF-8.",
+                    },
+                    "mapping": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "description": "JSON: what the file's columns become, by their "
+                        "names; anything left out is decided from the header as without a "
+                        "mapping. `phone`: the phone column; `fallback`: the column read when "
+                        "the phone is empty; `country`: the column of each row's country (ISO "
+                        'code, English name or calling code), `""` for none; `labels`: '
+                        "`{column: key}`, any column as a label; `ignore`: columns not to read "
+                        "(a `label_` column, the country column).",
+                        "example": '{"phone": "Mobile Phone", "labels": {"Company Type": '
+                        '"Company_Type"}, "ignore": ["label_notes"]}',
+                    },
+                    "region": {
+                        "type": "string",
+                        "minLength": 2,
+                        "maxLength": 2,
+                        "description": "The region numbers without a country code are read "
+                        "with (ISO 3166 alpha-2), except on rows whose country column names a "
+                        "country. Default: the account's.",
+                        "example": "GB",
                     },
                     "list_id": {
                         "type": "integer",
@@ -50,7 +75,17 @@ _IMPORT_BODY = {
                         "+14155551234,facebook,gold\n",
                         "dry_run": "true",
                     },
-                }
+                },
+                "mapped": {
+                    "summary": "Another product's export: its columns mapped, UK numbers",
+                    "value": {
+                        "file": "Mobile Phone,Company Type,country\n"
+                        "07700 900123,Retail,\n905-573-0032,Wholesale,Canada\n",
+                        "mapping": '{"phone": "Mobile Phone", "labels": {"Company Type": '
+                        '"Company_Type"}}',
+                        "region": "GB",
+                    },
+                },
             },
         }
     },
@@ -75,6 +110,28 @@ def _form_list_id(raw: str | None) -> int | None:
     return list_id
 
 
+def _form_mapping(raw: str | None) -> importing.Mapping:
+    if raw is None or not raw.strip():
+        return importing.Mapping()
+    try:
+        given = json.loads(raw)
+    except ValueError:
+        raise ApiError(
+            "invalid_mapping",
+            "mapping: expected a JSON object",
+            details=[{"field": "mapping", "message": "Expected a JSON object."}],
+        ) from None
+    with reported_as("mapping"):
+        return importing.clean_mapping(given)
+
+
+def _form_region(raw: str | None) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    with reported_as("region"):
+        return importing.clean_region(raw)
+
+
 def _form_dry_run(raw: str | None) -> bool:
     value = (raw or "").strip().lower()
     if value not in _TRUE | _FALSE:
@@ -94,6 +151,8 @@ def _form_dry_run(raw: str | None) -> bool:
         {202: JobOut},
         "invalid_file",
         "invalid_header",
+        "invalid_mapping",
+        "invalid_region",
         "missing_list",
         "not_found",
         "payload_too_large",
@@ -103,24 +162,36 @@ def _form_dry_run(raw: str | None) -> bool:
         "background job, the same import as the dashboard's: new numbers become contacts, "
         "existing contacts get the file's labels merged in, unsubscribed contacts are skipped, "
         "and bad rows are rejected (each with its row number and reason) while the others are "
-        "imported. With `dry_run`, the job only counts what would happen. The answer is the "
+        "imported. Columns are found from their names (docs/import.md) unless `mapping` says "
+        "otherwise; numbers are read with each row's country column, else `region`. With "
+        "`dry_run`, the job only counts what would happen. The answer is the "
         "job (its URL is in `Location`): poll `GET /jobs/{id}`; its `result` has the counts, "
         "the rejected rows (the first 10,000; `rejected_rows_truncated` tells when there are "
         "more) and the columns ignored (`ignored_columns`: the names of the first 20; "
-        "`ignored_columns_count`: how many). A file whose header is unusable is refused at "
-        "once.",
+        "`ignored_columns_count`: how many, with `unnamed_columns` and `empty_columns` "
+        "counted), what each column became (`columns`), and `other_regions`: the numbers "
+        "written without a country code that look like numbers of another region, with "
+        "examples. A file whose header is unusable, or a mapping that does not fit it, is "
+        "refused at once.",
         openapi_extra={"requestBody": _IMPORT_BODY},
         operation_id="imports_create",
     ),
 )
 def import_create(request: ApiRequest, response: HttpResponse):
     # The form's fields are checked once the file is received, before it is stored.
-    def read_form() -> tuple[SendingList, bool]:
+    def read_form() -> tuple[SendingList, bool, importing.Mapping, str | None]:
         list_id = _form_list_id(request.POST.get("list_id"))
-        return target_list(request.account, list_id), _form_dry_run(request.POST.get("dry_run"))
+        return (
+            target_list(request.account, list_id),
+            _form_dry_run(request.POST.get("dry_run")),
+            _form_mapping(request.POST.get("mapping")),
+            _form_region(request.POST.get("region")),
+        )
 
     with reported_as("file"):
-        upload, (sending_list, dry_run) = importing.receive_upload(request, accept=read_form)
+        upload, (sending_list, dry_run, mapping, region) = importing.receive_upload(
+            request, accept=read_form, mapping=lambda form: form[2]
+        )
     job = importing.import_start(
         account=request.account,
         user=request.auth.created_by,
@@ -128,6 +199,8 @@ def import_create(request: ApiRequest, response: HttpResponse):
         upload=upload.name,
         file_name=upload.file_name,
         dry_run=dry_run,
+        mapping=mapping,
+        region=region,
     )
     response["Location"] = reverse("api-v1:job_get", args=[job.pk])
     job.refresh_from_db()

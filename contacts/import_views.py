@@ -20,12 +20,23 @@ from django.views.decorators.vary import vary_on_headers
 from contacts import importing
 from contacts.cells import neutralise_cell
 from contacts.models import SendingList
+from contacts.phones import region_choices
 from trackly.jobs import fail_stale_jobs, worker_warning
 from trackly.models import Job, Role
 from trackly.tenancy import AccountRequest, account_view
 
 # Rejected rows shown on the page; all of them (up to the result's cap) are in the download.
 REJECTED_SHOWN = 20
+# Regions named in the warning about numbers of another region (the most frequent first).
+OTHER_REGIONS_SHOWN = 3
+# What a column can become in the preview's mapping.
+MAPPING_USES = (
+    (importing.PHONE, "Phone number"),
+    (importing.FALLBACK, "Phone number when the first is empty"),
+    (importing.COUNTRY, "Country of the number"),
+    (importing.LABEL, "Label"),
+    (importing.IGNORED, "Ignored"),
+)
 # What each outcome means for a row of the preview's sample.
 EFFECTS = {
     importing.CREATED: "New contact",
@@ -41,10 +52,11 @@ def effect_context(result: dict, *, shown: int | None = REJECTED_SHOWN) -> dict:
     return {
         "result": result,
         "rejected_shown": result.get("rejected_rows", [])[:shown],
-        # The result names the first ignored columns and counts them all.
-        "ignored_more": max(
-            0, result.get("ignored_columns_count", 0) - len(result.get("ignored_columns", []))
-        ),
+        "ignored_summary": importing.ignored_summary(result),
+        "ignored_counts": importing.ignored_summary(result, named=False),
+        "other_regions_top": list(result.get("other_regions", {}).get("regions", {}).items())[
+            :OTHER_REGIONS_SHOWN
+        ],
         "sample": [
             {**row, "effect": EFFECTS.get(row["outcome"], "")} for row in result.get("sample", [])
         ],
@@ -60,11 +72,18 @@ def _get_import_job(request: AccountRequest, job_id: int) -> Job:
     return get_object_or_404(jobs, pk=job_id)
 
 
-def _upload_form(request: AccountRequest, sending_list: SendingList, error: str = ""):
+def _upload_form(
+    request: AccountRequest,
+    sending_list: SendingList,
+    error: str = "",
+    phone_choices: list[str] | None = None,
+):
     context = {
         "nav": "lists",
         "sending_list": sending_list,
         "error": error,
+        # A file without a phone column the import knows: its columns, to choose one from.
+        "phone_choices": phone_choices or [],
         "max_bytes": importing.max_bytes(),
         "phone_columns": importing.PHONE_COLUMNS,
     }
@@ -89,10 +108,17 @@ def import_new(request: AccountRequest, list_id: int):
 
 
 def _receive_upload(request: AccountRequest, sending_list: SendingList) -> HttpResponse:
+    def phone_column() -> importing.Mapping:
+        chosen = request.POST.get("phone_column", "").strip()
+        return importing.Mapping(phone=chosen or None)
+
     try:
-        upload, _ = importing.receive_upload(request)
+        upload, mapping = importing.receive_upload(
+            request, accept=phone_column, mapping=lambda mapping: mapping
+        )
     except ValidationError as error:
-        return _upload_form(request, sending_list, error.messages[0])
+        choices = getattr(error, "phone_choices", None)
+        return _upload_form(request, sending_list, error.messages[0], choices)
     job = importing.import_start(
         account=request.account,
         user=request.user,
@@ -100,6 +126,7 @@ def _receive_upload(request: AccountRequest, sending_list: SendingList) -> HttpR
         upload=upload.name,
         file_name=upload.file_name,
         dry_run=True,
+        mapping=mapping,
     )
     return redirect("imports:import_detail", request.account.slug, job.pk)
 
@@ -131,10 +158,14 @@ def import_detail(request: AccountRequest, job_id: int):
     job = _get_import_job(request, job_id)
     result = job.result or {}
     next_job = _next_job(request, job) if job.is_finished else None
+    is_preview = job.kind == Job.Kind.IMPORT_PREVIEW
     context = {
         "nav": "lists",
         "job": job,
-        "is_preview": job.kind == Job.Kind.IMPORT_PREVIEW,
+        "is_preview": is_preview,
+        "mapping_shown": is_preview and bool(result.get("columns")),
+        "mapping_uses": MAPPING_USES,
+        "region_choices": region_choices(),
         "sending_list": SendingList.objects.for_account(request.account)
         .filter(pk=job.params.get("list_id"))
         .first(),
@@ -167,6 +198,71 @@ def import_confirm(request: AccountRequest, job_id: int):
         file_name=job.params["file_name"],
         dry_run=False,
         source=job,
+        mapping=importing.clean_mapping(job.params.get("mapping")),
+        region=job.params.get("region"),
+    )
+    return redirect("imports:import_detail", request.account.slug, started.pk)
+
+
+def mapping_from_form(form, columns: list[dict]) -> importing.Mapping:
+    """The mapping the preview's form gives for its `columns` (the result's): each column's
+    use (`use_<number>`) and label key (`key_<number>`, left empty: the key cleaned from the
+    column's name); raise `invalid_mapping`."""
+    chosen: dict[str, list[str]] = {use: [] for use, _ in MAPPING_USES}
+    labels = []
+    for column in columns:
+        use = form.get(f"use_{column['number']}", column["use"])
+        if use not in chosen:
+            raise ValidationError(
+                f"Choose what {column['column']!r} becomes.", code="invalid_mapping"
+            )
+        chosen[use].append(column["column"])
+        if use == importing.LABEL:
+            key = form.get(f"key_{column['number']}", "").strip()
+            labels.append((column["column"], key or importing.suggested_key(column["column"])))
+    for use, text in MAPPING_USES[:3]:
+        if len(chosen[use]) > 1:
+            names = " and ".join(repr(name) for name in chosen[use])
+            raise ValidationError(
+                f"Only one column can be the {text.lower()}: {names} are.", code="invalid_mapping"
+            )
+    if not chosen[importing.PHONE]:
+        raise ValidationError(
+            "Choose the column that holds the phone number.", code="invalid_mapping"
+        )
+    return importing.Mapping(
+        phone=chosen[importing.PHONE][0],
+        fallback=next(iter(chosen[importing.FALLBACK]), None),
+        country=next(iter(chosen[importing.COUNTRY]), ""),
+        labels=tuple(labels),
+        ignore=tuple(chosen[importing.IGNORED]),
+    )
+
+
+@require_POST
+@account_view(Role.EDITOR)
+def import_remap(request: AccountRequest, job_id: int):
+    """Preview the same upload again with the columns and region chosen on a preview."""
+    job = _get_import_job(request, job_id)
+    if job.kind != Job.Kind.IMPORT_PREVIEW or not _can_confirm(job):
+        messages.error(request, "This preview cannot be changed: upload the file again.")
+        return redirect("imports:import_detail", request.account.slug, job.pk)
+    try:
+        mapping = mapping_from_form(request.POST, (job.result or {}).get("columns", []))
+        region = importing.clean_region(request.POST.get("region", ""))
+        importing.check_header(importing.upload_path(job.params["upload"]), mapping)
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+        return redirect("imports:import_detail", request.account.slug, job.pk)
+    started = importing.import_start(
+        account=request.account,
+        user=request.user,
+        sending_list=_get_list(request, job.params["list_id"]),
+        upload=job.params["upload"],
+        file_name=job.params["file_name"],
+        dry_run=True,
+        mapping=mapping,
+        region=region,
     )
     return redirect("imports:import_detail", request.account.slug, started.pk)
 

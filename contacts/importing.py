@@ -63,16 +63,26 @@ from django.tasks import task
 from django.utils import timezone
 
 from contacts.cells import restore_cell
-from contacts.labels import VALUE_MAX_LENGTH, check_label_count, clean_key, clean_value
+from contacts.labels import (
+    KEY_MAX_LENGTH,
+    VALUE_MAX_LENGTH,
+    check_label_count,
+    clean_key,
+    clean_value,
+)
 from contacts.models import Contact, Label, SendingList
-from contacts.phones import normalize_phone
+from contacts.phones import (
+    is_doubtful,
+    is_supported_region,
+    normalize_phone,
+    other_regions,
+    region_for_country,
+)
 from trackly import body_size
 from trackly.db import plan_as_lookups
 from trackly.jobs import Progress, run_job, start_job
 from trackly.models import Account, Job
 
-PHONE_COLUMNS = ("phone_number", "phone", "msisdn")
-LABEL_PREFIX = "label_"
 # Rows per transaction: large enough that per-statement costs vanish, small enough that a chunk
 # of parsed rows stays a few megabytes and its locks are short.
 CHUNK_ROWS = 10_000
@@ -254,15 +264,22 @@ def _accept_all() -> None:
     return None
 
 
-def receive_upload[T](request, *, accept: Callable[[], T] = _accept_all) -> tuple[StoredUpload, T]:
+def receive_upload[T](
+    request,
+    *,
+    accept: Callable[[], T] = _accept_all,
+    mapping: Callable[[T], "Mapping | None"] = lambda accepted: None,
+) -> tuple[StoredUpload, T]:
     """Receive the multipart field `file` of `request` and store it for its import; return it
     with what `accept` returned.
 
     In order: `expect_upload` (unless the view called it already), the file's size, that a
     file came, `accept()` (the face's own checks of the request's other fields, which refuse it
-    by raising), the file's header; only then is the file moved into the import directory, so a
+    by raising), the file's header with the mapping `mapping(accepted)` gives; only then is
+    the file moved into the import directory, so a
     refused request leaves nothing there. Raise `ValidationError` (`payload_too_large`,
-    `invalid_content_length`, `missing_file`, `invalid_file`, `invalid_header`).
+    `invalid_content_length`, `missing_file`, `invalid_file`, `invalid_header`,
+    `invalid_mapping`).
     """
     handler = expect_upload(request)
     upload = request.FILES.get("file")
@@ -271,18 +288,169 @@ def receive_upload[T](request, *, accept: Callable[[], T] = _accept_all) -> tupl
     if not isinstance(upload, ReceivedUpload):
         raise ValidationError("Choose a CSV file to import.", code="missing_file")
     accepted = accept()
-    check_header(upload.path)
+    check_header(upload.path, mapping(accepted))
     remove_stale_uploads()
     return StoredUpload(name=upload.keep(), file_name=upload.name or "import.csv"), accepted
 
 
 # The file and its header.
 
+# The phone column when no mapping names it: the first of these names the file has, in this
+# order of preference. Names are compared plain (`plain_name`: `Phone Number` is
+# `phone_number`, `URN:Tel` is `urn:tel`).
+PHONE_COLUMNS = (
+    "phone_number",
+    "phone",
+    "msisdn",
+    "mobile",
+    "mobile_number",
+    "mobile_phone",
+    "cell",
+    "cell_phone",
+    "cellphone",
+    "telephone",
+    "telephone_number",
+    "tel",
+    "urn:tel",
+    "whatsapp",
+    "contact_number",
+)
+# Words of a plain name that say an ignored column holds a number (`Home Phone`, `mobile_2`,
+# `Cell`): the rejection of a row whose phone is empty names the first of them with a value.
+PHONE_WORDS = frozenset(
+    {"phone", "mobile", "msisdn", "cell", "cellphone", "tel", "telephone", "whatsapp", "sms"}
+)
+# The country column when no mapping names it (plain names, in this order of preference).
+COUNTRY_COLUMNS = ("country", "country_code", "countrycode", "country_iso", "country_name")
+LABEL_PREFIX = "label_"
+
+# What happens to a column.
+PHONE, FALLBACK, COUNTRY, LABEL, IGNORED = "phone", "fallback", "country", "label", "ignored"
+USES = (PHONE, FALLBACK, COUNTRY, LABEL, IGNORED)
+# Columns a result describes one by one (the preview's mapping); the others are counted.
+MAPPED_COLUMNS_KEPT = 50
+
+
+def plain_name(name: str) -> str:
+    """A column name as compared with the names above: lower case, runs of spaces, `_`, `-`
+    and `.` as one `_`."""
+    return re.sub(r"[\s_.-]+", "_", name.strip().lower()).strip("_")
+
+
+def _is_phone_like(name: str) -> bool:
+    plain = plain_name(name)
+    return "phone" in plain or any(word in PHONE_WORDS for word in re.split(r"[_:]", plain))
+
+
+def suggested_key(name: str) -> str:
+    """The label key a column name becomes: every run of characters a key cannot hold is one
+    `_` (`Company Type` -> `Company_Type`); "" when nothing is left."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", name.strip()).strip("_")[:KEY_MAX_LENGTH].strip("_")
+
+
+def _mapping_error(message: str) -> ValidationError:
+    return ValidationError(message, code="invalid_mapping")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """What the user says about the file's columns, by their names; anything left out is
+    decided by the header (`read_header`). `country` is a column name, "" for no country
+    column, None to find one; `labels` maps columns to label keys; `ignore` lists columns not
+    to read (a `label_` column, the country column)."""
+
+    phone: str | None = None
+    fallback: str | None = None
+    country: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    ignore: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        """The mapping as the API takes it and a job keeps it (only what is given)."""
+        given = {
+            "phone": self.phone,
+            "fallback": self.fallback,
+            "country": self.country,
+            "labels": dict(self.labels) or None,
+            "ignore": list(self.ignore) or None,
+        }
+        return {name: value for name, value in given.items() if value is not None}
+
+    def named(self) -> list[str]:
+        columns = [self.phone, self.fallback, self.country, *dict(self.labels), *self.ignore]
+        return [name for name in columns if name]
+
+
+def clean_mapping(raw: object) -> Mapping:
+    """A mapping from its JSON form (`Mapping.as_dict`), or raise `invalid_mapping`."""
+    if raw is None:
+        return Mapping()
+    if not isinstance(raw, dict):
+        raise _mapping_error("The mapping must be an object.")
+    unknown = set(raw) - {"phone", "fallback", "country", "labels", "ignore"}
+    if unknown:
+        raise _mapping_error(
+            f"The mapping has no field {sorted(unknown)[0]!r}; its fields are phone, fallback, "
+            "country, labels and ignore."
+        )
+
+    def column(field_name: str, *, empty: bool = False) -> str | None:
+        value = raw.get(field_name)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not (value.strip() or empty):
+            raise _mapping_error(f"mapping.{field_name}: expected a column name.")
+        return value.strip()
+
+    labels = raw.get("labels") or {}
+    ignore = raw.get("ignore") or []
+    if not isinstance(labels, dict) or not all(
+        isinstance(name, str) and isinstance(key, str) for name, key in labels.items()
+    ):
+        raise _mapping_error("mapping.labels: expected an object of column names and keys.")
+    if not isinstance(ignore, list) or not all(isinstance(name, str) for name in ignore):
+        raise _mapping_error("mapping.ignore: expected a list of column names.")
+    mapping = Mapping(
+        phone=column("phone"),
+        fallback=column("fallback"),
+        country=column("country", empty=True),
+        labels=tuple((name.strip(), key) for name, key in labels.items()),
+        ignore=tuple(name.strip() for name in ignore),
+    )
+    named = mapping.named()
+    for name in named:
+        if named.count(name) > 1:
+            raise _mapping_error(f"The mapping gives the column {name!r} two uses.")
+    return mapping
+
+
+@dataclass(frozen=True)
+class Column:
+    """A named column and what happens to it: its use, its label key (for a label; for an
+    ignored column, the key it would get), and why, when that is not plain."""
+
+    index: int
+    name: str
+    use: str
+    key: str = ""
+    note: str = ""
+    phone_like: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "column": self.name,
+            "number": self.index + 1,
+            "use": self.use,
+            "key": self.key,
+            "note": self.note,
+        }
+
 
 @dataclass(frozen=True)
 class Header:
-    """What the header row says: where the phone is, which columns are labels, what is ignored
-    (the first COLUMNS_KEPT names of the columns ignored, and how many they are)."""
+    """What the header row and the mapping say: where the phone is (and its fallback, and the
+    country), which columns are labels, what is ignored (the first COLUMNS_KEPT names of the
+    named columns ignored, and how many columns are ignored in all, named or not)."""
 
     width: int
     phone: int
@@ -290,6 +458,16 @@ class Header:
     labels: tuple[tuple[int, str, str], ...]
     ignored: tuple[str, ...]
     ignored_count: int = 0
+    fallback: int | None = None
+    country: int | None = None
+    country_name: str = ""
+    # The ignored columns whose name says they hold a number: (index, name).
+    phone_like: tuple[tuple[int, str], ...] = ()
+    # Every named column, in file order.
+    columns: tuple[Column, ...] = ()
+    # The indexes of the ignored columns, and how many of them have no name.
+    ignored_indexes: tuple[int, ...] = ()
+    unnamed_count: int = 0
 
 
 def _some_names(names: list[str]) -> str:
@@ -299,73 +477,153 @@ def _some_names(names: list[str]) -> str:
     return f"{shown} and {more:,} more" if more > 0 else shown
 
 
-def read_header(cells: list[str]) -> Header:
-    """Read a header row, or raise `invalid_header` naming the column at fault.
+def _same_column_error(names: list[str], first: int, index: int) -> ValidationError:
+    name = names[index]
+    if names[first] == name:
+        message = f"The column {name!r} appears twice (columns {first + 1} and {index + 1})"
+    else:
+        message = (
+            f"The columns {names[first]!r} (column {first + 1}) and {name!r} "
+            f"(column {index + 1}) are the same column"
+        )
+    return _file_error(f"{message}; keep one.", "invalid_header")
 
-    Names are matched without surrounding white space; the phone column names and the `label_`
-    prefix are matched case-insensitively, the key after the prefix is kept as written.
+
+def _label_column(name: str, mapping: Mapping, given_keys: dict[str, str]) -> tuple[str, str, str]:
+    """(use, key, note) of a column that is neither the phone, its fallback nor the country."""
+    if name in given_keys:
+        try:
+            return LABEL, clean_key(given_keys[name]), ""
+        except ValidationError as error:
+            raise _mapping_error(f"Column {name!r}: {error.messages[0]}") from None
+    if name.lower().startswith(LABEL_PREFIX):
+        written = name[len(LABEL_PREFIX) :]
+        try:
+            key = clean_key(written)
+        except ValidationError:
+            key = suggested_key(written)
+            if not key:
+                return IGNORED, "", "no usable label key in its name: give it one"
+            note = f"key cleaned from {written.strip()!r}"
+        else:
+            note = ""
+        if name in mapping.ignore:
+            return IGNORED, key, note
+        return LABEL, key, note
+    return IGNORED, suggested_key(name), ""
+
+
+def read_header(cells: list[str], mapping: Mapping | None = None) -> Header:
+    """Read a header row with the user's mapping, or raise `invalid_header` naming the column
+    at fault (`invalid_mapping` for a mapping that does not fit the file).
+
+    Names are matched without surrounding white space; the automatic phone and country
+    columns by their plain names (`plain_name`), the `label_` prefix case-insensitively, the
+    key after it kept as written when it is a valid key, and cleaned (`suggested_key`) when it
+    is not. Columns named in the mapping are matched exactly.
     """
+    mapping = mapping or Mapping()
     names = [cell.strip() for cell in cells]
     if not any(names):
         raise _file_error("The first row, the header, is empty.", "invalid_header")
-    # Each column's identity, for duplicates: a phone column, a label key, or its name.
-    seen: dict[tuple[str, str], int] = {}
-    phone = None
-    labels = []
-    ignored = []
-    ignored_count = 0
+    first_of: dict[str, int] = {}
     for index, name in enumerate(names):
-        if not name:
-            ignored_count += 1
-            if len(ignored) < COLUMNS_KEPT:
-                ignored.append(f"(column {index + 1}, no name)")
-            continue
-        lowered = name.lower()
-        if lowered in PHONE_COLUMNS:
-            identity = ("phone", "")
-        elif lowered.startswith(LABEL_PREFIX):
-            try:
-                key = clean_key(name[len(LABEL_PREFIX) :])
-            except ValidationError as error:
-                raise _file_error(
-                    f"Column {name!r}: {error.messages[0]}", "invalid_header"
-                ) from None
-            identity = ("label", key)
-        else:
-            identity = ("other", lowered)
-        if identity in seen:
-            first = seen[identity]
-            if names[first] == name:
-                message = f"The column {name!r} appears twice (columns {first + 1} and {index + 1})"
-            else:
-                message = (
-                    f"The columns {names[first]!r} (column {first + 1}) and {name!r} "
-                    f"(column {index + 1}) are the same column"
-                )
-            raise _file_error(f"{message}; keep one.", "invalid_header")
-        seen[identity] = index
-        if identity[0] == "phone":
-            phone = index
-        elif identity[0] == "label":
-            labels.append((index, identity[1], name))
-        else:
-            ignored_count += 1
-            if len(ignored) < COLUMNS_KEPT:
-                ignored.append(name)
+        if name:
+            first_of.setdefault(name, index)
+    named = set(mapping.named())
+    for name in named:
+        if name not in first_of:
+            raise _mapping_error(
+                f"The mapping names the column {name!r}, which the file does not have."
+            )
+
+    def mapped(name: str | None) -> int | None:
+        return None if not name else first_of[name]
+
+    phone = mapped(mapping.phone)
+    if phone is None:
+        ranked = [
+            (PHONE_COLUMNS.index(plain), index)
+            for index, name in enumerate(names)
+            if (plain := plain_name(name)) in PHONE_COLUMNS and name not in named
+        ]
+        if ranked:
+            rank, phone = min(ranked)
+            for other_rank, index in ranked:
+                if other_rank == rank and index != phone:
+                    raise _same_column_error(names, phone, index)
     if phone is None:
         message = (
-            "The file has no phone column: name it phone_number (or phone, or msisdn). "
-            f"Its columns are: {_some_names(names)}."
+            "The file has no phone column (phone_number, phone, mobile, tel, ...): choose the "
+            f"column that holds the numbers. Its columns are: {_some_names(names)}."
         )
         if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
             message += " The values seem to be separated by something else than commas."
-        raise _file_error(message, "invalid_header")
+        error = _file_error(message, "invalid_header")
+        # The named columns, for a face that lets the user choose the phone column.
+        error.phone_choices = [name for name in names if name][:MAPPED_COLUMNS_KEPT]
+        raise error
+    fallback = mapped(mapping.fallback)
+    if mapping.country is None:
+        countries = [
+            (COUNTRY_COLUMNS.index(plain), index)
+            for index, name in enumerate(names)
+            if (plain := plain_name(name)) in COUNTRY_COLUMNS
+            and name not in named
+            and index not in (phone, fallback)
+        ]
+        country = min(countries)[1] if countries else None
+    else:
+        country = mapped(mapping.country)
+    given_keys = dict(mapping.labels)
+    # Each column's identity, for duplicates: a label key, or its name.
+    seen: dict[tuple[str, str], int] = {}
+    labels = []
+    ignored = []
+    ignored_indexes = []
+    phone_like = []
+    columns = []
+    unnamed = 0
+    for index, name in enumerate(names):
+        if not name:
+            unnamed += 1
+            ignored_indexes.append(index)
+            continue
+        if index == phone:
+            use, key, note = PHONE, "", ""
+        elif index == fallback:
+            use, key, note = FALLBACK, "", ""
+        elif index == country:
+            use, key, note = COUNTRY, "", ""
+        else:
+            use, key, note = _label_column(name, mapping, given_keys)
+        identity = ("label", key) if use == LABEL else ("name", name.lower())
+        if identity in seen:
+            raise _same_column_error(names, seen[identity], index)
+        seen[identity] = index
+        if use == LABEL:
+            labels.append((index, key, name))
+        elif use == IGNORED:
+            ignored_indexes.append(index)
+            if len(ignored) < COLUMNS_KEPT:
+                ignored.append(name)
+        is_phone_like = use == IGNORED and _is_phone_like(name)
+        if is_phone_like:
+            phone_like.append((index, name))
+        columns.append(Column(index, name, use, key, note, is_phone_like))
     return Header(
         width=len(names),
         phone=phone,
         labels=tuple(labels),
         ignored=tuple(ignored),
-        ignored_count=ignored_count,
+        ignored_count=len(ignored_indexes),
+        fallback=fallback,
+        country=country,
+        country_name=names[country] if country is not None else "",
+        phone_like=tuple(phone_like),
+        columns=tuple(columns),
+        ignored_indexes=tuple(ignored_indexes),
+        unnamed_count=unnamed,
     )
 
 
@@ -506,9 +764,9 @@ def _is_blank(record: list[str]) -> bool:
     return not any(cell.strip() for cell in record)
 
 
-def check_header(path: Path) -> Header:
-    """The quick checks, for an answer while the user waits: size, a text file, its header.
-    Raise `ValidationError` for anything that rejects the file."""
+def check_header(path: Path, mapping: Mapping | None = None) -> Header:
+    """The quick checks, for an answer while the user waits: size, a text file, its header
+    with the mapping. Raise `ValidationError` for anything that rejects the file."""
     size = path.stat().st_size
     if size > max_bytes():
         raise too_large_error(size)
@@ -518,18 +776,32 @@ def check_header(path: Path) -> Header:
         first = next(read_records(text), None)
     if first is None:
         raise _file_error("The file is empty.")
-    return read_header(first[1])
+    return read_header(first[1], mapping)
 
 
-def check_file(path: Path) -> tuple[Header, int]:
-    """Check the whole file without writing anything; return its header and number of rows
-    (blank rows are not rows). Raise `ValidationError` for anything that rejects the file."""
-    header = check_header(path)
+def check_file(path: Path, mapping: Mapping | None = None) -> tuple[Header, int, set[int]]:
+    """Check the whole file without writing anything; return its header, its number of rows
+    (blank rows are not rows) and which of its ignored columns have a value in some row.
+    Raise `ValidationError` for anything that rejects the file."""
+    header = check_header(path, mapping)
     with _open_csv(path) as text:
         records = read_records(text)
         next(records)
-        rows = sum(1 for _, record in records if not _is_blank(record))
-    return header, rows
+        if not header.ignored_indexes:
+            return header, sum(1 for _, record in records if not _is_blank(record)), set()
+        rows = 0
+        filled: set[int] = set()
+        empty = list(header.ignored_indexes)
+        for _, record in records:
+            if _is_blank(record):
+                continue
+            rows += 1
+            # The columns not yet seen with a value, looked at all at once (a file can have
+            # hundreds of empty columns), one by one only when one of them has one.
+            if empty and "".join(record[i] for i in empty if i < len(record)).strip():
+                filled.update(i for i in empty if i < len(record) and record[i].strip())
+                empty = [i for i in empty if i not in filled]
+    return header, rows, filled
 
 
 # Rows.
@@ -544,6 +816,13 @@ class _Row:
     # Set when the row is rejected: the code of its first problem, and every problem's message.
     code: str = ""
     reason: str = ""
+    # The region its number is read with, from its country column ("": the import's).
+    region: str = ""
+    # For an empty phone: another phone-like column's name and value.
+    other_phone: tuple[str, str] | None = None
+    # The other regions in which its number, written in national form, would be valid, when
+    # the region it was read with makes it doubtful (`phones.other_regions`).
+    doubt: tuple[str, ...] = ()
 
     def reject(self, code: str, message: str, *, first: bool = False) -> None:
         if first:
@@ -564,13 +843,19 @@ def _cleaned_value(raw: str) -> tuple[str, str]:
 
 
 def parse_row(number: int, record: list[str], header: Header) -> _Row | None:
-    """Check a record's label cells (an empty cell leaves its label untouched) and its shape;
-    the phone is checked per chunk by `_normalise_phones`. None for a blank row."""
+    """Check a record's label cells (an empty cell leaves its label untouched), its country
+    and its shape; the phone is checked per chunk by `_normalise_phones`. None for a blank
+    row."""
     cells = len(record)
     phone_given = record[header.phone] if header.phone < cells else ""
-    if not phone_given.strip() and _is_blank(record):
+    if phone_given.strip():
+        row = _Row(number, phone_given)
+    elif _is_blank(record):
         return None
-    row = _Row(number, phone_given)
+    else:
+        row = _Row(number, _phone_elsewhere(record, header) or phone_given)
+        if not row.phone_given.strip():
+            row.other_phone = _phone_like_value(record, header)
     for index, key, column in header.labels:
         if index >= cells:
             break
@@ -584,6 +869,19 @@ def parse_row(number: int, record: list[str], header: Header) -> _Row | None:
             row.reject("invalid_label_value", f"{column}: {error}")
         else:
             row.labels[key] = value
+    if header.country is not None and header.country < cells:
+        country = record[header.country]
+        if country and not country.isspace():
+            region = region_for_country(country)
+            if region is None:
+                row.reject(
+                    "invalid_country",
+                    f"{header.country_name}: {country.strip()!r} is not a country this import "
+                    "knows (an ISO code such as CA or CAN, an English name, or a calling code "
+                    "such as +1).",
+                )
+            else:
+                row.region = region
     if cells > header.width and not _is_blank(record[header.width :]):
         row.reject(
             "invalid_row",
@@ -593,12 +891,50 @@ def parse_row(number: int, record: list[str], header: Header) -> _Row | None:
     return row
 
 
+def _phone_elsewhere(record: list[str], header: Header) -> str:
+    """The fallback column's value, for a row whose phone column is empty."""
+    if header.fallback is not None and header.fallback < len(record):
+        return record[header.fallback]
+    return ""
+
+
+def _phone_like_value(record: list[str], header: Header) -> tuple[str, str] | None:
+    """The first ignored phone-like column with a value: (its name, the value)."""
+    for index, name in header.phone_like:
+        if index < len(record) and record[index].strip():
+            return name, record[index].strip()
+    return None
+
+
 # Already in E.164 form, as stored.
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+# Doubtful numbers (`phones.is_doubtful`) checked against other regions in one import: each
+# check parses the number a few dozen times; the count of numbers of another region covers
+# these.
+OTHER_REGIONS_CHECKED = 5_000
 
 
-def _normalise_phones(rows: list[_Row], region: str, stored: Callable[[list[str]], set]) -> None:
-    """Give each row its phone in E.164 form, or reject the row.
+@dataclass
+class _Regions:
+    """The import's region, the regions its country column named so far (tried first for a
+    doubtful number), and how many numbers were checked against other regions."""
+
+    region: str
+    named: dict[str, None] = field(default_factory=dict)
+    checked: int = 0
+
+    def doubt(self, text: str, region: str, *, valid: bool) -> tuple[str, ...]:
+        if self.checked >= OTHER_REGIONS_CHECKED or not is_doubtful(text, region, valid=valid):
+            return ()
+        self.checked += 1
+        return tuple(other_regions(text, region, valid=valid, likely=tuple(self.named)))
+
+
+def _normalise_phones(
+    rows: list[_Row], regions: _Regions, stored: Callable[[list[str]], set]
+) -> None:
+    """Give each row its phone in E.164 form, read with its country's region or the import's,
+    or reject the row; note the numbers that region makes doubtful.
 
     A number given exactly as a contact of the list has it stored is already normalised (every
     stored number went through the normaliser), so it is not parsed again: re-importing an
@@ -611,14 +947,26 @@ def _normalise_phones(rows: list[_Row], region: str, stored: Callable[[list[str]
         if phone in known:
             row.phone = phone
             continue
+        if row.region:
+            regions.named[row.region] = None
+        region = row.region or regions.region
         try:
-            row.phone = normalize_phone(row.phone_given, region)
+            row.phone = normalize_phone(row.phone_given, region, name_region=True)
         except ValidationError as error:
-            row.reject(error.code, error.messages[0], first=True)
+            message = error.messages[0]
+            if not phone and row.other_phone is not None:
+                name, value = row.other_phone
+                message = f"Phone number is empty; column `{name}` has {value}."
+            elif phone:
+                row.doubt = regions.doubt(phone, region, valid=False)
+            row.reject(error.code, message, first=True)
+        else:
+            if phone[0] != "+":
+                row.doubt = regions.doubt(phone, region, valid=True)
 
 
 def _read_chunks(
-    path: Path, header: Header, region: str, size: int, stored: Callable[[list[str]], set]
+    path: Path, header: Header, regions: _Regions, size: int, stored: Callable[[list[str]], set]
 ) -> Iterator[list[_Row]]:
     with _open_csv(path) as text:
         records = read_records(text)
@@ -630,11 +978,11 @@ def _read_chunks(
                 continue
             chunk.append(row)
             if len(chunk) == size:
-                _normalise_phones(chunk, region, stored)
+                _normalise_phones(chunk, regions, stored)
                 yield chunk
                 chunk = []
         if chunk:
-            _normalise_phones(chunk, region, stored)
+            _normalise_phones(chunk, regions, stored)
             yield chunk
 
 
@@ -1030,26 +1378,69 @@ class _DryRunMemory:
 @dataclass
 class ImportResult:
     """What an import did (or, for a dry run, would do). rows = created + updated + unchanged +
-    skipped + rejected; `rejected_rows` keeps the first REJECTED_ROWS_KEPT of them, and
-    `ignored_columns` the names of the first COLUMNS_KEPT of the `ignored_columns_count`
-    columns that are neither the phone nor labels."""
+    skipped + rejected; `rejected_rows` keeps the first REJECTED_ROWS_KEPT of them.
+
+    The columns: `columns` describes the first MAPPED_COLUMNS_KEPT named columns with a value
+    (or a use) and what happens to each; `ignored_columns` names the first COLUMNS_KEPT of the
+    named ignored columns that have a value, `ignored_columns_count` counts every ignored
+    column, named or not; `unnamed_columns` and `empty_columns` count the ignored columns
+    without a name and those without a value in any row (either may be both).
+
+    `other_regions` counts the numbers written in national form that the import's region
+    makes doubtful (`phones.other_regions`), with the regions where they would be valid and a
+    few examples."""
 
     dry_run: bool
+    region: str = ""
+    mapping: dict = field(default_factory=dict)
     rows: int = 0
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0
     rejected: int = 0
+    columns: list[dict] = field(default_factory=list)
+    columns_count: int = 0
+    country_column: str = ""
     ignored_columns: list[str] = field(default_factory=list)
     ignored_columns_count: int = 0
+    unnamed_columns: int = 0
+    empty_columns: int = 0
+    unnamed_empty_columns: int = 0
+    other_regions: int = 0
+    other_regions_found: dict[str, int] = field(default_factory=dict)
+    other_regions_examples: list[dict] = field(default_factory=list)
     rejected_rows: list[dict] = field(default_factory=list)
     sample: list[dict] = field(default_factory=list)
+
+    def describe_columns(self, header: Header, filled: set[int]) -> None:
+        """Describe the header's columns, `filled` being the ignored ones with a value."""
+        ignored = set(header.ignored_indexes)
+        shown = [
+            column
+            for column in header.columns
+            if column.index not in ignored or column.index in filled
+        ]
+        self.columns = [column.as_dict() for column in shown[:MAPPED_COLUMNS_KEPT]]
+        self.columns_count = len(shown)
+        self.country_column = header.country_name
+        self.ignored_columns = [column.name for column in shown if column.index in ignored][
+            :COLUMNS_KEPT
+        ]
+        self.ignored_columns_count = header.ignored_count
+        self.unnamed_columns = header.unnamed_count
+        named = {column.index for column in header.columns}
+        self.empty_columns = sum(1 for index in ignored if index not in filled)
+        self.unnamed_empty_columns = sum(
+            1 for index in ignored if index not in filled and index not in named
+        )
 
     def record(self, outcomes: list[tuple[_Row, str]]) -> None:
         for row, outcome in outcomes:
             self.rows += 1
             setattr(self, outcome, getattr(self, outcome) + 1)
+            if row.doubt:
+                self._note_doubt(row)
             if outcome == REJECTED:
                 if len(self.rejected_rows) < REJECTED_ROWS_KEPT:
                     self.rejected_rows.append(
@@ -1070,25 +1461,84 @@ class ImportResult:
                     }
                 )
 
+    def _note_doubt(self, row: _Row) -> None:
+        self.other_regions += 1
+        for region in row.doubt:
+            self.other_regions_found[region] = self.other_regions_found.get(region, 0) + 1
+        if len(self.other_regions_examples) < OTHER_REGIONS_EXAMPLES:
+            self.other_regions_examples.append(
+                {
+                    "row": row.number,
+                    "phone": row.phone_given.strip(),
+                    "read_as": row.phone,
+                    "region": row.region or self.region,
+                    "valid_in": list(row.doubt),
+                }
+            )
+
     def as_dict(self) -> dict:
+        # The most frequent first; among equals, the first found (country column, then the
+        # most common regions).
+        found = sorted(self.other_regions_found.items(), key=lambda item: -item[1])
         return {
             "dry_run": self.dry_run,
+            "region": self.region,
+            "mapping": self.mapping,
             "rows": self.rows,
             "created": self.created,
             "updated": self.updated,
             "unchanged": self.unchanged,
             "skipped": self.skipped,
             "rejected": self.rejected,
+            "columns": self.columns,
+            "columns_count": self.columns_count,
+            "country_column": self.country_column,
             "ignored_columns": self.ignored_columns,
             "ignored_columns_count": self.ignored_columns_count,
+            "unnamed_columns": self.unnamed_columns,
+            "empty_columns": self.empty_columns,
+            "unnamed_empty_columns": self.unnamed_empty_columns,
+            "other_regions": {
+                "count": self.other_regions,
+                "regions": dict(found),
+                "examples": self.other_regions_examples,
+            },
             "rejected_rows": self.rejected_rows,
             "rejected_rows_truncated": self.rejected > len(self.rejected_rows),
             "sample": self.sample,
         }
 
 
+def ignored_summary(result: dict, *, named: bool = True) -> str:
+    """The ignored columns in a sentence that stays short however many there are: the first
+    names of those with a value (unless not `named`: where the columns are shown one by one),
+    then counts (`253 unnamed empty columns ignored.`)."""
+    parts = []
+    names = result.get("ignored_columns", [])
+    if names and named:
+        empty = result.get("empty_columns", 0)
+        unnamed_filled = result.get("unnamed_columns", 0) - result.get("unnamed_empty_columns", 0)
+        more = result.get("ignored_columns_count", 0) - empty - unnamed_filled - len(names)
+        shown = ", ".join(names) + (f" and {more:,} more" if more > 0 else "")
+        parts.append(f"Ignored columns: {shown}.")
+    unnamed_empty = result.get("unnamed_empty_columns", 0)
+    unnamed_filled = result.get("unnamed_columns", 0) - unnamed_empty
+    named_empty = result.get("empty_columns", 0) - unnamed_empty
+    for count, what in (
+        (unnamed_empty, "unnamed empty"),
+        (unnamed_filled, "unnamed"),
+        (named_empty, "empty"),
+    ):
+        if count:
+            plural = "column" if count == 1 else "columns"
+            parts.append(f"{count:,} {what} {plural} ignored.")
+    return " ".join(parts)
+
+
 # Attempts at a chunk whose new contacts another writer created meanwhile.
 _ATTEMPTS = 3
+# Doubtful numbers a result shows as examples.
+OTHER_REGIONS_EXAMPLES = 5
 
 
 def import_file(
@@ -1098,8 +1548,12 @@ def import_file(
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    mapping: Mapping | None = None,
+    region: str | None = None,
 ) -> ImportResult:
-    """Import a CSV file into `sending_list` (or, with `dry_run`, only tell what it would do).
+    """Import a CSV file into `sending_list` (or, with `dry_run`, only tell what it would do),
+    its columns read as `mapping` says (the header decides what it leaves out), its numbers
+    with each row's country, else `region` (default: the account's).
 
     Raises `ValidationError` before writing anything when the file is rejected as a whole;
     otherwise every row gets an outcome. `progress(done, total)` is called after each chunk (a
@@ -1107,18 +1561,16 @@ def import_file(
     """
     path = Path(path)
     progress = progress or _no_progress
-    header, total = check_file(path)
-    result = ImportResult(
-        dry_run=dry_run,
-        ignored_columns=list(header.ignored),
-        ignored_columns_count=header.ignored_count,
-    )
+    mapping = mapping or Mapping()
+    region = clean_region(region) if region else sending_list.account.default_region
+    header, total, filled = check_file(path, mapping)
+    result = ImportResult(dry_run=dry_run, region=region, mapping=mapping.as_dict())
+    result.describe_columns(header, filled)
     progress(0, total)
     store = _store_for(sending_list)
     memory = _DryRunMemory() if dry_run else None
-    region = sending_list.account.default_region
     try:
-        chunks = _read_chunks(path, header, region, chunk_rows, store.stored_phones)
+        chunks = _read_chunks(path, header, _Regions(region), chunk_rows, store.stored_phones)
         for rows in _read_ahead(chunks):
             phones = list({row.phone for row in rows if not row.code})
             if memory is not None:
@@ -1140,6 +1592,18 @@ def import_file(
         if memory is not None:
             memory.close()
     return result
+
+
+def clean_region(region: object) -> str:
+    """A region chosen for an import (`GB`, any case), or raise `invalid_region`."""
+    code = region.strip().upper() if isinstance(region, str) else ""
+    if not is_supported_region(code):
+        raise ValidationError(
+            f"Region {region!r} is not one phone numbers can be read with: give a two-letter "
+            "ISO code such as GB or US.",
+            code="invalid_region",
+        )
+    return code
 
 
 def _no_progress(done: int, total: int) -> None:
@@ -1191,8 +1655,11 @@ def import_start(
     file_name: str,
     dry_run: bool,
     source: Job | None = None,
+    mapping: Mapping | None = None,
+    region: str | None = None,
 ) -> Job:
-    """Start a job importing (or previewing) a stored upload into `sending_list`.
+    """Start a job importing (or previewing) a stored upload into `sending_list`, its columns
+    read as `mapping` says and its numbers with `region` (default: the account's).
 
     `source` is the preview (or failed import) this import was confirmed from.
     """
@@ -1202,6 +1669,8 @@ def import_start(
         "upload": upload,
         "file_name": file_name,
         "dry_run": dry_run,
+        "mapping": (mapping or Mapping()).as_dict(),
+        "region": clean_region(region) if region else account.default_region,
     }
     if source is not None:
         params["source_job"] = source.pk
@@ -1230,7 +1699,12 @@ def import_run(job: Job, progress: Progress) -> dict:
         raise _file_error("The uploaded file is no longer kept; upload it again.", "upload_gone")
     try:
         result = import_file(
-            path, sending_list=sending_list, dry_run=params["dry_run"], progress=progress
+            path,
+            sending_list=sending_list,
+            dry_run=params["dry_run"],
+            progress=progress,
+            mapping=clean_mapping(params.get("mapping")),
+            region=params.get("region"),
         )
     except ValidationError:
         path.unlink(missing_ok=True)

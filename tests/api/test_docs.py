@@ -52,7 +52,7 @@ def test_the_import_documents_its_multipart_body(schema):
     body = schema["paths"]["/api/v1/imports"]["post"]["requestBody"]["content"]
     fields = body["multipart/form-data"]["schema"]["properties"]
     assert fields["file"] == {**fields["file"], "type": "string", "format": "binary"}
-    assert set(fields) == {"file", "list_id", "dry_run"}
+    assert set(fields) == {"file", "list_id", "dry_run", "mapping", "region"}
 
 
 def test_request_and_response_bodies_have_examples(schema):

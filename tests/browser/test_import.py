@@ -58,7 +58,7 @@ def test_upload_preview_confirm_and_download_the_rejected_rows(
     rows = list(csv.reader(io.StringIO(rejected)))
     assert rows[0] == ["row", "phone_number", "reason"]
     assert [(row[0], row[1]) for row in rows[1:]] == [("4", "not a phone"), ("5", "4155550143")]
-    assert rows[1][2] == "'not a phone' is not a valid phone number."
+    assert rows[1][2] == "'not a phone' is not a valid phone number (read with region US)."
     labels = {
         phone: dict(Label.objects.filter(contact__phone_number=phone).values_list("key", "value"))
         for phone in Contact.objects.values_list("phone_number", flat=True)

@@ -268,17 +268,13 @@ def test_the_same_phone_twice_applies_in_order(superuser_client, sending_list):
     [
         (
             "number,label_tier",
-            "The file has no phone column: name it phone_number (or phone, or msisdn). "
+            "The file has no phone column (phone_number, phone, mobile, tel, ...): choose the "
+            "column that holds the numbers. "
             "Its columns are: 'number', 'label_tier'.",
         ),
         (
-            "phone,label_bad key",
-            "Column 'label_bad key': Label key 'bad key' may only contain letters, digits, "
-            "'_' and '-'.",
-        ),
-        (
-            "phone,msisdn",
-            "The columns 'phone' (column 1) and 'msisdn' (column 2) are the same column; keep one.",
+            "phone,Phone",
+            "The columns 'phone' (column 1) and 'Phone' (column 2) are the same column; keep one.",
         ),
         (
             "phone,label_tier,label_tier",
@@ -355,11 +351,11 @@ def test_rejected_rows_are_listed_with_spreadsheet_numbers_and_the_others_import
 
     assert response.status_code == 200
     assert rejected(response) == [
-        (4, "'12345' is not a valid phone number."),
+        (4, "'12345' is not a valid phone number (read with region US)."),
         (
             5,
-            "'nope' is not a valid phone number. label_tier: Label value is 257 characters "
-            "long; the limit is 256.",
+            "'nope' is not a valid phone number (read with region US). label_tier: Label value "
+            "is 257 characters long; the limit is 256.",
         ),
         (6, "label_tier: Label value contains the control character U+000A."),
         (
@@ -377,7 +373,7 @@ def test_rejected_rows_are_listed_with_spreadsheet_numbers_and_the_others_import
         "rejected": 4,
     }
     html = response.content.decode().replace("&#x27;", "'")
-    assert "<td>'12345' is not a valid phone number.</td>" in html
+    assert "<td>'12345' is not a valid phone number (read with region US).</td>" in html
     assert "Traceback" not in html
     assert list_labels(sending_list) == {"+14155551234": {"source": "facebook", "tier": "gold"}}
 
