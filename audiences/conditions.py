@@ -220,6 +220,7 @@ _SPACE = re.compile(r"\s*")
 # Keys, keywords and the `label:` prefix: everything up to white space or punctuation.
 _WORD = re.compile(r"""[^\s,\[\]()"'=!<>]+""")
 _DAYS = re.compile(r"[0-9]+")
+_BARE_LITERAL = re.compile(r"""[^\s()\[\]"']+""")
 _BARE_VALUE = re.compile(r"""[^\s,\[\]()"']+""")
 _ESCAPABLE = frozenset("\"'\\")
 _ESCAPES = "\\\", \\' or \\\\"
@@ -390,15 +391,21 @@ class _Parser:
                         raise self._error(f"expected {word} after {words[0]}")
                 return op, " ".join(words)
         raise self._error(
-            "expected an operator (=, !=, IN, NOT IN, EXISTS, NOT EXISTS, <, <=, >, >=, BETWEEN, "
-            "WITHIN LAST, MORE THAN, CONTAINS, STARTS WITH or ENDS WITH)"
+            "expected an operator (=, !=, IN, EXISTS, <, >, BETWEEN, WITHIN LAST, CONTAINS, ...)"
         )
 
     def _literal(self, written: str, kind: "Literal | None") -> str:
         """Read a comparison literal: a number, or a date; of `kind` when one is given."""
         self._skip_space()
         start = self.pos
-        value = self._value()
+        # A bare literal is read up to white space or a parenthesis, so that `1,000` is shown
+        # whole in the error.
+        bare = _BARE_LITERAL.match(self.text, self.pos)
+        if bare is not None and not (self._peek('"') or self._peek("'")):
+            self.pos = bare.end()
+            value = bare.group()
+        else:
+            value = self._value()
         what = _expected_literal(kind)
         if value is None:
             raise self._error(f"expected {what.split(' (')[0]} after {_show(written)}")
