@@ -159,7 +159,11 @@ def test_catalogue_link_prefills_the_builder(editor_client, shop):
 @pytest.mark.parametrize(
     ("conditions", "message"),
     [
-        ("x", "expected an operator (=, !=, IN, NOT IN, EXISTS or NOT EXISTS) at column 2"),
+        (
+            "x",
+            "expected an operator (=, !=, IN, EXISTS, <, >, BETWEEN, WITHIN LAST, CONTAINS, ...)"
+            " at column 2",
+        ),
         ("((tier = ", "expected a value after '=' at column 10"),
         ("tier IN [gold", "expected ',' or ']' at column 14"),
     ],
