@@ -176,3 +176,12 @@ def test_home_opens_the_first_account(admin_client):
 def test_home_without_an_account_says_so(client, db):
     client.force_login(UserFactory())
     assert "No account yet" in client.get("/").content.decode()
+
+
+def test_the_admin_shows_the_time_zone_as_a_picker_and_in_the_list(superuser_client, account):
+    change = superuser_client.get(reverse("admin:trackly_account_change", args=[account.pk]))
+    page = change.content.decode()
+    assert '<select name="time_zone" id="id_time_zone">' in page
+    assert '<option value="UTC" selected>UTC</option>' in page
+    listing = superuser_client.get(reverse("admin:trackly_account_changelist")).content.decode()
+    assert '<td class="field-time_zone">UTC</td>' in listing
