@@ -9,6 +9,7 @@ from api.errors import invalid
 from api.fields import LABEL_KEY_SCHEMA, LABEL_VALUE_SCHEMA
 from audiences.conditions import (
     MAX_CONDITIONS,
+    MAX_DAYS,
     MAX_LIST_VALUES,
     MAX_NESTING_DEPTH,
     MAX_TEXT_LENGTH,
@@ -22,6 +23,13 @@ from audiences.conditions import (
 
 _KEY_SCHEMA = {**LABEL_KEY_SCHEMA, "example": "tier"}
 _VALUE_SCHEMA = {**LABEL_VALUE_SCHEMA, "example": "gold"}
+# A number (`90`, `-2.5`) or a date (`2024-03-20`, a real day: the pattern cannot say so).
+_LITERAL_SCHEMA = {
+    "type": "string",
+    "pattern": r"^(-?[0-9]+(\.[0-9]+)?|[0-9]{4}-[0-9]{2}-[0-9]{2})$",
+    "example": "90",
+}
+_DAYS_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_DAYS, "example": 30}
 _TREE_REF = {"$ref": "#/components/schemas/ConditionTree"}
 # Pydantic resolves every `$ref` of a model's schema itself, so the models' fields refer to the
 # tree with this marker, which `TracklyAPI` turns into the `$ref` once the schema is built.
@@ -51,11 +59,23 @@ def _condition_schema(ops: list[str], operand: str | None, meaning: str) -> dict
             "minItems": 1,
             "maxItems": MAX_LIST_VALUES,
         }
+    elif operand == "literal":
+        properties["value"] = _LITERAL_SCHEMA
+    elif operand == "bounds":
+        properties["values"] = {
+            "type": "array",
+            "items": _LITERAL_SCHEMA,
+            "minItems": 2,
+            "maxItems": 2,
+        }
+    elif operand == "days":
+        properties["days"] = _DAYS_SCHEMA
+    field = {"literal": "value", "bounds": "values"}.get(operand or "", operand)
     return {
         "type": "object",
         "description": meaning,
         "properties": properties,
-        "required": ["key", "op", *([operand] if operand else [])],
+        "required": ["key", "op", *([field] if field else [])],
         "additionalProperties": False,
     }
 
@@ -70,6 +90,10 @@ CONDITION_SCHEMAS: dict[str, dict] = {
             {"$ref": "#/components/schemas/ValueCondition"},
             {"$ref": "#/components/schemas/ListCondition"},
             {"$ref": "#/components/schemas/ExistsCondition"},
+            {"$ref": "#/components/schemas/CompareCondition"},
+            {"$ref": "#/components/schemas/BetweenCondition"},
+            {"$ref": "#/components/schemas/DaysCondition"},
+            {"$ref": "#/components/schemas/TextCondition"},
             {"$ref": "#/components/schemas/AllConditions"},
             {"$ref": "#/components/schemas/AnyCondition"},
             {"$ref": "#/components/schemas/NotCondition"},
@@ -97,6 +121,32 @@ CONDITION_SCHEMAS: dict[str, dict] = {
     "ExistsCondition": _condition_schema(
         ["EXISTS", "NOT EXISTS"], None, "Whether the contact has the key, with any value."
     ),
+    "CompareCondition": _condition_schema(
+        ["<", "<=", ">", ">="],
+        "literal",
+        "The contact has the key with a value that is a number (`90`, `-2.5`) or a date "
+        "(`2024-03-20`), as the literal is, and compares so. A value in another form (`200+`, "
+        "`1e5`, `Jan 15, 2024`) does not match; under `not` it does.",
+    ),
+    "BetweenCondition": _condition_schema(
+        ["BETWEEN"],
+        "bounds",
+        "The key's value is a number (or date) from the first to the second, both included; "
+        "both bounds are numbers or both are dates.",
+    ),
+    "DaysCondition": _condition_schema(
+        ["WITHIN LAST DAYS", "MORE THAN DAYS AGO"],
+        "days",
+        "`WITHIN LAST DAYS`: the key's value is a date from `days` days before today to today. "
+        "`MORE THAN DAYS AGO`: a date before that. Today is the date in the account's time "
+        "zone.",
+    ),
+    "TextCondition": _condition_schema(
+        ["CONTAINS", "STARTS WITH", "ENDS WITH"],
+        "value",
+        "The key's value contains, starts with or ends with the text; A-Z and a-z match "
+        "either case, every other character only itself; `%`, `_` and `\\` are literal.",
+    ),
     "AllConditions": _group_schema("and", "Every condition of the list matches."),
     "AnyCondition": _group_schema("or", "At least one condition of the list matches."),
     "NotCondition": {
@@ -118,7 +168,8 @@ ConditionsIn = Annotated[
                 _TREE_MARK,
                 {"type": "null"},
             ],
-            "description": "Text (`label:tier IN [gold, silver] AND label:vip EXISTS`), a JSON "
+            "description": "Text (`label:tier IN [gold, silver] AND label:last_purchase WITHIN "
+            "LAST 30 DAYS`), a JSON "
             "tree, or null or empty for none: every subscribed contact in scope.",
             "examples": ["label:ltv_tier = vip AND label:last_purchase_days = 90"],
         }

@@ -285,7 +285,9 @@ def contacts_list(request: ApiRequest, filters: Query[ContactFilters], paging: Q
         contacts = contacts.filter(phone_number=phone)
     if filters.conditions is not None:
         tree = read_conditions(_conditions_param(filters.conditions))
-        contacts = contacts.filter(compile_conditions(tree, account_id=account.pk))
+        contacts = contacts.filter(
+            compile_conditions(tree, account_id=account.pk, today=account.today())
+        )
     return paginate(contacts, paging, serialize_page=contacts_out)
 
 

@@ -3,17 +3,47 @@
 The builder shows conditions as groups joined by one operator (AND or OR), each group being
 rows joined by the other. That covers every tree with at most one level of groups; any other
 tree (a NOT around a group, deeper nesting) is edited as text only. A NOT around a single
-condition becomes the condition with the opposite operator, which means the same.
+condition becomes the condition with the opposite operator, which means the same; the typed and
+text operators have no opposite (`NOT k > 5` is not `k <= 5`), so a NOT around one of them is
+edited as text only.
 """
 
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
-from audiences.conditions import And, Condition, Node, Not, Op, Or
+from audiences.conditions import (
+    COMPARISON_OPS,
+    DAYS_OPS,
+    INVALID_CONDITIONS,
+    MAX_DAYS,
+    TEXT_OPS,
+    And,
+    Condition,
+    Node,
+    Not,
+    Op,
+    Or,
+    literal_kind,
+)
 from contacts.labels import VALUE_MAX_LENGTH, clean_key, clean_value
 
 OPERATORS = [Op.EQ, Op.NE, Op.IN, Op.NOT_IN, Op.EXISTS, Op.NOT_EXISTS]
+# Offered for a key with values that are numbers or dates; the days operators only for dates.
+TYPED_OPERATORS = [Op.LT, Op.LE, Op.GT, Op.GE, Op.BETWEEN]
+DATE_OPERATORS = [Op.WITHIN_LAST_DAYS, Op.MORE_THAN_DAYS_AGO]
+TEXT_OPERATORS = [Op.CONTAINS, Op.STARTS_WITH, Op.ENDS_WITH]
+# How the builder names the operators whose text form has a number in the middle.
+OPERATOR_NAMES = {
+    Op.WITHIN_LAST_DAYS: "within the last … days",
+    Op.MORE_THAN_DAYS_AGO: "more than … days ago",
+    Op.BETWEEN: "between",
+    Op.CONTAINS: "contains",
+    Op.STARTS_WITH: "starts with",
+    Op.ENDS_WITH: "ends with",
+}
+_CHOICE_OPS = frozenset({Op.EQ, Op.NE, Op.IN, Op.NOT_IN})
 # Rows and groups a builder form may post; the text form has its own, larger limits.
 MAX_GROUPS = 20
 MAX_ROWS = 20
@@ -30,10 +60,49 @@ class Row:
     search: str = field(default="", compare=False)
     # Whether the key has more values than the choices show.
     more: bool = field(default=False, compare=False)
+    # Set by the view from the key's value types: the operators to offer, the input a typed
+    # operator gets (`number` or `date`), and how many of the key's values are not in that form.
+    operators: list[Op] = field(default_factory=lambda: list(OPERATORS), compare=False)
+    value_kind: str = field(default="number", compare=False)
+    not_in_form: int = field(default=0, compare=False)
 
     @property
     def takes_values(self) -> bool:
         return self.op not in (Op.EXISTS, Op.NOT_EXISTS)
+
+    @property
+    def input(self) -> str:
+        """The value input the row's operator needs: `choice` (the key's values to pick from),
+        `literal` (a number or date), `between` (two of them), `days` or `text`."""
+        if self.op in _CHOICE_OPS:
+            return "choice"
+        if self.op in COMPARISON_OPS:
+            return "literal"
+        if self.op is Op.BETWEEN:
+            return "between"
+        if self.op in DAYS_OPS:
+            return "days"
+        if self.op in TEXT_OPS:
+            return "text"
+        return ""
+
+    @property
+    def typed(self) -> bool:
+        """Whether the operator compares numbers or dates (and so skips other values)."""
+        return self.input in ("literal", "between", "days")
+
+    @property
+    def operator_choices(self) -> list[tuple[str, str]]:
+        """The operators to offer, as (value, name) pairs."""
+        return [(op.value, OPERATOR_NAMES.get(op, op.value)) for op in self.operators]
+
+    @property
+    def value(self) -> str:
+        return self.values[0] if self.values else ""
+
+    @property
+    def second_value(self) -> str:
+        return self.values[1] if len(self.values) > 1 else ""
 
     @property
     def takes_many(self) -> bool:
@@ -47,11 +116,40 @@ class Row:
         key = clean_key(self.key)
         if not self.takes_values:
             return Condition(key, self.op)
+        if self.input not in ("choice", "text"):
+            return self._typed_condition(key)
         values = list(dict.fromkeys(clean_value(value) for value in self.values if value.strip()))
         if not values:
             return None
         if not self.takes_many:
             values = values[:1]
+        return Condition(key, self.op, tuple(values))
+
+    def _typed_condition(self, key: str) -> Condition | None:
+        values = [value.strip() for value in self.values]
+        needed = 2 if self.op is Op.BETWEEN else 1
+        if len(values) < needed or not all(values[:needed]):
+            return None
+        values = values[:needed]
+        if self.op in DAYS_OPS:
+            days = values[0]
+            if not (days.isascii() and days.isdigit() and len(days) <= 6) or int(days) > MAX_DAYS:
+                raise ValidationError(
+                    f"The number of days must be a whole number from 0 to {MAX_DAYS}.",
+                    code=INVALID_CONDITIONS,
+                )
+            return Condition(key, self.op, (str(int(days)),))
+        kinds = [literal_kind(value) for value in values]
+        for value, kind in zip(values, kinds, strict=True):
+            if kind is None:
+                raise ValidationError(
+                    f"{value!r} is not a number (like 90 or -2.5) or a date (like 2024-03-20).",
+                    code=INVALID_CONDITIONS,
+                )
+        if len(set(kinds)) > 1:
+            raise ValidationError(
+                "Both ends of BETWEEN must be numbers, or both dates.", code=INVALID_CONDITIONS
+            )
         return Condition(key, self.op, tuple(values))
 
 
@@ -127,7 +225,7 @@ def _row_from(node: Node) -> Row | None:
     match node:
         case Condition(key=key, op=op, values=values):
             return Row(key=key, op=op, values=list(values))
-        case Not(child=Condition(key=key, op=op, values=values)):
+        case Not(child=Condition(key=key, op=op, values=values)) if op.negated is not None:
             return Row(key=key, op=op.negated, values=list(values))
     return None
 

@@ -10,7 +10,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from contacts.models import LabelKeyCount, LabelValueCount
+from django.db.models import Q, Sum
+
+from contacts.models import DateOf, LabelKeyCount, LabelValueCount, NumberOf
 from trackly.models import Account
 
 # The value dropdown and the catalogue show a key's most used values first, up to this many.
@@ -73,6 +75,67 @@ def search_values(
             : limit + 1 - len(rows)
         ]
     return [ValueCount(*row) for row in rows[:limit]], len(rows) > limit
+
+
+class ValueTypes(NamedTuple):
+    """How many of a key's contacts have a value that is a number, a date, or neither."""
+
+    contacts: int
+    numbers: int
+    dates: int
+
+    @property
+    def main_type(self) -> str:
+        """`number` or `date` when more than half the key's values are one, else `text`."""
+        for kind, count in (("number", self.numbers), ("date", self.dates)):
+            if count * 2 > self.contacts:
+                return kind
+        return "text"
+
+    def not_of(self, kind: str) -> int:
+        """How many of the key's values are not a `kind` (`number` or `date`)."""
+        return self.contacts - (self.numbers if kind == "number" else self.dates)
+
+
+_READINGS = {"number": NumberOf, "date": DateOf}
+
+
+def value_types(account: Account, key: str) -> ValueTypes:
+    """How many contacts have `key` with a number, a date, or another value."""
+    return value_types_by_key(account, [key])[key]
+
+
+def value_types_by_key(account: Account, keys: Iterable[str]) -> dict[str, ValueTypes]:
+    """`value_types` of several keys in one query, read from their value counts: each distinct
+    value is read as the typed columns read it. A key nobody has counts zero."""
+    keys = set(keys)
+    values = LabelValueCount.objects.filter(account=account, key__in=keys).annotate(
+        number=NumberOf("value"), date=DateOf("value")
+    )
+    rows = values.values("key").annotate(
+        all_values=Sum("contacts"),
+        number_values=Sum("contacts", filter=Q(number__isnull=False)),
+        date_values=Sum("contacts", filter=Q(date__isnull=False)),
+    )
+    found = {
+        row["key"]: ValueTypes(
+            row["all_values"], row["number_values"] or 0, row["date_values"] or 0
+        )
+        for row in rows.order_by()
+    }
+    return {key: found.get(key, ValueTypes(0, 0, 0)) for key in keys}
+
+
+def values_not_of(
+    account: Account, key: str, kind: str, *, limit: int = TOP_VALUES
+) -> list[ValueCount]:
+    """A key's values that are not a `kind` (`number` or `date`), most contacts first: the ones
+    to fix so that comparisons find them (`Jan 15, 2024` in a key of dates)."""
+    values = LabelValueCount.objects.filter(account=account, key=key).annotate(
+        reading=_READINGS[kind]("value")
+    )
+    rows = values.filter(reading__isnull=True).order_by("-contacts", "value")
+    return [ValueCount(*row) for row in rows.values_list("value", "contacts")[:limit]]
 
 
 def _comparable(name: str) -> str:

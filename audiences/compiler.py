@@ -28,17 +28,41 @@ and OR remain. Then (docs/performance.md, section 8, has the plans behind each c
 
 Every shape filters Contact by subquery, never by joining labels, so no contact is counted twice
 and no DISTINCT is needed.
+
+The typed and text operators (`<`, BETWEEN, WITHIN LAST, CONTAINS, ...) are positive tests on
+one label. They have no negated operator: `NOT k > 5` is "no label `k` greater than 5", which a
+contact whose `k` is not a number matches, unlike `k <= 5`. So negation normal form keeps a NOT
+directly above such a condition, and it compiles like the other negative conditions: NOT EXISTS
+of its positive test. Comparisons read the typed columns `value_number` and `value_date` through
+their (account_id, key, value_number/value_date, contact_id) indexes; text operators read the key's
+range of the label index and test each value with LIKE.
 """
 
+import datetime
+import string
 from collections.abc import Sequence
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, Func, OuterRef, Q, QuerySet, Value
 
-from audiences.conditions import And, Condition, Node, Not, Op, Or
+from audiences.conditions import (
+    COMPARISON_OPS,
+    DAYS_OPS,
+    TEXT_OPS,
+    And,
+    Condition,
+    Literal,
+    Node,
+    Not,
+    Op,
+    Or,
+    days_range,
+    literal_kind,
+)
+from contacts.labels import date_value, fold_case, number_value
 from contacts.models import Contact, Label
 from trackly.models import Account
 
-_POSITIVE = frozenset({Op.EQ, Op.IN, Op.EXISTS})
+_POSITIVE = frozenset({Op.EQ, Op.IN, Op.EXISTS, *COMPARISON_OPS, Op.BETWEEN, *DAYS_OPS, *TEXT_OPS})
 # Up to this many labels, looking up their contacts costs less than counting the account's
 # unsubscribed contacts to choose the other way (`_count_one_condition`).
 _FEW_LABELS = 5_000
@@ -50,7 +74,9 @@ def negation_normal_form(node: Node, *, negate: bool = False) -> Node:
     """
     match node:
         case Condition(key=key, op=op, values=values):
-            return Condition(key, op.negated, values) if negate else node
+            if not negate:
+                return node
+            return Not(node) if op.negated is None else Condition(key, op.negated, values)
         case Not(child=child):
             return negation_normal_form(child, negate=not negate)
         case And(children=children) | Or(children=children):
@@ -64,28 +90,28 @@ def negation_normal_form(node: Node, *, negate: bool = False) -> Node:
     raise TypeError(f"not a condition node: {node!r}")
 
 
-def compile_conditions(node: Node | None, *, account_id: int) -> Q:
+def compile_conditions(node: Node | None, *, account_id: int, today: datetime.date) -> Q:
     """A Q over Contact matching exactly the contacts whose labels match `node` (see
-    `conditions.evaluate`); `Q()` (everything) for no conditions. It does not scope by account
-    or subscription: `members` does."""
+    `conditions.evaluate`), with `today` the date in the account's time zone; `Q()`
+    (everything) for no conditions. It does not scope by account or subscription: `members`
+    does."""
     if node is None:
         return Q()
-    return _compile(negation_normal_form(node), account_id, correlated=False)
+    return _compile(negation_normal_form(node), account_id, today, correlated=False)
 
 
-def _compile(node: Node, account_id: int, *, correlated: bool) -> Q:
+def _compile(node: Node, account_id: int, today: datetime.date, *, correlated: bool) -> Q:
     """Compile a tree in negation normal form. `correlated` is set below an OR, where every
     positive test must be a correlated EXISTS (see the module docstring)."""
     match node:
         case Condition() if _is_positive(node):
-            return _has_label(_label_test(node), account_id, correlated=correlated)
-        case Condition(key=key, op=op, values=values):
-            positive = _label_test(Condition(key, op.negated, values))
-            return ~_has_label(positive, account_id, correlated=True)
+            return _has_label(_label_test(node, today), account_id, correlated=correlated)
+        case Condition() | Not():
+            return ~_has_label(_positive_test(node, today), account_id, correlated=True)
         case And(children=children):
             q = Q()
             for child in children:
-                q &= _compile(child, account_id, correlated=correlated)
+                q &= _compile(child, account_id, today, correlated=correlated)
             return q
         case Or(children=children):
             # The positive conditions of an OR are one test on one label row (a label matching
@@ -97,10 +123,10 @@ def _compile(node: Node, account_id: int, *, correlated: bool) -> Q:
             if positives:
                 any_test = Q()
                 for condition in positives:
-                    any_test |= _label_test(condition)
+                    any_test |= _label_test(condition, today)
                 q = _has_label(any_test, account_id, correlated=correlated or bool(others))
             for child in others:
-                q |= _compile(child, account_id, correlated=True)
+                q |= _compile(child, account_id, today, correlated=True)
             return q
     raise TypeError(f"not a condition node in negation normal form: {node!r}")
 
@@ -109,16 +135,74 @@ def _is_positive(node: Node) -> bool:
     return isinstance(node, Condition) and node.op in _POSITIVE
 
 
-def _label_test(condition: Condition) -> Q:
+def _positive_test(negative: Node, today: datetime.date) -> Q:
+    """A Q over Label: the label whose absence a negative leaf of negation normal form (`k !=
+    v`, NOT IN, NOT EXISTS, or NOT above a typed or text condition) asks for."""
+    match negative:
+        case Not(child=Condition() as condition):
+            return _label_test(condition, today)
+        case Condition(key=key, op=op, values=values) if op.negated is not None:
+            return _label_test(Condition(key, op.negated, values), today)
+    raise ValueError(f"not a negative condition: {negative!r}")
+
+
+# Comparisons as lookups on the typed column.
+_LOOKUPS = {Op.LT: "lt", Op.LE: "lte", Op.GT: "gt", Op.GE: "gte", Op.BETWEEN: "range"}
+
+
+def _label_test(condition: Condition, today: datetime.date) -> Q:
     """A Q over Label: the label a positive `condition` looks for."""
-    match condition.op:
+    key, op, values = condition.key, condition.op, condition.values
+    match op:
         case Op.EQ:
-            return Q(key=condition.key, value=condition.values[0])
+            return Q(key=key, value=values[0])
         case Op.IN:
-            return Q(key=condition.key, value__in=condition.values)
+            return Q(key=key, value__in=values)
         case Op.EXISTS:
-            return Q(key=condition.key)
+            return Q(key=key)
+    if op in _LOOKUPS:
+        if literal_kind(values[0]) is Literal.NUMBER:
+            column, bounds = "value_number", [number_value(value) for value in values]
+        else:
+            column, bounds = "value_date", [date_value(value) for value in values]
+        operand = tuple(bounds) if op is Op.BETWEEN else bounds[0]
+        return Q(key=key, **{f"{column}__{_LOOKUPS[op]}": operand})
+    if op in DAYS_OPS:
+        first, last = days_range(op, int(values[0]), today)
+        if first is None:
+            return Q(key=key, value_date__lte=last)
+        return Q(key=key, value_date__range=(first, last))
+    if op in TEXT_OPS:
+        return Q(key=key) & Q(_FoldedLike("value", Value(_like_pattern(op, values[0]))))
     raise ValueError(f"not a positive condition: {condition!r}")
+
+
+def _like_pattern(op: Op, text: str) -> str:
+    """The LIKE pattern (escape character `\\`) of a text operator, with `%`, `_` and `\\` in
+    `text` taken literally and ASCII letters in lower case."""
+    escaped = fold_case(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if op is Op.CONTAINS:
+        return f"%{escaped}%"
+    return f"{escaped}%" if op is Op.STARTS_WITH else f"%{escaped}"
+
+
+class _FoldedLike(Func):
+    """`value LIKE pattern`, folding only ASCII letters on both databases (docs/conditions.md):
+    SQLite's LIKE folds exactly those; PostgreSQL's ILIKE would fold every letter its locale
+    knows, so the value is lowered with `translate` and matched with LIKE."""
+
+    arity = 2
+    output_field = BooleanField()
+    conditional = True
+
+    def as_sql(self, compiler, connection, **extra_context):
+        (value, value_params), (pattern, pattern_params) = (
+            compiler.compile(expression) for expression in self.source_expressions
+        )
+        if connection.vendor == "postgresql":
+            value = f"translate({value}, %s, %s)"
+            value_params = (*value_params, string.ascii_uppercase, string.ascii_lowercase)
+        return f"{value} LIKE {pattern} ESCAPE %s", (*value_params, *pattern_params, "\\")
 
 
 def _has_label(test: Q, account_id: int, *, correlated: bool) -> Q:
@@ -142,18 +226,20 @@ def members(
     account: Account, node: Node | None, list_ids: Sequence[int] | None
 ) -> QuerySet[Contact]:
     """The audience's members now: subscribed contacts in scope whose labels match `node`."""
-    return scope(account, list_ids).filter(compile_conditions(node, account_id=account.pk))
+    return scope(account, list_ids).filter(
+        compile_conditions(node, account_id=account.pk, today=account.today())
+    )
 
 
 def count_members(account: Account, node: Node | None, list_ids: Sequence[int] | None) -> int:
     """The number of `members`: one query, or at most four for one condition over all lists."""
     normal = negation_normal_form(node) if node is not None else None
-    if isinstance(normal, Condition) and not list_ids:
+    if isinstance(normal, Condition | Not) and not list_ids:
         return _count_one_condition(account, normal)
     return members(account, node, list_ids).count()
 
 
-def _count_one_condition(account: Account, condition: Condition) -> int:
+def _count_one_condition(account: Account, condition: Condition | Not) -> int:
     """Count an audience of one condition on every list from the label index.
 
     A contact has at most one label per key, so the account's labels passing a positive test
@@ -164,9 +250,8 @@ def _count_one_condition(account: Account, condition: Condition) -> int:
     instead costs up to twice as much on both databases (docs/performance.md, 3. Results).
     """
     positive = _is_positive(condition)
-    test = _label_test(
-        condition if positive else Condition(condition.key, condition.op.negated, condition.values)
-    )
+    today = account.today()
+    test = _label_test(condition, today) if positive else _positive_test(condition, today)
     labels = Label.objects.filter(account_id=account.pk).filter(test)
     having = labels.count()
     if having:

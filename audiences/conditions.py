@@ -8,6 +8,7 @@ Every way in (`parse`, `from_json`) enforces the same limits, so that whatever i
 """
 
 import dataclasses
+import datetime
 import enum
 import re
 from collections.abc import Mapping
@@ -15,13 +16,15 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from contacts.labels import clean_key, clean_value
+from contacts.labels import clean_key, clean_value, date_value, fold_case, number_value
 
 MAX_TEXT_LENGTH = 10_000
 # Each NOT and each pair of parentheses is one level; `NOT (a OR b)` is two.
 MAX_NESTING_DEPTH = 20
 MAX_CONDITIONS = 100
 MAX_LIST_VALUES = 100
+# `WITHIN LAST n DAYS` and `MORE THAN n DAYS AGO`: n is 0 to this (about a hundred years).
+MAX_DAYS = 36_500
 
 INVALID_CONDITIONS = "invalid_conditions"
 
@@ -39,11 +42,23 @@ class Op(enum.StrEnum):
     NOT_IN = "NOT IN"
     EXISTS = "EXISTS"
     NOT_EXISTS = "NOT EXISTS"
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+    BETWEEN = "BETWEEN"
+    WITHIN_LAST_DAYS = "WITHIN LAST DAYS"
+    MORE_THAN_DAYS_AGO = "MORE THAN DAYS AGO"
+    CONTAINS = "CONTAINS"
+    STARTS_WITH = "STARTS WITH"
+    ENDS_WITH = "ENDS WITH"
 
     @property
-    def negated(self) -> "Op":
-        """The operator meaning NOT this one: `k != v` is exactly `NOT k = v`, and so on."""
-        return _NEGATIONS[self]
+    def negated(self) -> "Op | None":
+        """The operator meaning NOT this one (`k != v` is exactly `NOT k = v`, and so on), or
+        None when the language has none: `NOT k > 5` is not `k <= 5`, since a contact whose `k`
+        is no number matches neither `k > 5` nor `k <= 5`, and so matches `NOT k > 5`."""
+        return _NEGATIONS.get(self)
 
 
 _NEGATIONS = {
@@ -56,6 +71,28 @@ _NEGATIONS = {
 }
 _SINGLE_VALUE_OPS = frozenset({Op.EQ, Op.NE})
 _LIST_OPS = frozenset({Op.IN, Op.NOT_IN})
+# Compare the value, as a number or a date (the literal decides), with one literal.
+COMPARISON_OPS = frozenset({Op.LT, Op.LE, Op.GT, Op.GE})
+# Count days back from today; the value is the number of days.
+DAYS_OPS = frozenset({Op.WITHIN_LAST_DAYS, Op.MORE_THAN_DAYS_AGO})
+# Case-insensitive text matching (ASCII letters fold; see `contacts.labels.fold_case`).
+TEXT_OPS = frozenset({Op.CONTAINS, Op.STARTS_WITH, Op.ENDS_WITH})
+_ONE_VALUE_OPS = _SINGLE_VALUE_OPS | COMPARISON_OPS | TEXT_OPS
+
+
+class Literal(enum.StrEnum):
+    NUMBER = "number"
+    DATE = "date"
+
+
+def literal_kind(text: str) -> Literal | None:
+    """Whether a comparison literal is a number (`-?digits[.digits]`), a date (`YYYY-MM-DD`, a
+    real day), or neither (None)."""
+    if number_value(text) is not None and text == text.strip():
+        return Literal.NUMBER
+    if date_value(text) is not None and text == text.strip():
+        return Literal.DATE
+    return None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -71,12 +108,25 @@ class Condition:
             raise TypeError(f"op must be an Op, not {type(self.op).__name__}")
         if not isinstance(self.values, tuple):
             raise TypeError("values must be a tuple")
-        if self.op in _SINGLE_VALUE_OPS:
+        if self.op in _ONE_VALUE_OPS:
             valid = len(self.values) == 1
         elif self.op in _LIST_OPS:
             valid = len(self.values) >= 1 and len(set(self.values)) == len(self.values)
+        elif self.op is Op.BETWEEN:
+            valid = len(self.values) == 2
+        elif self.op in DAYS_OPS:
+            valid = (
+                len(self.values) == 1
+                and self.values[0].isascii()
+                and self.values[0].isdigit()
+                and str(int(self.values[0][:6])) == self.values[0]
+                and int(self.values[0]) <= MAX_DAYS
+            )
         else:
             valid = not self.values
+        if valid and (self.op in COMPARISON_OPS or self.op is Op.BETWEEN):
+            kinds = {literal_kind(value) for value in self.values}
+            valid = len(kinds) == 1 and None not in kinds
         if not valid:
             raise ValueError(f"{self.op} cannot take the values {self.values!r}")
 
@@ -168,7 +218,9 @@ def _is_keyword(word: str) -> bool:
 
 _SPACE = re.compile(r"\s*")
 # Keys, keywords and the `label:` prefix: everything up to white space or punctuation.
-_WORD = re.compile(r"""[^\s,\[\]()"'=!]+""")
+_WORD = re.compile(r"""[^\s,\[\]()"'=!<>]+""")
+_DAYS = re.compile(r"[0-9]+")
+_BARE_LITERAL = re.compile(r"""[^\s()\[\]"']+""")
 _BARE_VALUE = re.compile(r"""[^\s,\[\]()"']+""")
 _ESCAPABLE = frozenset("\"'\\")
 _ESCAPES = "\\\", \\' or \\\\"
@@ -188,6 +240,14 @@ def parse(text: str) -> Node | None:
     node = parser.parse()
     _check_printed_length(node)
     return node
+
+
+def _expected_literal(kind: Literal | None) -> str:
+    if kind is Literal.NUMBER:
+        return "a number (like 90 or -2.5)"
+    if kind is Literal.DATE:
+        return "a date (like 2024-03-20)"
+    return "a number or a date (like 90, -2.5 or 2024-03-20)"
 
 
 class _Parser:
@@ -272,19 +332,38 @@ class _Parser:
                 column=key_column,
             ) from None
         op, written = self._operator()
-        if op in _SINGLE_VALUE_OPS:
+        if op in _SINGLE_VALUE_OPS or op in TEXT_OPS:
             value = self._value()
             if value is None:
                 raise self._error(f"expected a value after {_show(written)}")
             return Condition(key, op, (value,))
         if op in _LIST_OPS:
             return Condition(key, op, self._list(op))
+        if op in COMPARISON_OPS:
+            return Condition(key, op, (self._literal(written, None),))
+        if op is Op.BETWEEN:
+            low = self._literal(written, None)
+            if not self._accept_keyword("AND"):
+                raise self._error(f"expected AND after {_show(f'BETWEEN {low}')}")
+            return Condition(key, op, (low, self._literal("AND", literal_kind(low))))
+        if op in DAYS_OPS:
+            return Condition(key, op, (self._days(op),))
         return Condition(key, op)
 
     def _operator(self) -> tuple[Op, str]:
-        """Read an operator; also return it as written, for messages about what follows it."""
+        """Read an operator; also return it as written, for messages about what follows it.
+        `WITHIN LAST n DAYS` and `MORE THAN n DAYS AGO` come back as their first words: `_days`
+        reads the rest."""
         self._skip_space()
-        for written, op in (("!=", Op.NE), ("==", Op.EQ), ("=", Op.EQ)):
+        for written, op in (
+            ("!=", Op.NE),
+            ("==", Op.EQ),
+            ("=", Op.EQ),
+            ("<=", Op.LE),
+            (">=", Op.GE),
+            ("<", Op.LT),
+            (">", Op.GT),
+        ):
             if self._peek(written):
                 self.pos += len(written)
                 return op, written
@@ -296,7 +375,65 @@ class _Parser:
                 if self._accept_keyword(op):
                     return Op("NOT " + op), f"NOT {op}"
             raise self._error("expected IN or EXISTS after NOT")
-        raise self._error("expected an operator (=, !=, IN, NOT IN, EXISTS or NOT EXISTS)")
+        # These words are keywords only here, after a key, so keys and values may still be
+        # `contains` or `last`.
+        for words, op in (
+            (("BETWEEN",), Op.BETWEEN),
+            (("CONTAINS",), Op.CONTAINS),
+            (("STARTS", "WITH"), Op.STARTS_WITH),
+            (("ENDS", "WITH"), Op.ENDS_WITH),
+            (("WITHIN", "LAST"), Op.WITHIN_LAST_DAYS),
+            (("MORE", "THAN"), Op.MORE_THAN_DAYS_AGO),
+        ):
+            if self._accept_word(words[0]):
+                for word in words[1:]:
+                    if not self._accept_word(word):
+                        raise self._error(f"expected {word} after {words[0]}")
+                return op, " ".join(words)
+        raise self._error(
+            "expected an operator (=, !=, IN, EXISTS, <, >, BETWEEN, WITHIN LAST, CONTAINS, ...)"
+        )
+
+    def _literal(self, written: str, kind: "Literal | None") -> str:
+        """Read a comparison literal: a number, or a date; of `kind` when one is given."""
+        self._skip_space()
+        start = self.pos
+        # A bare literal is read up to white space or a parenthesis, so that `1,000` is shown
+        # whole in the error.
+        bare = _BARE_LITERAL.match(self.text, self.pos)
+        if bare is not None and not (self._peek('"') or self._peek("'")):
+            self.pos = bare.end()
+            value = bare.group()
+        else:
+            value = self._value()
+        what = _expected_literal(kind)
+        if value is None:
+            raise self._error(f"expected {what.split(' (')[0]} after {_show(written)}")
+        found = literal_kind(value)
+        if found is None or (kind is not None and found != kind):
+            raise ConditionError(
+                f"expected {what} at column {start + 1}, not {_show(value)}",
+                column=start + 1,
+            )
+        return value
+
+    def _days(self, op: Op) -> str:
+        """Read `n DAYS` (WITHIN LAST) or `n DAYS AGO` (MORE THAN); return n in canonical form."""
+        self._skip_space()
+        start = self.pos
+        match = _DAYS.match(self.text, self.pos)
+        if match is None or _WORD.match(self.text, self.pos).end() != match.end():
+            raise self._error(f"expected a number of days after {_show(_op_words(op)[0])}")
+        digits = match.group().lstrip("0") or "0"
+        if len(digits) > len(str(MAX_DAYS)) or int(digits) > MAX_DAYS:
+            raise ConditionError(
+                f"too many days at column {start + 1}; the limit is {MAX_DAYS}", column=start + 1
+            )
+        self.pos = match.end()
+        for word in _op_words(op)[1].split():
+            if not self._accept_word(word):
+                raise self._error(f"expected {word}")
+        return digits
 
     def _list(self, op: Op) -> tuple[str, ...]:
         self._skip_space()
@@ -388,6 +525,16 @@ class _Parser:
             return match.group().upper()
         return None
 
+    def _accept_word(self, word: str) -> bool:
+        """Read `word` (case-insensitive, ASCII) if it is the next word: a word that is a
+        keyword only where an operator is expected."""
+        self._skip_space()
+        match = _WORD.match(self.text, self.pos)
+        if match is not None and match.group().isascii() and match.group().upper() == word:
+            self.pos = match.end()
+            return True
+        return False
+
     def _accept_keyword(self, keyword: str) -> bool:
         self._skip_space()
         if self._keyword() == keyword:
@@ -423,13 +570,26 @@ def to_text(node: Node | None) -> str:
     return _text(node)
 
 
+def _op_words(op: Op) -> tuple[str, str]:
+    """The words of a days operator before and after its number of days."""
+    if op is Op.WITHIN_LAST_DAYS:
+        return "WITHIN LAST", "DAYS"
+    return "MORE THAN", "DAYS AGO"
+
+
 def _text(node: Node) -> str:
     match node:
         case Condition(key=key, op=op, values=values):
-            if op in _SINGLE_VALUE_OPS:
+            if op in _ONE_VALUE_OPS:
+                # Literals (numbers and dates) never need quotes.
                 return f"{_LABEL_PREFIX}{key} {op} {quote_value(values[0])}"
             if op in _LIST_OPS:
                 return f"{_LABEL_PREFIX}{key} {op} [{', '.join(map(quote_value, values))}]"
+            if op is Op.BETWEEN:
+                return f"{_LABEL_PREFIX}{key} BETWEEN {values[0]} AND {values[1]}"
+            if op in DAYS_OPS:
+                before, after = _op_words(op)
+                return f"{_LABEL_PREFIX}{key} {before} {values[0]} {after}"
             return f"{_LABEL_PREFIX}{key} {op}"
         case And(children=children):
             # OR binds looser than AND, so an OR inside an AND needs parentheses.
@@ -468,16 +628,20 @@ def quote_value(value: str) -> str:
 
 def to_json(node: Node | None) -> JsonTree | None:
     """Return the JSON tree for `node`: `{"key", "op", "value"}` for `=`/`!=`, `{"key", "op",
-    "values"}` for IN/NOT IN, `{"key", "op"}` for EXISTS/NOT EXISTS, `{"and": [...]}`,
+    "values"}` for IN/NOT IN, `{"key", "op"}` for EXISTS/NOT EXISTS; the same `value` for
+    comparisons and text operators, `values` (two) for BETWEEN, `days` (an integer) for
+    WITHIN LAST DAYS and MORE THAN DAYS AGO; `{"and": [...]}`,
     `{"or": [...]}`, `{"not": {...}}`; None for no conditions."""
     match node:
         case None:
             return None
         case Condition(key=key, op=op, values=values):
-            if op in _SINGLE_VALUE_OPS:
+            if op in _ONE_VALUE_OPS:
                 return {"key": key, "op": str(op), "value": values[0]}
-            if op in _LIST_OPS:
+            if op in _LIST_OPS or op is Op.BETWEEN:
                 return {"key": key, "op": str(op), "values": list(values)}
+            if op in DAYS_OPS:
+                return {"key": key, "op": str(op), "days": int(values[0])}
             return {"key": key, "op": str(op)}
         case And(children=children):
             return {"and": [to_json(child) for child in children]}
@@ -489,7 +653,7 @@ def to_json(node: Node | None) -> JsonTree | None:
 
 
 _GROUP_FIELDS = ("and", "or", "not")
-_CONDITION_FIELDS = frozenset({"key", "op", "value", "values"})
+_CONDITION_FIELDS = frozenset({"key", "op", "value", "values", "days"})
 _OPS_BY_NAME = {str(op): op for op in Op}
 _OPS_LIST = ", ".join(_OPS_BY_NAME)
 # No valid tree is deeper than this many JSON objects (alternating OR/AND groups cost one
@@ -595,8 +759,15 @@ class _JsonReader:
             raise self._error(
                 f"unknown operator{shown} {_where(op_path)}; expected one of {_OPS_LIST}", op_path
             )
-        expected = "value" if op in _SINGLE_VALUE_OPS else "values" if op in _LIST_OPS else None
-        for name in ("value", "values"):
+        if op in _ONE_VALUE_OPS:
+            expected = "value"
+        elif op in _LIST_OPS or op is Op.BETWEEN:
+            expected = "values"
+        elif op in DAYS_OPS:
+            expected = "days"
+        else:
+            expected = None
+        for name in ("value", "values", "days"):
             if name in data and name != expected:
                 raise self._error(
                     f"unexpected field {_show(name)} for operator {_show(str(op))} {_where(path)}",
@@ -609,9 +780,41 @@ class _JsonReader:
                 f"missing field {_show(expected)} for operator {_show(str(op))} {_where(path)}",
                 path,
             )
+        field_path = _child_path(path, expected)
+        if op in COMPARISON_OPS:
+            return Condition(key, op, (self._literal(data["value"], field_path, None),))
         if expected == "value":
-            return Condition(key, op, (self._value(data["value"], _child_path(path, "value")),))
-        return Condition(key, op, self._values(data["values"], _child_path(path, "values")))
+            return Condition(key, op, (self._value(data["value"], field_path),))
+        if op is Op.BETWEEN:
+            return Condition(key, op, self._between(data["values"], field_path))
+        if op in DAYS_OPS:
+            return Condition(key, op, (self._days(data["days"], field_path),))
+        return Condition(key, op, self._values(data["values"], field_path))
+
+    def _literal(self, value: object, path: str, kind: Literal | None) -> str:
+        literal = self._value(value, path)
+        found = literal_kind(literal)
+        if found is None or (kind is not None and found != kind):
+            what = _expected_literal(kind)
+            raise self._error(
+                f"expected {what} {_where(path)}, not {_show(literal)}",
+                path,
+            )
+        return literal
+
+    def _between(self, items: object, path: str) -> tuple[str, str]:
+        if not isinstance(items, list | tuple) or len(items) != 2:
+            raise self._error(f"expected a list of two values {_where(path)}", path)
+        low = self._literal(items[0], f"{path}[0]", None)
+        return low, self._literal(items[1], f"{path}[1]", literal_kind(low))
+
+    def _days(self, days: object, path: str) -> str:
+        # bool is an int in Python, but `true` is not a number of days.
+        if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= MAX_DAYS:
+            raise self._error(
+                f"expected a whole number of days from 0 to {MAX_DAYS} {_where(path)}", path
+            )
+        return str(days)
 
     def _values(self, items: object, path: str) -> tuple[str, ...]:
         if not isinstance(items, list | tuple):
@@ -672,17 +875,22 @@ def _check_printed_length(node: Node | None) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def evaluate(node: Node | None, labels: Mapping[str, str]) -> bool:
+def evaluate(
+    node: Node | None, labels: Mapping[str, str], *, today: datetime.date | None = None
+) -> bool:
     """Whether a contact with `labels` matches `node`: the reference semantics (docs/conditions.md,
-    Meaning).
+    Meaning). `today` (the date in the account's time zone) is needed by the days operators.
 
     A contact without the key matches `!=`, NOT IN and NOT EXISTS; None matches every contact.
+    A value not in the form a typed or text operator needs does not match it.
     """
     match node:
         case None:
             return True
         case Condition(key=key, op=op, values=values):
             has_key = key in labels
+            if op not in _NEGATIONS:
+                return has_key and _value_matches(labels[key], op, values, today)
             match op:
                 case Op.EQ:
                     return has_key and labels[key] == values[0]
@@ -697,9 +905,53 @@ def evaluate(node: Node | None, labels: Mapping[str, str]) -> bool:
                 case Op.NOT_EXISTS:
                     return not has_key
         case And(children=children):
-            return all(evaluate(child, labels) for child in children)
+            return all(evaluate(child, labels, today=today) for child in children)
         case Or(children=children):
-            return any(evaluate(child, labels) for child in children)
+            return any(evaluate(child, labels, today=today) for child in children)
         case Not(child=child):
-            return not evaluate(child, labels)
+            return not evaluate(child, labels, today=today)
     raise TypeError(f"not a condition node: {node!r}")
+
+
+def days_range(
+    op: Op, days: int, today: datetime.date
+) -> tuple[datetime.date | None, datetime.date]:
+    """The dates a days operator accepts: `(first, last)` inclusive for WITHIN LAST (`first` is
+    today less `days`), `(None, last)` for MORE THAN ... AGO (`last` the day before today less
+    `days`)."""
+    start = today - datetime.timedelta(days=days)
+    if op is Op.WITHIN_LAST_DAYS:
+        return start, today
+    return None, start - datetime.timedelta(days=1)
+
+
+def _value_matches(
+    value: str, op: Op, literals: tuple[str, ...], today: datetime.date | None
+) -> bool:
+    if op in TEXT_OPS:
+        text, part = fold_case(value), fold_case(literals[0])
+        if op is Op.CONTAINS:
+            return part in text
+        return text.startswith(part) if op is Op.STARTS_WITH else text.endswith(part)
+    if op in DAYS_OPS:
+        if today is None:
+            raise ValueError(f"{op} needs today's date")
+        first, last = days_range(op, int(literals[0]), today)
+        day = date_value(value)
+        return day is not None and (first is None or first <= day) and day <= last
+    read = number_value if literal_kind(literals[0]) is Literal.NUMBER else date_value
+    typed, bounds = read(value), [read(literal) for literal in literals]
+    if typed is None:
+        return False
+    match op:
+        case Op.LT:
+            return typed < bounds[0]
+        case Op.LE:
+            return typed <= bounds[0]
+        case Op.GT:
+            return typed > bounds[0]
+        case Op.GE:
+            return typed >= bounds[0]
+        case Op.BETWEEN:
+            return bounds[0] <= typed <= bounds[1]
+    raise ValueError(f"not a typed operator: {op}")

@@ -15,8 +15,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from audiences import bulk, catalogue, compiler, services
-from audiences.builder import OPERATORS, Builder, Row, builder_from_post, builder_from_tree
-from audiences.conditions import ConditionError, Node, Op, parse, to_text
+from audiences.builder import (
+    DATE_OPERATORS,
+    OPERATORS,
+    TEXT_OPERATORS,
+    TYPED_OPERATORS,
+    Builder,
+    Row,
+    builder_from_post,
+    builder_from_tree,
+)
+from audiences.conditions import ConditionError, Node, Op, literal_kind, parse, to_text
 from audiences.forms import AudienceForm, LabelActionForm
 from audiences.models import Audience, LabelChange
 from contacts.exporting import contact_rows
@@ -66,8 +75,11 @@ def _builder_context(
     """What the builder's rows, text and count need: value choices and the live count
     (None, without a query, unless `count`)."""
     keys = catalogue.label_keys(request.account)
-    for row in [row for group in builder.groups for row in group.rows] if builder else []:
+    rows = [row for group in builder.groups for row in group.rows] if builder else []
+    types = catalogue.value_types_by_key(request.account, {row.key.strip() for row in rows} - {""})
+    for row in rows:
         _set_value_choices(request, row)
+        _set_operators(row, types.get(row.key.strip()))
     return {
         "builder": builder,
         "operators": OPERATORS,
@@ -82,7 +94,7 @@ def _set_value_choices(request: AccountRequest, row: Row) -> None:
     """The row's value choices: its chosen values first, then the key's values that match
     what the user typed in the row's search (the most used ones without a search)."""
     key = row.key.strip()
-    if not key or not row.takes_values:
+    if not key or row.input != "choice":
         return
     found, row.more = catalogue.search_values(request.account, key, row.search)
     chosen = [value for value in dict.fromkeys(row.values) if value]
@@ -90,6 +102,30 @@ def _set_value_choices(request: AccountRequest, row: Row) -> None:
     row.options = [(value, counts.get(value), True) for value in chosen] + [
         (item.value, item.contacts, False) for item in found if item.value not in chosen
     ]
+
+
+def _set_operators(row: Row, types: catalogue.ValueTypes | None) -> None:
+    """The operators the row's key supports (comparisons when some of its values are numbers or
+    dates, from its value `types`), the input its comparison takes, and how many of the key's
+    values it skips."""
+    if types is None:
+        return
+    operators = list(OPERATORS)
+    if types.numbers or types.dates:
+        operators += TYPED_OPERATORS
+    if types.dates:
+        operators += DATE_OPERATORS
+    operators += TEXT_OPERATORS
+    if row.op not in operators:
+        operators.append(row.op)
+    row.operators = operators
+    written = literal_kind(row.value.strip()) if row.input in ("literal", "between") else None
+    if written is not None:
+        row.value_kind = str(written)
+    elif row.input == "days" or types.dates > types.numbers:
+        row.value_kind = "date"
+    if row.typed:
+        row.not_in_form = types.not_of(row.value_kind)
 
 
 def _posted_list_ids(request: AccountRequest) -> list[int]:
@@ -351,14 +387,26 @@ def labels(request: AccountRequest):
 @require_GET
 @account_view()
 def label_detail(request: AccountRequest, key: str):
-    """One key's values with their contact counts, drawn as bars, and likely duplicate values."""
+    """One key's values with their contact counts, drawn as bars; how many are numbers and
+    dates, the values that break the key's main type, and likely duplicate values."""
     key_count = catalogue.label_key(request.account, key)
     if key_count is None:
         raise Http404
     values = catalogue.label_values(request.account, key)
+    types = catalogue.value_types(request.account, key)
+    main_type = types.main_type
     context = {
         "nav": "labels",
         "key": key_count,
+        "value_types": types,
+        "other_values": types.contacts - types.numbers - types.dates,
+        "main_type": main_type,
+        "breaking_count": types.not_of(main_type) if main_type != "text" else 0,
+        "breaking_values": (
+            catalogue.values_not_of(request.account, key, main_type, limit=50)
+            if main_type != "text"
+            else []
+        ),
         "label_values": values,
         "most": max((item.contacts for item in values), default=0),
         "similar_values": catalogue.similar_names(item.value for item in values),

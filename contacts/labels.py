@@ -1,6 +1,8 @@
 """The one label validator: every write path (dashboard, API, import, admin, bulk) uses it."""
 
+import datetime
 import re
+import string
 from collections.abc import Container, Mapping
 
 from django.core.exceptions import ValidationError
@@ -87,3 +89,37 @@ def clean_labels(labels: Mapping[object, object]) -> dict[str, str]:
     cleaned = clean_label_set(labels)
     check_label_count(len(cleaned))
     return cleaned
+
+
+# A label value read as a number or as a date (docs/conditions.md, Numbers, dates and text).
+# The typed columns of Label compute the same in SQL (contacts.models.NumberOf and DateOf).
+NUMBER_PATTERN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+DATE_PATTERN = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+
+
+def number_value(value: str) -> float | None:
+    """The value as a number when it is one (`90`, `-2.5`, `007`; not `1e5`, `1,000`, `.5`),
+    as a double, or None."""
+    value = value.strip()
+    return float(value) if NUMBER_PATTERN.fullmatch(value) else None
+
+
+def date_value(value: str) -> datetime.date | None:
+    """The value as a date when it is a calendar date written `YYYY-MM-DD` (year 0001 to 9999),
+    or None (`2024-02-30`, `2024-2-3`, `Jan 15, 2024`)."""
+    match = DATE_PATTERN.fullmatch(value.strip())
+    if match is None:
+        return None
+    try:
+        return datetime.date(*(int(part) for part in match.groups()))
+    except ValueError:
+        return None
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def fold_case(text: str) -> str:
+    """`text` with ASCII letters in lower case and every other character as it is: the case
+    folding of the text operators (CONTAINS, STARTS WITH, ENDS WITH) on both databases."""
+    return text.translate(_ASCII_LOWER)

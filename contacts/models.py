@@ -152,6 +152,71 @@ class Contact(models.Model):
         return self.status == self.Status.SUBSCRIBED
 
 
+# A label value's typed readings in SQL, as `contacts.labels.number_value` and `date_value` read
+# it in Python (tests/contacts/test_typed_values.py holds them to each other). Only functions
+# both databases have, and none PostgreSQL considers mutable, so that a stored generated column
+# can use them; `$v` stands for the value. Stored values are trimmed already (`clean_value`).
+_YEAR = "CAST(substr($v, 1, 4) AS INTEGER)"
+_MONTH = "CAST(substr($v, 6, 2) AS INTEGER)"
+_DAY = "CAST(substr($v, 9, 2) AS INTEGER)"
+_LEAP = (
+    f"(({_YEAR} - {_YEAR} / 4 * 4 = 0 AND {_YEAR} - {_YEAR} / 100 * 100 <> 0)"
+    f" OR {_YEAR} - {_YEAR} / 400 * 400 = 0)"
+)
+_REAL_DAY = (
+    f"{_YEAR} >= 1 AND {_MONTH} BETWEEN 1 AND 12 AND {_DAY} BETWEEN 1 AND CASE"
+    f" WHEN {_MONTH} = 2 THEN CASE WHEN {_LEAP} THEN 29 ELSE 28 END"
+    f" WHEN {_MONTH} IN (4, 6, 9, 11) THEN 30 ELSE 31 END"
+)
+# SQLite has no regular expressions without an extension: the same form from GLOBs, on the
+# value without its leading minus sign.
+_SQLITE_UNSIGNED = "substr($v, 1 + ($v GLOB '-*'))"
+_TYPED_SQL = {
+    ("number", "sqlite"): (
+        f"CASE WHEN {_SQLITE_UNSIGNED} <> '' AND {_SQLITE_UNSIGNED} NOT GLOB '*[^0-9.]*'"
+        f" AND {_SQLITE_UNSIGNED} NOT GLOB '*.*.*' AND {_SQLITE_UNSIGNED} NOT GLOB '.*'"
+        f" AND {_SQLITE_UNSIGNED} NOT GLOB '*.' THEN CAST($v AS REAL) END"
+    ),
+    ("number", "postgresql"): (
+        "CASE WHEN $v ~ '^-?[0-9]+([.][0-9]+)?$' THEN CAST($v AS double precision) END"
+    ),
+    ("date", "sqlite"): (
+        "CASE WHEN $v GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'"
+        f" THEN CASE WHEN {_REAL_DAY} THEN $v END END"
+    ),
+    # Nested CASEs: PostgreSQL does not promise to evaluate AND from left to right, and the
+    # casts must not see a value that failed the pattern.
+    ("date", "postgresql"): (
+        "CASE WHEN $v ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'"
+        f" THEN CASE WHEN {_REAL_DAY} THEN make_date({_YEAR}, {_MONTH}, {_DAY}) END END"
+    ),
+}
+
+
+class _TypedValue(models.Func):
+    arity = 1
+    reading = ""
+
+    def as_sql(self, compiler, connection, **extra_context):
+        value, params = compiler.compile(self.source_expressions[0])
+        template = _TYPED_SQL[self.reading, connection.vendor]
+        return template.replace("$v", value), tuple(params) * template.count("$v")
+
+
+class NumberOf(_TypedValue):
+    """A label value as a number (a double) when it is one, else NULL."""
+
+    reading = "number"
+    output_field = models.FloatField()
+
+
+class DateOf(_TypedValue):
+    """A label value as a date when it is one, else NULL."""
+
+    reading = "date"
+    output_field = models.DateField()
+
+
 class Label(models.Model):
     """One key and its value on one contact (at most one value per key)."""
 
@@ -163,6 +228,14 @@ class Label(models.Model):
     )
     key = models.CharField(max_length=KEY_MAX_LENGTH)
     value = models.CharField(max_length=VALUE_MAX_LENGTH)
+    # Computed by the database from `value` on every write, whichever path makes it: the value
+    # as a number or a date when it is one, for comparisons through the indexes below.
+    value_number = models.GeneratedField(
+        expression=NumberOf("value"), output_field=models.FloatField(), db_persist=True
+    )
+    value_date = models.GeneratedField(
+        expression=DateOf("value"), output_field=models.DateField(), db_persist=True
+    )
 
     class Meta:
         constraints = [
@@ -189,6 +262,19 @@ class Label(models.Model):
             # contact ids; distinct keys and distinct values of a key by skipping through it.
             models.Index(
                 fields=["account", "key", "value", "contact"], name="label_account_key_value_idx"
+            ),
+            # `key < n`, `key BETWEEN a AND b` on numbers and dates, and WITHIN LAST / MORE
+            # THAN ... DAYS AGO, as index-only range scans giving contact ids; only the labels
+            # that are numbers (dates) are in them.
+            models.Index(
+                fields=["account", "key", "value_number", "contact"],
+                condition=models.Q(value_number__isnull=False),
+                name="label_account_key_number_idx",
+            ),
+            models.Index(
+                fields=["account", "key", "value_date", "contact"],
+                condition=models.Q(value_date__isnull=False),
+                name="label_account_key_date_idx",
             ),
         ]
 

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from trackly import services
-from trackly.models import Account, Job, Membership, Role
+from trackly.models import Account, Job, Membership, Role, time_zone_names
 
 admin.site.site_header = "Trackly administration"
 admin.site.site_title = "Trackly admin"
@@ -49,9 +49,18 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class AccountAdminForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(choices=lambda: [(name, name) for name in time_zone_names()])
+
+    class Meta:
+        model = Account
+        fields = ["name", "slug", "default_region", "time_zone"]
+
+
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "default_region", "created_at"]
+    form = AccountAdminForm
+    list_display = ["name", "slug", "default_region", "time_zone", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at"]

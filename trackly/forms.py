@@ -2,13 +2,15 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from trackly.models import Account, Membership, Role, validate_region
+from trackly.models import Account, Membership, Role, time_zone_names, validate_region
 
 
 class AccountSettingsForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(choices=lambda: [(name, name) for name in time_zone_names()])
+
     class Meta:
         model = Account
-        fields = ["name", "default_region"]
+        fields = ["name", "default_region", "time_zone"]
 
     def clean_default_region(self) -> str:
         region = self.cleaned_data["default_region"].strip().upper()

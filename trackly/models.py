@@ -1,6 +1,11 @@
+import datetime
+import functools
+import zoneinfo
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 from contacts.phones import DEFAULT_REGION, is_supported_region
 
@@ -8,6 +13,17 @@ from contacts.phones import DEFAULT_REGION, is_supported_region
 def validate_region(region: str) -> None:
     if not is_supported_region(region):
         raise ValidationError(f"{region!r} is not a known phone region.", code="invalid_region")
+
+
+@functools.cache
+def time_zone_names() -> tuple[str, ...]:
+    """The IANA time zones this machine knows, in alphabetical order."""
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def validate_time_zone(name: str) -> None:
+    if name not in time_zone_names():
+        raise ValidationError(f"{name!r} is not a known time zone.", code="invalid_time_zone")
 
 
 class Account(models.Model):
@@ -21,6 +37,12 @@ class Account(models.Model):
         validators=[validate_region],
         help_text="Region used to read phone numbers written without a country code.",
     )
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text="Time zone whose date is 'today' in audience conditions (WITHIN LAST n DAYS).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -28,6 +50,10 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def today(self, now: datetime.datetime | None = None) -> datetime.date:
+        """The date in the account's time zone at `now` (by default, now)."""
+        return (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(self.time_zone)).date()
 
 
 class Role(models.TextChoices):

@@ -8,7 +8,11 @@ document.addEventListener(
   true,
 );
 document.addEventListener("keydown", function (event) {
-  if (event.key === "Enter" && event.target.matches && event.target.matches(".value-search")) {
+  if (event.key !== "Enter" || !event.target.matches) return;
+  if (event.target.matches(".value-search")) event.preventDefault();
+  // Enter in a number, date or text value applies it to the builder rather than saving.
+  if (event.target.matches(".value-input")) {
     event.preventDefault();
+    event.target.dispatchEvent(new Event("change", { bubbles: true }));
   }
 });

@@ -160,3 +160,69 @@ def test_switching_the_join_between_groups_keeps_each_groups_meaning(tree, conta
     assert groups_after == groups_before
     combine = all if builder.join == "AND" else any
     assert evaluate(builder.tree(), contact_labels) == combine(groups_after)
+
+
+# Typed and text operators
+
+
+def _post(**fields) -> QueryDict:
+    data = QueryDict(mutable=True)
+    data.update({"groups": "1", "g0-rows": "1", "g0-r0-key": "k"})
+    for name, value in fields.items():
+        data.setlist(f"g0-r0-{name}", value if isinstance(value, list) else [value])
+    return data
+
+
+@pytest.mark.parametrize(
+    ("op", "values", "text"),
+    [
+        (">", ["90"], "label:k > 90"),
+        ("<=", [" 2024-03-20 "], "label:k <= 2024-03-20"),
+        ("BETWEEN", ["1", "5"], "label:k BETWEEN 1 AND 5"),
+        ("BETWEEN", ["1", ""], ""),
+        ("WITHIN LAST DAYS", ["030"], "label:k WITHIN LAST 30 DAYS"),
+        ("MORE THAN DAYS AGO", ["90"], "label:k MORE THAN 90 DAYS AGO"),
+        ("CONTAINS", ["Big spender"], 'label:k CONTAINS "Big spender"'),
+        ("STARTS WITH", ["vip"], "label:k STARTS WITH vip"),
+        ("ENDS WITH", [""], ""),
+    ],
+)
+def test_typed_and_text_rows_become_conditions(op, values, text):
+    assert to_text(builder_from_post(_post(op=op, value=values)).tree()) == text
+
+
+@pytest.mark.parametrize(
+    ("op", "values", "message"),
+    [
+        (">", ["1e5"], "'1e5' is not a number (like 90 or -2.5) or a date (like 2024-03-20)."),
+        ("BETWEEN", ["1", "2024-01-01"], "Both ends of BETWEEN must be numbers, or both dates."),
+        ("WITHIN LAST DAYS", ["-3"], "The number of days must be a whole number from 0 to 36500."),
+        (
+            "WITHIN LAST DAYS",
+            ["99999"],
+            "The number of days must be a whole number from 0 to 36500.",
+        ),
+    ],
+)
+def test_typed_rows_with_a_bad_value_say_why(op, values, message):
+    with pytest.raises(ValidationError) as caught:
+        builder_from_post(_post(op=op, value=values)).tree()
+    assert (caught.value.messages, caught.value.code) == ([message], "invalid_conditions")
+
+
+def test_typed_conditions_become_rows_and_back():
+    tree = parse("k > 5 AND (d WITHIN LAST 30 DAYS OR t CONTAINS big)")
+    builder = builder_from_tree(tree)
+    rows = [row for group in builder.groups for row in group.rows]
+    assert [(row.op, row.input, row.values) for row in rows] == [
+        (Op.GT, "literal", ["5"]),
+        (Op.WITHIN_LAST_DAYS, "days", ["30"]),
+        (Op.CONTAINS, "text", ["big"]),
+    ]
+    assert builder.tree() == tree
+
+
+def test_not_around_a_typed_condition_is_edited_as_text_only():
+    # `NOT k > 5` has no operator of its own: it is not `k <= 5`.
+    assert builder_from_tree(parse("NOT k > 5")) is None
+    assert builder_from_tree(parse("a = 1 AND NOT t CONTAINS x")) is None

@@ -25,3 +25,19 @@ def test_label_values_come_most_used_first(account, contact):
         ValueCount("facebook", 1),
     ]
     assert catalogue.label_values(account, "source", limit=1) == [ValueCount("google", 2)]
+
+
+def test_value_types_count_numbers_dates_and_the_values_that_break_them(account, sending_list):
+    values = ["2024-01-15", "2024-02-29", "2024-02-29", "2024-05-01", "Jan 15, 2024", "2023-02-29"]
+    for value in [*values, "90"]:
+        label_contact(ContactFactory(sending_list=sending_list), {"signup_date": value})
+    types = catalogue.value_types(account, "signup_date")
+    assert types == catalogue.ValueTypes(contacts=7, numbers=1, dates=4)
+    assert (types.main_type, types.not_of("date"), types.not_of("number")) == ("date", 3, 6)
+    assert catalogue.values_not_of(account, "signup_date", "date") == [
+        ("2023-02-29", 1),
+        ("90", 1),
+        ("Jan 15, 2024", 1),
+    ]
+    assert catalogue.value_types(account, "nobody") == catalogue.ValueTypes(0, 0, 0)
+    assert catalogue.ValueTypes(4, 2, 0).main_type == "text"

@@ -4,6 +4,7 @@ No database and no Django settings are needed: everything here is plain Python.
 """
 
 import dataclasses
+import datetime
 import json
 
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from audiences.conditions import (
     MAX_CONDITIONS,
+    MAX_DAYS,
     MAX_LIST_VALUES,
     MAX_NESTING_DEPTH,
     MAX_TEXT_LENGTH,
@@ -32,6 +34,13 @@ from audiences.conditions import (
 from contacts.labels import clean_value
 
 CODES = {"invalid_conditions", "invalid_label_key", "invalid_label_value"}
+
+
+TODAY = datetime.date(2024, 3, 1)
+OPS = (
+    "=, !=, IN, NOT IN, EXISTS, NOT EXISTS, <, <=, >, >=, BETWEEN, WITHIN LAST DAYS, "
+    "MORE THAN DAYS AGO, CONTAINS, STARTS WITH, ENDS WITH"
+)
 
 
 def eq(key, value):
@@ -348,12 +357,14 @@ def test_canonical_text_of_every_operator():
         ("()", "expected a condition at column 2", 2),
         (
             "label:a",
-            "expected an operator (=, !=, IN, NOT IN, EXISTS or NOT EXISTS) at column 8",
+            "expected an operator (=, !=, IN, EXISTS, <, >, BETWEEN, WITHIN LAST, CONTAINS, ...)"
+            " at column 8",
             8,
         ),
         (
             "a \u0131n [x]",
-            "expected an operator (=, !=, IN, NOT IN, EXISTS or NOT EXISTS) at column 3",
+            "expected an operator (=, !=, IN, EXISTS, <, >, BETWEEN, WITHIN LAST, CONTAINS, ...)"
+            " at column 3",
             3,
         ),
         ("label:a NOT = 1", "expected IN or EXISTS after NOT at column 13", 13),
@@ -587,20 +598,19 @@ def test_json_trees_are_cleaned_and_normalised():
         (
             {"and": [{"key": "a", "op": "EXISTS"}, {"key": "b", "op": "LIKE"}]},
             "invalid_conditions",
-            "unknown operator 'LIKE' at and[1].op; "
-            "expected one of =, !=, IN, NOT IN, EXISTS, NOT EXISTS",
+            f"unknown operator 'LIKE' at and[1].op; expected one of {OPS}",
             "and[1].op",
         ),
         (
             {"key": "a", "op": "in", "values": ["x"]},
             "invalid_conditions",
-            "unknown operator 'in' at op; expected one of =, !=, IN, NOT IN, EXISTS, NOT EXISTS",
+            f"unknown operator 'in' at op; expected one of {OPS}",
             "op",
         ),
         (
             {"key": "a", "op": None},
             "invalid_conditions",
-            "unknown operator at op; expected one of =, !=, IN, NOT IN, EXISTS, NOT EXISTS",
+            f"unknown operator at op; expected one of {OPS}",
             "op",
         ),
         ({"op": "EXISTS"}, "invalid_conditions", "missing field 'key' at the top level", ""),
@@ -809,6 +819,40 @@ def conditions(keys=keys, values=values):
             st.lists(values, min_size=1, max_size=4, unique=True),
         ),
         st.builds(Condition, keys, st.sampled_from([Op.EXISTS, Op.NOT_EXISTS])),
+        typed_conditions(keys, values),
+    )
+
+
+numbers = st.sampled_from(["90", "-2.5", "007", "-0", "0.50", "0"]) | st.from_regex(
+    r"-?[0-9]{1,6}(\.[0-9]{1,3})?", fullmatch=True
+)
+dates = st.dates(datetime.date(1, 1, 1), datetime.date(9999, 12, 31)).map(str)
+
+
+def typed_conditions(keys=keys, values=values):
+    """Conditions with the typed and text operators."""
+    literals = numbers | dates
+    return st.one_of(
+        st.builds(
+            lambda key, op, literal: Condition(key, op, (literal,)),
+            keys,
+            st.sampled_from([Op.LT, Op.LE, Op.GT, Op.GE]),
+            literals,
+        ),
+        st.builds(lambda key, a, b: Condition(key, Op.BETWEEN, (a, b)), keys, numbers, numbers),
+        st.builds(lambda key, a, b: Condition(key, Op.BETWEEN, (a, b)), keys, dates, dates),
+        st.builds(
+            lambda key, op, days: Condition(key, op, (str(days),)),
+            keys,
+            st.sampled_from([Op.WITHIN_LAST_DAYS, Op.MORE_THAN_DAYS_AGO]),
+            st.integers(0, MAX_DAYS),
+        ),
+        st.builds(
+            lambda key, op, value: Condition(key, op, (value,)),
+            keys,
+            st.sampled_from([Op.CONTAINS, Op.STARTS_WITH, Op.ENDS_WITH]),
+            values,
+        ),
     )
 
 
@@ -882,6 +926,9 @@ grammar_pieces = st.sampled_from(
         "(", ")", "[", "]", ",", "'", '"', "\\", "=", "==", "!=", "!", " ", "\t", "\n", "AND",
         "and", "OR", "NOT", "not", "IN", "in", "EXISTS", "label:", "LABEL:", "k", "tier", "v",
         "gold", "x.y", "\x00", "é", "\u0131", "200+", "/promo", ":", "-",
+        "<", "<=", ">", ">=", "=<", "BETWEEN", "between", "WITHIN", "LAST", "DAYS", "AGO",
+        "MORE", "THAN", "CONTAINS", "STARTS", "ENDS", "WITH", "90", "-2.5", "1e5", "1,000",
+        "2024-03-20", "2024-02-30", "007", "99999999", "3", ".",
     ]
 )  # fmt: skip
 
@@ -893,10 +940,10 @@ def test_grammar_like_text_never_crashes(text):
 
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
-json_fields = st.sampled_from(["key", "op", "value", "values", "and", "or", "not", "x"])
+json_fields = st.sampled_from(["key", "op", "value", "values", "days", "and", "or", "not", "x"])
 json_like = st.recursive(
     json_scalars
-    | st.sampled_from([op.value for op in Op] + ["k", "tier", "bad.key", ""])
+    | st.sampled_from([op.value for op in Op] + ["k", "tier", "bad.key", "", "90", "2024-03-20"])
     | st.builds(dict, key=keys, op=st.sampled_from([op.value for op in Op])),
     lambda inner: (
         st.lists(inner, max_size=4)
@@ -942,11 +989,246 @@ def test_negated_operators_are_exactly_not_of_their_positive(key, items, labels)
 @settings(max_examples=200)
 @given(small_trees, small_trees, small_labels)
 def test_evaluate_obeys_de_morgan(left, right, labels):
-    assert evaluate(Not(group(And, [left, right])), labels) == evaluate(
-        group(Or, [Not(left), Not(right)]), labels
+    assert evaluate(Not(group(And, [left, right])), labels, today=TODAY) == evaluate(
+        group(Or, [Not(left), Not(right)]), labels, today=TODAY
     )
-    assert evaluate(Not(group(Or, [left, right])), labels) == evaluate(
-        group(And, [Not(left), Not(right)]), labels
+    assert evaluate(Not(group(Or, [left, right])), labels, today=TODAY) == evaluate(
+        group(And, [Not(left), Not(right)]), labels, today=TODAY
     )
-    assert evaluate(Not(Not(left)), labels) == evaluate(left, labels)
+    assert evaluate(Not(Not(left)), labels, today=TODAY) == evaluate(left, labels, today=TODAY)
     assert evaluate(None, labels) is True
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers, dates and text (SPEC 6b)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "tree", "canonical"),
+    [
+        ("k > 90", Condition("k", Op.GT, ("90",)), "label:k > 90"),
+        ("k>=-2.5", Condition("k", Op.GE, ("-2.5",)), "label:k >= -2.5"),
+        ("k<007", Condition("k", Op.LT, ("007",)), "label:k < 007"),
+        ("k <= '2024-03-20'", Condition("k", Op.LE, ("2024-03-20",)), "label:k <= 2024-03-20"),
+        ('k > " 90 "', Condition("k", Op.GT, ("90",)), "label:k > 90"),
+        ("k between 1 and 5", Condition("k", Op.BETWEEN, ("1", "5")), "label:k BETWEEN 1 AND 5"),
+        (
+            "k BETWEEN 2024-01-01 AND 2023-12-31",
+            Condition("k", Op.BETWEEN, ("2024-01-01", "2023-12-31")),
+            "label:k BETWEEN 2024-01-01 AND 2023-12-31",
+        ),
+        (
+            "last_purchase within last 030 days",
+            Condition("last_purchase", Op.WITHIN_LAST_DAYS, ("30",)),
+            "label:last_purchase WITHIN LAST 30 DAYS",
+        ),
+        (
+            "last_purchase MORE THAN 90 DAYS AGO",
+            Condition("last_purchase", Op.MORE_THAN_DAYS_AGO, ("90",)),
+            "label:last_purchase MORE THAN 90 DAYS AGO",
+        ),
+        ("k WITHIN LAST 0 DAYS", Condition("k", Op.WITHIN_LAST_DAYS, ("0",)), None),
+        ("note contains 50%", Condition("note", Op.CONTAINS, ("50%",)), "label:note CONTAINS 50%"),
+        (
+            "note STARTS WITH 'Big spender'",
+            Condition("note", Op.STARTS_WITH, ("Big spender",)),
+            'label:note STARTS WITH "Big spender"',
+        ),
+        (
+            "note ends with and",
+            Condition("note", Op.ENDS_WITH, ("and",)),
+            'label:note ENDS WITH "and"',
+        ),
+        # The new words are keywords only in an operator's place.
+        (
+            "contains contains between",
+            Condition("contains", Op.CONTAINS, ("between",)),
+            "label:contains CONTAINS between",
+        ),
+        (
+            "days >= 5 AND last < 3",
+            And((Condition("days", Op.GE, ("5",)), Condition("last", Op.LT, ("3",)))),
+            "label:days >= 5 AND label:last < 3",
+        ),
+        (
+            "k BETWEEN 1 AND 2 AND j = x",
+            And((Condition("k", Op.BETWEEN, ("1", "2")), Condition("j", Op.EQ, ("x",)))),
+            "label:k BETWEEN 1 AND 2 AND label:j = x",
+        ),
+        ("NOT k > 5", Not(Condition("k", Op.GT, ("5",))), "NOT label:k > 5"),
+    ],
+)
+def test_typed_and_text_conditions_parse_and_print(text, tree, canonical):
+    assert parse(text) == tree
+    assert to_text(tree) == (canonical or to_text(parse(to_text(tree))))
+    assert parse(to_text(tree)) == tree
+    assert from_json(to_json(tree)) == tree
+
+
+def test_json_shape_of_the_typed_and_text_conditions():
+    tree = parse(
+        "a > 90 AND b BETWEEN 2024-01-01 AND 2024-12-31 AND c WITHIN LAST 30 DAYS "
+        "AND d MORE THAN 7 DAYS AGO AND e CONTAINS x AND f STARTS WITH y AND g ENDS WITH z"
+    )
+    assert to_json(tree) == {
+        "and": [
+            {"key": "a", "op": ">", "value": "90"},
+            {"key": "b", "op": "BETWEEN", "values": ["2024-01-01", "2024-12-31"]},
+            {"key": "c", "op": "WITHIN LAST DAYS", "days": 30},
+            {"key": "d", "op": "MORE THAN DAYS AGO", "days": 7},
+            {"key": "e", "op": "CONTAINS", "value": "x"},
+            {"key": "f", "op": "STARTS WITH", "value": "y"},
+            {"key": "g", "op": "ENDS WITH", "value": "z"},
+        ]
+    }
+    assert from_json(to_json(tree)) == tree
+
+
+ANY = "expected a number or a date (like 90, -2.5 or 2024-03-20)"
+NUMBER = "expected a number (like 90 or -2.5)"
+DATE = "expected a date (like 2024-03-20)"
+DAYS = "expected a whole number of days from 0 to 36500 at days"
+OPERATOR = "expected an operator (=, !=, IN, EXISTS, <, >, BETWEEN, WITHIN LAST, CONTAINS, ...)"
+TOO_MANY, LIMIT = "too many days", "; the limit is 36500"
+AGO, CONT, TOP = "operator 'MORE THAN DAYS AGO'", "operator 'CONTAINS'", " at the top level"
+AT, AT_1 = "values[1]", "at values[1], not '2024-01-01'"
+TEXT, TWO = "Label value must be text.", "expected a list of two values at values"
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "column"),
+    [
+        ("k > 1e5", f"{ANY} at column 5, not '1e5'", 5),
+        ("k > 200+", f"{ANY} at column 5, not '200+'", 5),
+        ("k < 1,000", f"{ANY} at column 5, not '1,000'", 5),
+        ("k < 2024-02-30", f"{ANY} at column 5, not '2024-02-30'", 5),
+        ("k < 2024-2-3", f"{ANY} at column 5, not '2024-2-3'", 5),
+        ("k < 'Jan 15, 2024'", f"{ANY} at column 5, not 'Jan 15, 2024'", 5),
+        ("k >", "expected a number or a date after '>' at column 4", 4),
+        ("k BETWEEN 1 AND 2024-01-01", f"{NUMBER} at column 17, not '2024-01-01'", 17),
+        ("k BETWEEN 2024-01-01 AND 5", f"{DATE} at column 26, not '5'", 26),
+        ("k BETWEEN 1 5", "expected AND after 'BETWEEN 1' at column 13", 13),
+        ("k WITHIN 5 DAYS", "expected LAST after WITHIN at column 10", 10),
+        ("k WITHIN LAST DAYS", "expected a number of days after 'WITHIN LAST' at column 15", 15),
+        ("k WITHIN LAST -1 DAYS", "expected a number of days after 'WITHIN LAST' at column 15", 15),
+        ("k WITHIN LAST 5x DAYS", "expected a number of days after 'WITHIN LAST' at column 15", 15),
+        ("k WITHIN LAST 36501 DAYS", "too many days at column 15; the limit is 36500", 15),
+        ("k WITHIN LAST " + "9" * 5000 + " DAYS", f"{TOO_MANY} at column 15{LIMIT}", 15),
+        ("k WITHIN LAST 5", "expected DAYS at column 16", 16),
+        ("k MORE THAN 5 DAYS", "expected AGO at column 19", 19),
+        ("k MORE 5 DAYS AGO", "expected THAN after MORE at column 8", 8),
+        ("k STARTS x", "expected WITH after STARTS at column 10", 10),
+        ("k CONTAINS", "expected a value after 'CONTAINS' at column 11", 11),
+        ("k LIKE x", f"{OPERATOR} at column 3", 3),
+    ],
+)  # fmt: skip
+def test_typed_conditions_with_a_bad_literal_name_the_column(text, message, column):
+    error = parse_error(text)
+    assert (error.code, error.messages, error.column) == ("invalid_conditions", [message], column)
+
+
+@pytest.mark.parametrize(
+    ("data", "message", "path"),
+    [
+        ({"key": "k", "op": ">", "value": "1e5"}, f"{ANY} at value, not '1e5'", "value"),
+        ({"key": "k", "op": ">", "value": 90}, f"invalid label value at value: {TEXT}", "value"),
+        ({"key": "k", "op": "BETWEEN", "values": ["1"]}, TWO, "values"),
+        ({"key": "k", "op": "BETWEEN", "values": ["1", "2024-01-01"]}, f"{NUMBER} {AT_1}", AT),
+        ({"key": "k", "op": "WITHIN LAST DAYS", "days": "30"}, DAYS, "days"),
+        ({"key": "k", "op": "WITHIN LAST DAYS", "days": True}, DAYS, "days"),
+        ({"key": "k", "op": "MORE THAN DAYS AGO", "days": 36501}, DAYS, "days"),
+        ({"key": "k", "op": "MORE THAN DAYS AGO"}, f"missing field 'days' for {AGO}{TOP}", ""),
+        ({"key": "k", "op": "CONTAINS", "days": 3}, f"unexpected field 'days' for {CONT}{TOP}", ""),
+    ],
+)  # fmt: skip
+def test_bad_typed_json_conditions_name_the_path(data, message, path):
+    with pytest.raises(ConditionError) as caught:
+        from_json(data)
+    error = caught.value
+    assert error.messages == [message]
+    assert error.path == path
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "expected"),
+    [
+        ("k > 90", {"k": "91"}, True),
+        ("k > 90", {"k": "90"}, False),
+        ("k >= 90", {"k": "90.0"}, True),
+        ("k < 10", {"k": "007"}, True),
+        ("k = 7", {"k": "007"}, False),
+        ("k <= 0", {"k": "-0"}, True),
+        ("k > 0.4", {"k": "0.50"}, True),
+        ("k > 1", {"k": "1e5"}, False),
+        ("NOT k > 1", {"k": "1e5"}, True),
+        ("k <= 1", {"k": "1e5"}, False),
+        ("k > 1", {"k": "1,000"}, False),
+        ("k > 1", {"k": "200+"}, False),
+        ("k > 1", {}, False),
+        ("NOT k > 1", {}, True),
+        ("k > 2024-01-01", {"k": "2024-02-29"}, True),
+        ("k > 2024-01-01", {"k": "2023-02-29"}, False),
+        ("k > 2024-01-01", {"k": "2024-2-3"}, False),
+        ("k > 2024-01-01", {"k": "90"}, False),
+        ("k > 5", {"k": "2024-03-20"}, False),
+        ("k BETWEEN 1 AND 5", {"k": "5"}, True),
+        ("k BETWEEN 1 AND 5", {"k": "1"}, True),
+        ("k BETWEEN 1 AND 5", {"k": "5.01"}, False),
+        ("k BETWEEN 5 AND 1", {"k": "3"}, False),
+        ("k WITHIN LAST 30 DAYS", {"k": "2024-03-01"}, True),
+        ("k WITHIN LAST 30 DAYS", {"k": "2024-01-31"}, True),
+        ("k WITHIN LAST 30 DAYS", {"k": "2024-01-30"}, False),
+        ("k WITHIN LAST 30 DAYS", {"k": "2024-03-02"}, False),
+        ("k WITHIN LAST 0 DAYS", {"k": "2024-03-01"}, True),
+        ("k MORE THAN 30 DAYS AGO", {"k": "2024-01-30"}, True),
+        ("k MORE THAN 30 DAYS AGO", {"k": "2024-01-31"}, False),
+        ("k MORE THAN 30 DAYS AGO", {"k": "Jan 15, 2024"}, False),
+        ("NOT k MORE THAN 30 DAYS AGO", {"k": "Jan 15, 2024"}, True),
+        ("k CONTAINS big", {"k": "A BIG spender"}, True),
+        ("k CONTAINS 50%", {"k": "save 50% now"}, True),
+        ("k CONTAINS 50%", {"k": "save 500 now"}, False),
+        ("k CONTAINS a_b", {"k": "aXb"}, False),
+        ("k CONTAINS '\\\\'", {"k": "a\\b"}, True),
+        ("k CONTAINS '\\\\'", {"k": "ab"}, False),
+        ("k STARTS WITH vip", {"k": "VIP-gold"}, True),
+        ("k STARTS WITH gold", {"k": "VIP-gold"}, False),
+        ("k ENDS WITH GOLD", {"k": "VIP-gold"}, True),
+        # Only ASCII letters fold: É and é are different letters to the text operators.
+        ("k CONTAINS é", {"k": "CAFÉ"}, False),
+        ("k CONTAINS É", {"k": "CAFÉ"}, True),
+    ],
+)
+def test_evaluate_typed_and_text_conditions(text, labels, expected):
+    assert evaluate(parse(text), labels, today=TODAY) is expected
+
+
+def test_the_days_operators_need_today():
+    with pytest.raises(ValueError, match="needs today's date"):
+        evaluate(parse("k WITHIN LAST 3 DAYS"), {"k": "2024-01-01"})
+
+
+@settings(max_examples=300)
+@given(trees(typed_conditions(), max_leaves=6))
+def test_typed_and_text_conditions_round_trip(tree):
+    assume(nesting(tree) <= MAX_NESTING_DEPTH)
+    assert parse(to_text(tree)) == tree
+    assert to_text(parse(to_text(tree))) == to_text(tree)
+    assert from_json(json.loads(json.dumps(to_json(tree)))) == tree
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Condition("k", Op.GT, ("1e5",)),
+        lambda: Condition("k", Op.GT, ("1", "2")),
+        lambda: Condition("k", Op.BETWEEN, ("1", "2024-01-01")),
+        lambda: Condition("k", Op.BETWEEN, ("1",)),
+        lambda: Condition("k", Op.WITHIN_LAST_DAYS, ("007",)),
+        lambda: Condition("k", Op.WITHIN_LAST_DAYS, ("36501",)),
+        lambda: Condition("k", Op.CONTAINS, ()),
+    ],
+)
+def test_malformed_typed_conditions_cannot_be_built(build):
+    with pytest.raises(ValueError, match="cannot take the values"):
+        build()

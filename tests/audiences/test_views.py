@@ -159,7 +159,11 @@ def test_catalogue_link_prefills_the_builder(editor_client, shop):
 @pytest.mark.parametrize(
     ("conditions", "message"),
     [
-        ("x", "expected an operator (=, !=, IN, NOT IN, EXISTS or NOT EXISTS) at column 2"),
+        (
+            "x",
+            "expected an operator (=, !=, IN, EXISTS, <, >, BETWEEN, WITHIN LAST, CONTAINS, ...)"
+            " at column 2",
+        ),
         ("((tier = ", "expected a value after '=' at column 10"),
         ("tier IN [gold", "expected ',' or ']' at column 14"),
     ],
@@ -554,3 +558,80 @@ def test_a_broken_audit_log_link_shows_the_first_page(editor_client, account):
     response = editor_client.get(url("label_changes", "acme"), {"cursor": "12"})
     assert response.status_code == 200
     assert "This page link is broken; here is the first page." in response.content.decode()
+
+
+# Numbers, dates and text in the builder and the catalogue
+
+
+@pytest.fixture
+def dated(account, sending_list):
+    """Signup dates, one of them not a date, and an order count."""
+    for value in ["2024-01-15", "2024-03-20", "Jan 15, 2024"]:
+        label_contact(
+            ContactFactory(sending_list=sending_list), {"signup_date": value, "orders": "3"}
+        )
+
+
+def test_builder_offers_typed_operators_for_a_date_key_with_a_date_input(editor_client, dated):
+    data = {"groups": "1", "g0-rows": "1", "g0-r0-key": "signup_date", "g0-r0-op": "<"}
+    html = builder_post(editor_client, data).content.decode()
+    assert '<option value="&lt;" selected>&lt;</option>' in html
+    assert '<option value="WITHIN LAST DAYS">within the last … days</option>' in html
+    assert '<option value="CONTAINS">contains</option>' in html
+    assert 'type="date"' in html
+    assert (
+        "1 value of <code>signup_date</code> is not a date: that contact is never matched." in html
+    )
+    data["g0-r0-value"] = "2024-02-01"
+    response = builder_post(editor_client, data)
+    assert response.context["conditions_text"] == "label:signup_date < 2024-02-01"
+    assert response.context["count"] == 1
+
+
+def test_builder_offers_no_days_operators_for_a_number_key(editor_client, dated):
+    data = {"groups": "1", "g0-rows": "1", "g0-r0-key": "orders", "g0-r0-op": "BETWEEN"}
+    data["g0-r0-value"] = ["2", "5"]
+    response = builder_post(editor_client, data)
+    html = response.content.decode()
+    assert '<option value="BETWEEN" selected>between</option>' in html
+    assert "WITHIN LAST DAYS" not in html
+    assert html.count('type="number" step="any"') == 2
+    assert response.context["conditions_text"] == "label:orders BETWEEN 2 AND 5"
+    assert response.context["count"] == 3
+
+
+def test_builder_offers_only_text_operators_beyond_the_usual_for_a_text_key(editor_client, shop):
+    data = {"groups": "1", "g0-rows": "1", "g0-r0-key": "source", "g0-r0-op": "CONTAINS"}
+    data["g0-r0-value"] = "BOOK"
+    response = builder_post(editor_client, data)
+    html = response.content.decode()
+    assert '<option value="&lt;">' not in html
+    assert '<option value="CONTAINS" selected>contains</option>' in html
+    assert response.context["conditions_text"] == "label:source CONTAINS BOOK"
+    assert response.context["count"] == 2
+
+
+def test_builder_row_with_a_bad_number_shows_why_and_no_count(editor_client, dated):
+    data = {"groups": "1", "g0-rows": "1", "g0-r0-key": "orders", "g0-r0-op": ">"}
+    data["g0-r0-value"] = "1,000"
+    response = builder_post(editor_client, data)
+    assert response.context["text_error"] == (
+        "'1,000' is not a number (like 90 or -2.5) or a date (like 2024-03-20)."
+    )
+    assert response.context["count"] is None
+
+
+def test_label_detail_counts_value_types_and_lists_the_values_that_are_not_dates(
+    viewer_client, dated
+):
+    response = viewer_client.get(url("label_detail", "acme", "signup_date"))
+    assert response.context["value_types"] == (3, 0, 2)
+    assert response.context["main_type"] == "date"
+    assert [tuple(item) for item in response.context["breaking_values"]] == [("Jan 15, 2024", 1)]
+    html = response.content.decode()
+    assert "Value types: 0 numbers, 2 dates, 1 other" in html
+    assert '1 value of <span class="mono">signup_date</span> is not a date' in html
+    assert "<code>Jan 15, 2024</code>" in html
+    numbers = viewer_client.get(url("label_detail", "acme", "orders"))
+    assert numbers.context["main_type"] == "number"
+    assert numbers.context["breaking_values"] == []

@@ -1,5 +1,8 @@
+import datetime
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from tests.factories import UserFactory
@@ -24,15 +27,62 @@ def test_only_admins_reach_settings(editor_client, viewer_client, outsider_clien
 
 def test_admin_changes_name_and_region(admin_client, account):
     admin_client.post(
-        reverse("settings", args=["acme"]), {"name": "Acme Boots", "default_region": "gb"}
+        reverse("settings", args=["acme"]),
+        {"name": "Acme Boots", "default_region": "gb", "time_zone": "Europe/London"},
     )
     account.refresh_from_db()
-    assert (account.name, account.default_region) == ("Acme Boots", "GB")
+    assert (account.name, account.default_region, account.time_zone) == (
+        "Acme Boots",
+        "GB",
+        "Europe/London",
+    )
+
+
+def test_the_time_zone_is_a_picker_that_defaults_to_utc(admin_client, account):
+    assert account.time_zone == "UTC"
+    page = admin_client.get(reverse("settings", args=["acme"])).content.decode()
+    assert '<select id="id_time_zone" name="time_zone" required>' in page
+    assert '<option value="UTC" selected>UTC</option>' in page
+    assert '<option value="America/New_York">America/New_York</option>' in page
+
+
+def test_an_unknown_time_zone_is_refused(admin_client, account):
+    response = admin_client.post(
+        reverse("settings", args=["acme"]),
+        {"name": "Acme", "default_region": "US", "time_zone": "Mars/Olympus"},
+    )
+    assert response.context["settings_form"].errors["time_zone"] == [
+        "Select a valid choice. Mars/Olympus is not one of the available choices."
+    ]
+    account.refresh_from_db()
+    assert account.time_zone == "UTC"
+
+
+def test_the_model_refuses_an_unknown_time_zone(account):
+    account.time_zone = "Nowhere/Town"
+    with pytest.raises(ValidationError) as caught:
+        account.full_clean()
+    assert caught.value.message_dict["time_zone"] == ["'Nowhere/Town' is not a known time zone."]
+
+
+@pytest.mark.parametrize(
+    ("time_zone", "today"),
+    [
+        ("UTC", datetime.date(2024, 3, 1)),
+        ("Pacific/Kiritimati", datetime.date(2024, 3, 1)),
+        ("America/Los_Angeles", datetime.date(2024, 2, 29)),
+    ],
+)
+def test_today_is_the_date_in_the_accounts_time_zone(account, time_zone, today):
+    account.time_zone = time_zone
+    # 2024-03-01 07:30 UTC: still 29 February in California, already 1 March in Kiribati.
+    assert account.today(datetime.datetime(2024, 3, 1, 7, 30, tzinfo=datetime.UTC)) == today
 
 
 def test_an_unknown_region_is_refused(admin_client, account):
     response = admin_client.post(
-        reverse("settings", args=["acme"]), {"name": "Acme", "default_region": "XX"}
+        reverse("settings", args=["acme"]),
+        {"name": "Acme", "default_region": "XX", "time_zone": "UTC"},
     )
     assert response.context["settings_form"].errors["default_region"] == [
         "'XX' is not a known phone region."
@@ -126,3 +176,12 @@ def test_home_opens_the_first_account(admin_client):
 def test_home_without_an_account_says_so(client, db):
     client.force_login(UserFactory())
     assert "No account yet" in client.get("/").content.decode()
+
+
+def test_the_admin_shows_the_time_zone_as_a_picker_and_in_the_list(superuser_client, account):
+    change = superuser_client.get(reverse("admin:trackly_account_change", args=[account.pk]))
+    page = change.content.decode()
+    assert '<select name="time_zone" id="id_time_zone">' in page
+    assert '<option value="UTC" selected>UTC</option>' in page
+    listing = superuser_client.get(reverse("admin:trackly_account_changelist")).content.decode()
+    assert '<td class="field-time_zone">UTC</td>' in listing

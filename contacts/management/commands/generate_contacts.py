@@ -18,7 +18,7 @@ import time
 from bisect import bisect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from itertools import accumulate, chain
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -31,7 +31,7 @@ from contacts.phones import normalize_phone
 from trackly.models import Account
 
 # Bump when the generated data changes, so that stored benchmark data sets are rebuilt.
-DATA_VERSION = 1
+DATA_VERSION = 2
 # Contacts generated (and written) per chunk: bounds memory at a few hundred MB.
 CHUNK_SIZE = 50_000
 UNSUBSCRIBED_SHARE = 0.04
@@ -108,6 +108,17 @@ def zipf(name: str, presence: float, values: Sequence[str], exponent: float = 1.
     return KeySpec(name, presence, tuple(values), weights)
 
 
+# Purchase dates spread over the three years up to this day, one in a hundred not a date (as a
+# real account has a few `Jan 15, 2024`); fixed, so that a seed gives the same data set.
+LAST_DATE = date(2026, 12, 31)
+
+
+def purchase_date(rng: random.Random) -> str:
+    if rng.random() < 0.01:
+        return "unknown"
+    return str(LAST_DATE - timedelta(days=rng.randrange(3 * 365)))
+
+
 def numbered(prefix: str, count: int) -> list[str]:
     width = len(str(count))
     return [f"{prefix}-{rank:0{width}d}" for rank in range(1, count + 1)]
@@ -124,6 +135,8 @@ KEYS = (
     weighted("buyer_status", 0.85, {"never": 45, "once": 35, "repeat": 20}),
     weighted("ltv_tier", 0.55, {"standard": 55, "new": 30, "vip": 15}),
     weighted("last_purchase_days", 0.45, {"7": 15, "30": 25, "90": 30, "180": 20, "365": 10}),
+    # A date key, for date comparisons and WITHIN LAST n DAYS.
+    KeySpec("last_purchase", 0.45, make_value=purchase_date),
     KeySpec("cohort", 0.55, tuple(QUARTERS), (2, 2, 3, 3, 4, 4, 5, 5, 9, 8, 7, 7, 6, 5, 3, 2)),
     weighted("engagement_level", 0.55, {"high": 25, "medium": 45, "low": 30}),
     weighted("promo_responsive", 0.5, {"true": 40, "false": 60}),
