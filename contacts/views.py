@@ -13,7 +13,7 @@ from contacts.forms import ContactSearchForm, LabelRowsForm, SendingListForm
 from contacts.models import Contact, SendingList
 from contacts.phones import normalize_phone
 from trackly.models import Role
-from trackly.paging import keyset_page
+from trackly.paging import is_fragment_request, keyset_page
 from trackly.tenancy import AccountRequest, account_view, require_role
 
 CONTACTS_PER_PAGE = 50
@@ -137,7 +137,7 @@ def _contacts_table(request: AccountRequest, contacts, sending_list: SendingList
         "search_error": search_error,
         "is_filtered": any(form.data.get(name) for name in ("q", "key", "value")),
     }
-    if request.htmx and not request.htmx.boosted:
+    if is_fragment_request(request):
         return render(request, "contacts/list_contacts.html#contacts_table", context)
     return render(request, "contacts/list_contacts.html", context)
 

@@ -279,6 +279,21 @@ def test_contacts_table_htmx_returns_the_table_fragment(viewer_client, sending_l
     assert response["Vary"] == "HX-Request, Cookie"
 
 
+def test_contacts_table_history_restore_gets_the_whole_page(viewer_client, sending_list, contact):
+    # htmx's Back after a cache miss; the page asks htmx not to send HX-Request, and a history
+    # restore that does send it still gets the whole page.
+    response = viewer_client.get(
+        url("list_contacts", "acme", sending_list.pk),
+        HTTP_HX_HISTORY_RESTORE_REQUEST="true",
+        **HTMX,
+    )
+    html = response.content.decode()
+    assert html.startswith("<!doctype html>")
+    assert '<header class="topbar">' in html
+    assert html.count('<section id="contacts-table">') == 1
+    assert response["Vary"] == "HX-Request, Cookie"
+
+
 def test_contacts_table_refuses_post(viewer_client, sending_list):
     assert viewer_client.post(url("list_contacts", "acme", sending_list.pk)).status_code == 405
 
