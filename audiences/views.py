@@ -21,6 +21,7 @@ from audiences.models import Audience, LabelChange
 from contacts.exporting import contact_rows
 from contacts.forms import ContactSearchForm, id_of
 from contacts.models import Contact, Label, SendingList
+from contacts.services import ARCHIVED_LIST
 from trackly.models import Job, Role
 from trackly.paging import keyset_page
 from trackly.tenancy import AccountRequest, account_view
@@ -447,6 +448,9 @@ def _contacts_selection(request: AccountRequest) -> _ContactsSelection:
     list_value = str(sending_list.pk) if sending_list else ""
     where = f" on {sending_list.name}" if sending_list else ""
     back = _safe_back(request, sending_list)
+    if sending_list is not None and sending_list.is_archived:
+        archived = ARCHIVED_LIST.format(name=sending_list.name)
+        return _ContactsSelection({}, f"contacts on {sending_list.name}", [], back, archived)
     scope = "all" if post.get("scope") == "all" else "ticked"
     carry = [("scope", scope), ("list_id", list_value), ("back", back)]
     if scope == "all":

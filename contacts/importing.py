@@ -66,6 +66,7 @@ from contacts.cells import restore_cell
 from contacts.labels import VALUE_MAX_LENGTH, check_label_count, clean_key, clean_value
 from contacts.models import Contact, Label, SendingList
 from contacts.phones import normalize_phone
+from contacts.services import check_list_open
 from trackly import body_size
 from trackly.db import plan_as_lookups
 from trackly.jobs import Progress, run_job, start_job
@@ -1194,8 +1195,10 @@ def import_start(
 ) -> Job:
     """Start a job importing (or previewing) a stored upload into `sending_list`.
 
-    `source` is the preview (or failed import) this import was confirmed from.
+    `source` is the preview (or failed import) this import was confirmed from; an archived list
+    is refused (`list_archived`).
     """
+    check_list_open(sending_list)
     upload_path(upload)
     params = {
         "list_id": sending_list.pk,

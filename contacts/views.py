@@ -243,6 +243,11 @@ def contact_erase(request: AccountRequest, contact_id: int):
 def contact_new(request: AccountRequest, list_id: int):
     """Add one contact to a list, with its labels, from one form."""
     sending_list = _get_list(request, list_id)
+    try:
+        services.check_list_open(sending_list)
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+        return redirect(sending_list)
     phone = request.POST.get("phone_number", "")
     phone_error = ""
     if request.method == "GET":
