@@ -1,7 +1,11 @@
+import re
+
+import phonenumbers
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from contacts.phones import region_choices
 from tests.factories import UserFactory
 from trackly.models import Membership
 
@@ -28,6 +32,26 @@ def test_admin_changes_name_and_region(admin_client, account):
     )
     account.refresh_from_db()
     assert (account.name, account.default_region) == ("Acme Boots", "GB")
+
+
+def test_the_region_is_picked_by_name(admin_client, account):
+    account.default_region = "GB"
+    account.save()
+    html = admin_client.get(reverse("settings", args=["acme"])).content.decode()
+    assert '<select id="id_default_region" name="default_region" required' in html
+    assert '<option value="GB" selected>United Kingdom (+44)</option>' in html
+    assert '<option value="US">United States (+1)</option>' in html
+    picker = html[html.index('<select id="id_default_region"') : html.index("</select>")]
+    assert picker.count(" selected") == 1
+
+
+def test_every_supported_region_has_a_name_and_its_calling_code():
+    choices = region_choices()
+    assert len(choices) == len(phonenumbers.SUPPORTED_REGIONS)
+    assert {code for code, _ in choices} == phonenumbers.SUPPORTED_REGIONS
+    assert all(re.fullmatch(r"[^()]+ \(\+\d+\)", name) for _, name in choices)
+    assert dict(choices)["XK"] == "Kosovo (+383)"
+    assert [name for _, name in choices] == sorted(name for _, name in choices)
 
 
 def test_an_unknown_region_is_refused(admin_client, account):
