@@ -22,6 +22,7 @@ from contacts.exporting import contact_rows
 from contacts.forms import ContactSearchForm, id_of
 from contacts.models import Contact, Label, SendingList
 from contacts.services import ARCHIVED_LIST
+from trackly.confirm import confirmation
 from trackly.models import Job, Role
 from trackly.paging import keyset_page
 from trackly.tenancy import AccountRequest, account_view
@@ -221,6 +222,22 @@ def audience_edit(request: AccountRequest, audience_id: int):
 def audience_archive(request: AccountRequest, audience_id: int):
     audience = _get_audience(request, audience_id)
     archive = request.POST.get("archive") != "0"
+    if archive and not audience.is_archived:
+        confirm = confirmation(
+            request,
+            title=f"Archive “{audience.name}”?",
+            question=(
+                "The audience leaves the Audiences page and can no longer be picked for bulk "
+                "label changes. Its conditions are kept, and Restore brings it back."
+            ),
+            button="Archive audience",
+            cancel_url=reverse(
+                "audiences:audience_detail", args=[request.account.slug, audience.pk]
+            ),
+            nav="audiences",
+        )
+        if confirm is not None:
+            return confirm
     audience.status = Audience.Status.ARCHIVED if archive else Audience.Status.ACTIVE
     audience.save(update_fields=["status", "updated_at"])
     messages.success(

@@ -12,6 +12,7 @@ from contacts import services
 from contacts.forms import ContactSearchForm, LabelRowsForm, SendingListForm
 from contacts.models import Contact, SendingList
 from contacts.phones import normalize_phone
+from trackly.confirm import confirmation
 from trackly.models import Role
 from trackly.paging import is_fragment_request, keyset_page
 from trackly.tenancy import AccountRequest, account_view, require_role
@@ -88,6 +89,20 @@ def sending_list_rename(request: AccountRequest, list_id: int):
 def sending_list_archive(request: AccountRequest, list_id: int):
     sending_list = _get_list(request, list_id)
     archive = request.POST.get("archive") != "0"
+    if archive and not sending_list.is_archived:
+        confirm = confirmation(
+            request,
+            title=f"Archive “{sending_list.name}”?",
+            question=(
+                "The list then takes no new contacts, imports or bulk label changes. Its "
+                "contacts and labels are kept, and Restore list brings it back."
+            ),
+            button="Archive list",
+            cancel_url=sending_list.get_absolute_url(),
+            nav="lists",
+        )
+        if confirm is not None:
+            return confirm
     sending_list.status = SendingList.Status.ARCHIVED if archive else SendingList.Status.ACTIVE
     sending_list.save(update_fields=["status"])
     verb = "archived" if archive else "restored"

@@ -2,10 +2,12 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from trackly import services
+from trackly.confirm import confirmation
 from trackly.forms import AccountSettingsForm, MemberAddForm, MemberRoleForm
 from trackly.jobs import fail_stale_jobs, worker_warning
 from trackly.models import Job, Membership, Role
@@ -96,6 +98,23 @@ def member_role(request: AccountRequest, membership_id: int):
 @account_view(Role.ADMIN)
 def member_remove(request: AccountRequest, membership_id: int):
     membership = _get_member(request, membership_id)
+    yourself = membership.user_id == request.user.pk
+    who = "yourself" if yourself else membership.user.username
+    confirm = confirmation(
+        request,
+        title=f"Remove {who} from {request.account.name}?",
+        question=(
+            "You lose access to this account at once."
+            if yourself
+            else f"{membership.user.username} loses access to this account at once; "
+            "their user stays, and an admin can add them again."
+        ),
+        button="Remove member",
+        cancel_url=reverse("settings", args=[request.account.slug]),
+        nav="settings",
+    )
+    if confirm is not None:
+        return confirm
     try:
         services.member_remove(membership=membership)
     except ValidationError as error:

@@ -97,7 +97,16 @@ def test_anonymous_users_are_sent_to_the_login_page(client, account):
 
 def test_admin_renames_and_archives_a_list(admin_client, sending_list):
     admin_client.post(url("sending_list_rename", "acme", sending_list.pk), {"name": "Renamed"})
-    admin_client.post(url("sending_list_archive", "acme", sending_list.pk), {"archive": "1"})
+    asked = admin_client.post(
+        url("sending_list_archive", "acme", sending_list.pk), {"archive": "1"}
+    )
+    assert asked.context["title"] == "Archive “Renamed”?"
+    assert asked.context["carry"] == [("archive", "1")]
+    sending_list.refresh_from_db()
+    assert sending_list.status == "active"
+    admin_client.post(
+        url("sending_list_archive", "acme", sending_list.pk), {"archive": "1", "confirmed": "1"}
+    )
     sending_list.refresh_from_db()
     assert (sending_list.name, sending_list.status) == ("Renamed", "archived")
     admin_client.post(url("sending_list_archive", "acme", sending_list.pk), {"archive": "0"})

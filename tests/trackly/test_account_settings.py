@@ -108,10 +108,15 @@ def test_roles_change_but_the_last_admin_stays(admin_client, admin_user, editor_
 
 def test_members_are_removed_but_not_the_last_admin(admin_client, admin_user, editor_user):
     editor = Membership.objects.get(user=editor_user)
-    admin_client.post(reverse("member_remove", args=["acme", editor.pk]))
+    asked = admin_client.post(reverse("member_remove", args=["acme", editor.pk]))
+    assert asked.context["title"] == "Remove editor@acme.test from Acme Shoes?"
+    assert Membership.objects.filter(pk=editor.pk).exists()
+    admin_client.post(reverse("member_remove", args=["acme", editor.pk]), {"confirmed": "1"})
     assert not Membership.objects.filter(pk=editor.pk).exists()
     me = Membership.objects.get(user=admin_user)
-    admin_client.post(reverse("member_remove", args=["acme", me.pk]))
+    asked = admin_client.post(reverse("member_remove", args=["acme", me.pk]))
+    assert asked.context["title"] == "Remove yourself from Acme Shoes?"
+    admin_client.post(reverse("member_remove", args=["acme", me.pk]), {"confirmed": "1"})
     assert Membership.objects.filter(pk=me.pk).exists()
 
 
