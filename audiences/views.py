@@ -26,6 +26,7 @@ from trackly.confirm import confirmation
 from trackly.models import Job, Role
 from trackly.paging import keyset_page
 from trackly.tenancy import AccountRequest, account_view
+from trackly.text import counted
 
 MEMBERS_PER_PAGE = 50
 AUDIT_PER_PAGE = 200
@@ -494,7 +495,7 @@ def _contacts_selection(request: AccountRequest) -> _ContactsSelection:
         )
     # One field for every id: a field each would reach Django's limit on the number of fields.
     carry.append(("ids", ",".join(str(pk) for pk in ids)))
-    target = f"{len(ids)} ticked contacts{where}"
+    target = f"{counted(len(ids), 'ticked contact')}{where}"
     return _ContactsSelection({"contacts": {"ids": ids}}, target, carry, back, problem)
 
 
