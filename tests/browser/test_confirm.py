@@ -74,6 +74,10 @@ def test_archive_list_asks_first(any_page, live_server, admin_user, sending_list
 
     ask_cancel_then_confirm(any_page, click, "Archive “Main”?", "Archive list")
     expect(any_page.get_by_test_id("archived-note")).to_be_visible()
+    # An archived list offers no Import CSV, Add contact or bulk actions.
+    expect(any_page.get_by_role("link", name="Import CSV")).to_have_count(0)
+    expect(any_page.get_by_role("link", name="Add contact")).to_have_count(0)
+    expect(any_page.get_by_label("Bulk action")).to_have_count(0)
     assert SendingList.objects.get(pk=sending_list.pk).is_archived
 
 
