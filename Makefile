@@ -20,11 +20,17 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-run: $(VENV)/.installed
+# The development settings that `python manage.py ...` reads in another shell (see README).
+.env:
+	@printf '# Development settings, read by manage.py (written by make run; not committed).\nDEBUG=true\n' > $@
+	@echo "Wrote .env (DEBUG=true): python manage.py ... now runs with development settings."
+
+run: $(VENV)/.installed .env
+	@echo "Trackly will serve http://$(HOST):$(PORT)/ (make run PORT=... HOST=... to change it)."
 	DEBUG=true $(PY) manage.py migrate --noinput
 	DEBUG=true $(PY) manage.py createcachetable
 	DEBUG=true $(PY) manage.py collectstatic --noinput --verbosity 0
-	DEBUG=true $(PY) manage.py seed_demo
+	DEBUG=true $(PY) manage.py seed_demo --url http://$(HOST):$(PORT)/
 	@# The task worker runs beside the web server, started again whenever it stops; Ctrl-C (or
 	@# the server exiting) stops both. A job stopped half-way is failed once its lease expires
 	@# and can be started again.

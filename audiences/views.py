@@ -32,9 +32,12 @@ from contacts.exporting import contact_rows
 from contacts.forms import ContactSearchForm, id_of
 from contacts.labels import VALUE_MAX_LENGTH
 from contacts.models import Contact, Label, SendingList
+from contacts.services import ARCHIVED_LIST
+from trackly.confirm import confirmation
 from trackly.models import Job, Role
 from trackly.paging import keyset_page
 from trackly.tenancy import AccountRequest, account_view
+from trackly.text import counted
 
 MEMBERS_PER_PAGE = 50
 AUDIT_PER_PAGE = 200
@@ -311,6 +314,22 @@ def audience_edit(request: AccountRequest, audience_id: int):
 def audience_archive(request: AccountRequest, audience_id: int):
     audience = _get_audience(request, audience_id)
     archive = request.POST.get("archive") != "0"
+    if archive and not audience.is_archived:
+        confirm = confirmation(
+            request,
+            title=f"Archive “{audience.name}”?",
+            question=(
+                "The audience leaves the Audiences page and can no longer be picked for bulk "
+                "label changes. Its conditions are kept, and Restore brings it back."
+            ),
+            button="Archive audience",
+            cancel_url=reverse(
+                "audiences:audience_detail", args=[request.account.slug, audience.pk]
+            ),
+            nav="audiences",
+        )
+        if confirm is not None:
+            return confirm
     audience.status = Audience.Status.ARCHIVED if archive else Audience.Status.ACTIVE
     audience.save(update_fields=["status", "updated_at"])
     messages.success(
@@ -550,6 +569,9 @@ def _contacts_selection(request: AccountRequest) -> _ContactsSelection:
     list_value = str(sending_list.pk) if sending_list else ""
     where = f" on {sending_list.name}" if sending_list else ""
     back = _safe_back(request, sending_list)
+    if sending_list is not None and sending_list.is_archived:
+        archived = ARCHIVED_LIST.format(name=sending_list.name)
+        return _ContactsSelection({}, f"contacts on {sending_list.name}", [], back, archived)
     scope = "all" if post.get("scope") == "all" else "ticked"
     carry = [("scope", scope), ("list_id", list_value), ("back", back)]
     if scope == "all":
@@ -576,7 +598,7 @@ def _contacts_selection(request: AccountRequest) -> _ContactsSelection:
         )
     # One field for every id: a field each would reach Django's limit on the number of fields.
     carry.append(("ids", ",".join(str(pk) for pk in ids)))
-    target = f"{len(ids)} ticked contacts{where}"
+    target = f"{counted(len(ids), 'ticked contact')}{where}"
     return _ContactsSelection({"contacts": {"ids": ids}}, target, carry, back, problem)
 
 

@@ -38,7 +38,7 @@ from contacts.phones import DEFAULT_REGION, normalize_phone
 from contacts.resources import ContactResource
 from trackly.admin import ReadOnlyAdmin
 from trackly.models import Account
-from trackly.text import check_text
+from trackly.text import check_text, counted
 
 PHONE_HELP = "Read with the account's default region and stored in E.164 form."
 
@@ -281,9 +281,9 @@ def _keep_upload(upload) -> str:
 
 def _summary(result: importing.ImportResult) -> str:
     return (
-        f"{result.rows} rows: {result.created} created, {result.updated} updated, "
-        f"{result.unchanged} unchanged, {result.skipped} skipped (unsubscribed), "
-        f"{result.rejected} rejected."
+        f"{counted(result.rows, 'row')}: {result.created:,} created, {result.updated:,} updated, "
+        f"{result.unchanged:,} unchanged, {result.skipped:,} skipped (unsubscribed), "
+        f"{result.rejected:,} rejected."
     )
 
 
@@ -439,7 +439,7 @@ class ContactAdmin(ImportExportMixin, admin.ModelAdmin):
                     action=action,
                     key=form.cleaned_data["key"],
                     value=form.cleaned_data["value"],
-                    target=f"{len(ids)} contacts chosen in the admin",
+                    target=f"{counted(len(ids), 'contact')} chosen in the admin",
                     selection={"contacts": {"ids": ids}},
                 )
                 self.message_user(request, f"{account}: {change} started as job #{change.job_id}.")

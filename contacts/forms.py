@@ -77,6 +77,23 @@ class LabelRowsForm:
         if 0 <= index < len(self.rows):
             del self.rows[index]
 
+    @property
+    def error_count(self) -> int:
+        """How many problems the form shows: its own and each invalid key or value."""
+        in_rows = sum(bool(row.key_error) + bool(row.value_error) for row in self.rows)
+        return len(self.errors) + in_rows
+
+    @property
+    def first_invalid(self) -> tuple[int, str] | None:
+        """The 1-based row and the part ("key" or "value") of the first invalid input, which
+        gets the focus; None when no input is invalid."""
+        for number, row in enumerate(self.rows, start=1):
+            if row.key_error:
+                return number, "key"
+            if row.value_error:
+                return number, "value"
+        return None
+
     def is_valid(self) -> bool:
         if self.errors:
             return False

@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from contacts import importing
+from contacts import importing, services
 from contacts.cells import neutralise_cell
 from contacts.models import SendingList
 from contacts.phones import region_choices
@@ -98,6 +98,12 @@ def _upload_form(
 def import_new(request: AccountRequest, list_id: int):
     """GET: choose a file. POST: store it and start its preview."""
     sending_list = _get_list(request, list_id)
+    try:
+        services.check_list_open(sending_list)
+    except ValidationError as error:
+        # Refused before any upload is read or stored.
+        messages.error(request, error.messages[0])
+        return redirect(sending_list)
     if request.method == "GET":
         return _upload_form(request, sending_list)
     try:
@@ -190,17 +196,21 @@ def import_confirm(request: AccountRequest, job_id: int):
     if not _can_confirm(job):
         messages.error(request, "This import cannot be started: upload the file again.")
         return redirect("imports:import_detail", request.account.slug, job.pk)
-    started = importing.import_start(
-        account=request.account,
-        user=request.user,
-        sending_list=_get_list(request, job.params["list_id"]),
-        upload=job.params["upload"],
-        file_name=job.params["file_name"],
-        dry_run=False,
-        source=job,
-        mapping=importing.clean_mapping(job.params.get("mapping")),
-        region=job.params.get("region"),
-    )
+    try:
+        started = importing.import_start(
+            account=request.account,
+            user=request.user,
+            sending_list=_get_list(request, job.params["list_id"]),
+            upload=job.params["upload"],
+            file_name=job.params["file_name"],
+            dry_run=False,
+            source=job,
+            mapping=importing.clean_mapping(job.params.get("mapping")),
+            region=job.params.get("region"),
+        )
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+        return redirect("imports:import_detail", request.account.slug, job.pk)
     return redirect("imports:import_detail", request.account.slug, started.pk)
 
 
@@ -251,19 +261,19 @@ def import_remap(request: AccountRequest, job_id: int):
         mapping = mapping_from_form(request.POST, (job.result or {}).get("columns", []))
         region = importing.clean_region(request.POST.get("region", ""))
         importing.check_header(importing.upload_path(job.params["upload"]), mapping)
+        started = importing.import_start(
+            account=request.account,
+            user=request.user,
+            sending_list=_get_list(request, job.params["list_id"]),
+            upload=job.params["upload"],
+            file_name=job.params["file_name"],
+            dry_run=True,
+            mapping=mapping,
+            region=region,
+        )
     except ValidationError as error:
         messages.error(request, error.messages[0])
         return redirect("imports:import_detail", request.account.slug, job.pk)
-    started = importing.import_start(
-        account=request.account,
-        user=request.user,
-        sending_list=_get_list(request, job.params["list_id"]),
-        upload=job.params["upload"],
-        file_name=job.params["file_name"],
-        dry_run=True,
-        mapping=mapping,
-        region=region,
-    )
     return redirect("imports:import_detail", request.account.slug, started.pk)
 
 

@@ -78,6 +78,7 @@ from contacts.phones import (
     other_regions,
     region_for_country,
 )
+from contacts.services import check_list_open
 from trackly import body_size
 from trackly.db import plan_as_lookups
 from trackly.jobs import Progress, run_job, start_job
@@ -1661,8 +1662,10 @@ def import_start(
     """Start a job importing (or previewing) a stored upload into `sending_list`, its columns
     read as `mapping` says and its numbers with `region` (default: the account's).
 
-    `source` is the preview (or failed import) this import was confirmed from.
+    `source` is the preview (or failed import) this import was confirmed from; an archived list
+    is refused (`list_archived`).
     """
+    check_list_open(sending_list)
     upload_path(upload)
     params = {
         "list_id": sending_list.pk,

@@ -80,17 +80,25 @@ def is_supported_region(region: str) -> bool:
     return region in phonenumbers.SUPPORTED_REGIONS
 
 
+# Regions phone numbers know that ISO 3166 (pycountry) does not name.
+_REGION_NAMES = {"AC": "Ascension Island", "TA": "Tristan da Cunha", "XK": "Kosovo"}
+
+
 def region_name(region: str) -> str:
     """The English name of a region (`GB` -> `United Kingdom`), or the code itself."""
     country = pycountry.countries.get(alpha_2=region)
-    return getattr(country, "common_name", None) or country.name if country else region
+    if country is None:
+        return _REGION_NAMES.get(region, region)
+    return getattr(country, "common_name", None) or country.name
 
 
+@functools.cache
 def region_choices() -> list[tuple[str, str]]:
-    """Every region numbers can be read with, as (code, "Name (code)"), sorted by name."""
+    """Every supported phone region as (code, "Name (+calling code)"), in name order: the
+    choices of every region picker."""
     return sorted(
         (
-            (code, name if (name := region_name(code)) == code else f"{name} ({code})")
+            (code, f"{region_name(code)} (+{phonenumbers.country_code_for_region(code)})")
             for code in phonenumbers.SUPPORTED_REGIONS
         ),
         key=lambda choice: choice[1],

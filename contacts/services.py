@@ -77,11 +77,26 @@ def contact_labels_update(
     return wanted
 
 
+ARCHIVED_LIST = (
+    "“{name}” is archived: restore it (List settings) to add contacts, import a file or change "
+    "labels in bulk."
+)
+
+
+def check_list_open(sending_list: SendingList) -> None:
+    """Raise `list_archived` for an archived list, which takes no new contacts, imports or bulk
+    label changes: the one check every face makes."""
+    if sending_list.is_archived:
+        raise ValidationError(ARCHIVED_LIST.format(name=sending_list.name), code="list_archived")
+
+
 @transaction.atomic
 def contact_create(
     *, sending_list: SendingList, phone_number: str, labels: Mapping[str, str]
 ) -> Contact:
-    """Add a new subscribed contact to a list; `invalid_phone` or `conflict` when it cannot."""
+    """Add a new subscribed contact to a list; `list_archived`, `invalid_phone` or `conflict`
+    when it cannot."""
+    check_list_open(sending_list)
     phone = normalize_phone(phone_number, sending_list.account.default_region)
     cleaned = clean_label_set(labels)
     if Contact.objects.filter(sending_list=sending_list, phone_number=phone).exists():

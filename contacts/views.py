@@ -12,8 +12,9 @@ from contacts import services
 from contacts.forms import ContactSearchForm, LabelRowsForm, SendingListForm
 from contacts.models import Contact, SendingList
 from contacts.phones import normalize_phone
+from trackly.confirm import confirmation
 from trackly.models import Role
-from trackly.paging import keyset_page
+from trackly.paging import is_fragment_request, keyset_page
 from trackly.tenancy import AccountRequest, account_view, require_role
 
 CONTACTS_PER_PAGE = 50
@@ -88,6 +89,20 @@ def sending_list_rename(request: AccountRequest, list_id: int):
 def sending_list_archive(request: AccountRequest, list_id: int):
     sending_list = _get_list(request, list_id)
     archive = request.POST.get("archive") != "0"
+    if archive and not sending_list.is_archived:
+        confirm = confirmation(
+            request,
+            title=f"Archive “{sending_list.name}”?",
+            question=(
+                "The list then takes no new contacts, imports or bulk label changes. Its "
+                "contacts and labels are kept, and Restore list brings it back."
+            ),
+            button="Archive list",
+            cancel_url=sending_list.get_absolute_url(),
+            nav="lists",
+        )
+        if confirm is not None:
+            return confirm
     sending_list.status = SendingList.Status.ARCHIVED if archive else SendingList.Status.ACTIVE
     sending_list.save(update_fields=["status"])
     verb = "archived" if archive else "restored"
@@ -137,7 +152,7 @@ def _contacts_table(request: AccountRequest, contacts, sending_list: SendingList
         "search_error": search_error,
         "is_filtered": any(form.data.get(name) for name in ("q", "key", "value")),
     }
-    if request.htmx and not request.htmx.boosted:
+    if is_fragment_request(request):
         return render(request, "contacts/list_contacts.html#contacts_table", context)
     return render(request, "contacts/list_contacts.html", context)
 
@@ -243,6 +258,11 @@ def contact_erase(request: AccountRequest, contact_id: int):
 def contact_new(request: AccountRequest, list_id: int):
     """Add one contact to a list, with its labels, from one form."""
     sending_list = _get_list(request, list_id)
+    try:
+        services.check_list_open(sending_list)
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+        return redirect(sending_list)
     phone = request.POST.get("phone_number", "")
     phone_error = ""
     if request.method == "GET":

@@ -1,5 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
@@ -155,3 +157,26 @@ class JobAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["status", "kind", "account"]
     list_select_related = ["account"]
+
+
+class TracklyUserAdmin(UserAdmin):
+    actions = ["issue_one_time_passwords"]
+
+    @admin.action(
+        description="Reset password: issue a one-time password that must be changed at log-in",
+        permissions=["change"],
+    )
+    def issue_one_time_passwords(self, request, queryset) -> None:
+        for user in queryset.order_by("username"):
+            password = services.issue_one_time_password(user)
+            # Shown on the next page only, never stored in clear.
+            self.message_user(
+                request,
+                f"{user.username} can log in with the one-time password {password} and must "
+                "then choose a new one. It is shown only this once: pass it on now.",
+                messages.WARNING,
+            )
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), TracklyUserAdmin)

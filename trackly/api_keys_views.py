@@ -3,10 +3,12 @@
 from django import forms
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from trackly.api_keys import api_key_create
 from trackly.api_keys import api_key_revoke as revoke
+from trackly.confirm import confirmation
 from trackly.models import ApiKey, Role
 from trackly.tenancy import AccountRequest, account_view
 from trackly.text import check_text
@@ -50,6 +52,20 @@ def api_keys(request: AccountRequest):
 @account_view(Role.ADMIN)
 def api_key_revoke(request: AccountRequest, key_id: int):
     api_key = get_object_or_404(ApiKey.objects.for_account(request.account), pk=key_id)
+    if not api_key.is_revoked:
+        confirm = confirmation(
+            request,
+            title=f"Revoke the key “{api_key.name}”?",
+            question=(
+                f"Requests with the key {api_key.prefix}… are refused from now on; whatever uses "
+                "it stops working until it is given a new key. A revoked key cannot be restored."
+            ),
+            button="Revoke key",
+            cancel_url=reverse("api_keys", args=[request.account.slug]),
+            nav="settings",
+        )
+        if confirm is not None:
+            return confirm
     revoke(api_key=api_key)
     messages.success(request, f"The key “{api_key.name}” ({api_key.prefix}…) is revoked.")
     return redirect("api_keys", request.account.slug)

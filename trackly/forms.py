@@ -2,10 +2,24 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
+from contacts.phones import region_choices
 from trackly.models import Account, Membership, Role, time_zone_names, validate_region
 
 
+class RegionField(forms.ChoiceField):
+    """A phone region picked from the supported regions, by name; a code is read in any case."""
+
+    default_error_messages = {"invalid_choice": "%(value)r is not a known phone region."}
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=region_choices, **kwargs)
+
+    def to_python(self, value) -> str:
+        return super().to_python(value).strip().upper()
+
+
 class AccountSettingsForm(forms.ModelForm):
+    default_region = RegionField(label="Default phone region")
     time_zone = forms.ChoiceField(choices=lambda: [(name, name) for name in time_zone_names()])
 
     class Meta:
@@ -13,7 +27,7 @@ class AccountSettingsForm(forms.ModelForm):
         fields = ["name", "default_region", "time_zone"]
 
     def clean_default_region(self) -> str:
-        region = self.cleaned_data["default_region"].strip().upper()
+        region = self.cleaned_data["default_region"]
         validate_region(region)
         return region
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db.models import Field, Model, Q, QuerySet
-from django.http import QueryDict
+from django.http import HttpRequest, QueryDict
 
 # The query parameter of every paged table.
 CURSOR = "cursor"
@@ -19,6 +19,14 @@ BROKEN_CURSOR = "This page link is broken; here is the first page."
 # A cursor is a few key values and a signature; anything much longer was not made here.
 MAX_CURSOR_LENGTH = 1000
 _NEXT, _PREVIOUS = "n", "p"
+
+
+def is_fragment_request(request: HttpRequest) -> bool:
+    """Whether a paged table answers with the table alone: an htmx request for its next page or
+    its filters. A boosted link and a history restore (Back, Forward) get the whole page; views
+    that answer either way are marked `Vary: HX-Request`."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,9 @@
-"""Changes to accounts and their members."""
+"""Changes to accounts, their members and members' passwords.
+
+A one-time password (a new member's, or one an admin issued to reset a forgotten password) is
+shown once to the admin who hands it over, and the user must replace it at the next log-in
+(`PasswordChangeRequired`, checked by `trackly.passwords`).
+"""
 
 import secrets
 from collections.abc import Iterable, Mapping
@@ -7,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from trackly.models import Account, Membership, Role
+from trackly.models import Account, Membership, PasswordChangeRequired, Role
 
 
 def members_check_admin(
@@ -25,6 +30,41 @@ def members_check_admin(
         raise ValidationError("An account needs at least one admin.", code="last_admin")
 
 
+RESET_NOT_ALLOWED = (
+    "{user} also belongs to another account or is staff: only staff can reset their password "
+    "(Django admin > Users)."
+)
+
+
+@transaction.atomic
+def issue_one_time_password(user) -> str:
+    """Give `user` a new random password that must be changed at the next log-in, and return
+    it to hand over; the old password stops working, and so do the user's sessions."""
+    password = secrets.token_urlsafe(12)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    PasswordChangeRequired.objects.get_or_create(user=user)
+    return password
+
+
+def password_changed(user) -> None:
+    """The user chose a password of their own: no change is required any more."""
+    PasswordChangeRequired.objects.filter(user=user).delete()
+
+
+def member_reset_password(*, membership: Membership) -> str:
+    """An account admin's reset of a member's forgotten password: a one-time password.
+
+    Refused (`not_allowed`) for staff and for users who belong to other accounts too, whose
+    access this account's admin does not govern.
+    """
+    user = membership.user
+    others = Membership.objects.filter(user=user).exclude(account_id=membership.account_id)
+    if user.is_staff or user.is_superuser or others.exists():
+        raise ValidationError(RESET_NOT_ALLOWED.format(user=user.username), code="not_allowed")
+    return issue_one_time_password(user)
+
+
 @transaction.atomic
 def member_add(*, account: Account, email: str, role: Role) -> tuple[Membership, str | None]:
     """Add the user with this e-mail (created when new) to the account.
@@ -35,8 +75,8 @@ def member_add(*, account: Account, email: str, role: Role) -> tuple[Membership,
     user = user_model.objects.filter(username__iexact=email).first()
     password = None
     if user is None:
-        password = secrets.token_urlsafe(12)
-        user = user_model.objects.create_user(username=email, email=email, password=password)
+        user = user_model.objects.create_user(username=email, email=email)
+        password = issue_one_time_password(user)
     membership, created = Membership.objects.get_or_create(
         account=account, user=user, defaults={"role": role}
     )

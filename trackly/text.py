@@ -38,3 +38,10 @@ def check_text(text: str, *, multiline: bool = False) -> str:
 def check_multiline_text(text: str) -> str:
     """`check_text` for a text of several lines, such as a description."""
     return check_text(text, multiline=True)
+
+
+def counted(number: int, singular: str, plural: str = "") -> str:
+    """A count with its noun, in the one number format of every page: "1 contact",
+    "60,277 contacts" (`plural` when adding an s is wrong)."""
+    noun = singular if number == 1 else (plural or f"{singular}s")
+    return f"{number:,} {noun}"

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from trackly import views
+from trackly import passwords, views
 from trackly.api_keys_views import api_key_revoke, api_keys
 
 urlpatterns = [
@@ -13,6 +13,12 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", passwords.password_change, name="password_change"),
+    path(
+        "a/<slug:account_slug>/settings/members/<int:membership_id>/password/",
+        views.member_password_reset,
+        name="member_password_reset",
+    ),
     path("a/<slug:account_slug>/settings/", views.account_settings, name="settings"),
     path("a/<slug:account_slug>/settings/members/", views.member_add, name="member_add"),
     path(

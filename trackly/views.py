@@ -2,10 +2,12 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from trackly import services
+from trackly.confirm import confirmation
 from trackly.forms import AccountSettingsForm, MemberAddForm, MemberRoleForm
 from trackly.jobs import fail_stale_jobs, worker_warning
 from trackly.models import Job, Membership, Role
@@ -36,6 +38,8 @@ def _settings_page(request: AccountRequest, **forms):
         "roles": Role.choices,
         "new_password": forms.get("new_password"),
         "new_member": forms.get("new_member"),
+        "reset_password": forms.get("reset_password"),
+        "reset_member": forms.get("reset_member"),
     }
     return render(request, "trackly/settings.html", context)
 
@@ -96,6 +100,23 @@ def member_role(request: AccountRequest, membership_id: int):
 @account_view(Role.ADMIN)
 def member_remove(request: AccountRequest, membership_id: int):
     membership = _get_member(request, membership_id)
+    yourself = membership.user_id == request.user.pk
+    who = "yourself" if yourself else membership.user.username
+    confirm = confirmation(
+        request,
+        title=f"Remove {who} from {request.account.name}?",
+        question=(
+            "You lose access to this account at once."
+            if yourself
+            else f"{membership.user.username} loses access to this account at once; "
+            "their user stays, and an admin can add them again."
+        ),
+        button="Remove member",
+        cancel_url=reverse("settings", args=[request.account.slug]),
+        nav="settings",
+    )
+    if confirm is not None:
+        return confirm
     try:
         services.member_remove(membership=membership)
     except ValidationError as error:
@@ -105,6 +126,36 @@ def member_remove(request: AccountRequest, membership_id: int):
     if membership.user_id == request.user.pk and membership.pk is None:
         return redirect("home")
     return redirect("settings", request.account.slug)
+
+
+@require_POST
+@account_view(Role.ADMIN)
+def member_password_reset(request: AccountRequest, membership_id: int):
+    """Issue a member a one-time password (shown once) that they must change at their next
+    log-in: the way back in after a forgotten password, with no e-mail server."""
+    membership = _get_member(request, membership_id)
+    username = membership.user.username
+    confirm = confirmation(
+        request,
+        title=f"Reset the password of {username}?",
+        question=(
+            f"{username}'s password stops working and they are logged out everywhere. You get "
+            "a one-time password to pass on; they must choose a new password when they log in "
+            "with it."
+        ),
+        button="Reset password",
+        cancel_url=reverse("settings", args=[request.account.slug]),
+        nav="settings",
+    )
+    if confirm is not None:
+        return confirm
+    try:
+        password = services.member_reset_password(membership=membership)
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+        return redirect("settings", request.account.slug)
+    # Shown on this response only, never stored in clear.
+    return _settings_page(request, reset_password=password, reset_member=username)
 
 
 def _get_job(request: AccountRequest, job_id: int) -> Job:

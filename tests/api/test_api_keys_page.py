@@ -71,7 +71,18 @@ def test_a_key_needs_a_name(admin_client):
 
 def test_an_admin_revokes_a_key_and_it_stops_working(admin_client, account, sending_list):
     api_key, key = api_key_create(account=account, name="Shop")
-    response = admin_client.post(_revoke_url(api_key), follow=True)
+    # The first POST only asks.
+    asked = admin_client.post(_revoke_url(api_key))
+    assert asked.status_code == 200
+    assert asked.context["title"] == "Revoke the key “Shop”?"
+    assert asked.context["carry"] == []
+    html = asked.content.decode()
+    assert '<input type="hidden" name="confirmed" value="1">' in html
+    assert '<a class="button" href="/a/acme/settings/api-keys/">Cancel</a>' in html
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is None
+    assert ApiClient(key).get("lists").status_code == 200
+    response = admin_client.post(_revoke_url(api_key), {"confirmed": "1"}, follow=True)
     api_key.refresh_from_db()
     assert api_key.revoked_at is not None
     assert f"The key “Shop” ({api_key.prefix}…) is revoked." in response.content.decode()

@@ -349,3 +349,15 @@ def test_delete_erases_the_contact_and_its_labels(api, contact, account):
     assert not Contact.objects.filter(pk=contact.pk).exists()
     assert not LabelKeyCount.objects.filter(account=account).exists()
     assert api.get(f"contacts/{contact.pk}").status_code == 404
+
+
+def test_a_contact_on_an_archived_list_is_refused(api, sending_list, contact):
+    sending_list.status = "archived"
+    sending_list.save()
+    response = api.post("contacts", {"phone_number": "+14155559999", "list_id": sending_list.pk})
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        "“Main” is archived: restore it (List settings) to add contacts, import a file or "
+        "change labels in bulk."
+    )
+    assert Contact.objects.count() == 1

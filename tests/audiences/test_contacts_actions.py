@@ -63,7 +63,7 @@ def test_first_step_asks_for_the_label(editor_client, table):
         ACTION_URL, {"action": "add", "scope": "ticked", "ids": [table["gold1"].pk]}
     )
     assert response.status_code == 200
-    assert response.context["target"] == "1 ticked contacts"
+    assert response.context["target"] == "1 ticked contact"
     assert not response.context["form"].is_bound
 
 
@@ -264,7 +264,7 @@ def test_ticked_ids_travel_as_one_field_so_a_thousand_pass_every_step(
     data = {"action": "add", "scope": "ticked", "list_id": sending_list.pk, "ids": ids}
     preview = editor_client.post(ACTION_URL, {**data, "key": "promo", "value": "yes"})
     assert preview.status_code == 200
-    assert preview.context["target"] == "1000 ticked contacts on Main"
+    assert preview.context["target"] == "1,000 ticked contacts on Main"
     assert preview.context["preview"].matching == 2
     fields = _hidden_fields(preview.content.decode())
     assert [name for name, _ in fields].count("ids") == 1

@@ -448,7 +448,13 @@ def test_detail_members_are_keyset_paged_with_an_htmx_fragment(
 
 
 def test_archive_and_restore(editor_client, winback):
-    editor_client.post(url("audience_archive", "acme", winback.pk), {"archive": "1"})
+    asked = editor_client.post(url("audience_archive", "acme", winback.pk), {"archive": "1"})
+    assert asked.context["title"] == f"Archive “{winback.name}”?"
+    winback.refresh_from_db()
+    assert winback.status == "active"
+    editor_client.post(
+        url("audience_archive", "acme", winback.pk), {"archive": "1", "confirmed": "1"}
+    )
     winback.refresh_from_db()
     assert winback.status == "archived"
     editor_client.post(url("audience_archive", "acme", winback.pk), {"archive": "0"})

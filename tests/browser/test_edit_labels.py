@@ -3,6 +3,8 @@
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.factories import label_contact
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
@@ -114,3 +116,41 @@ def test_invalid_key_shows_its_error_in_place_and_saves_nothing(page, log_in, ed
     assert _labels(contact) == {"source": "facebook", "tier": "gold"}
     page.reload()
     assert _shown_labels(page) == [("source", "facebook"), ("tier", "gold")]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_errors_take_the_focus_stay_in_view_and_are_announced(
+    page, log_in, editor_user, contact, width
+):
+    page.set_viewport_size({"width": width, "height": 800})
+    label_contact(contact, {f"key_{number:02d}": f"value {number}" for number in range(30)})
+    log_in(editor_user)
+    _open_contact(page, contact)
+    _edit_labels(page)
+    # Row 25 of 32 (source, tier and 30 more in key order) is far below the first screen.
+    page.get_by_label("Key 25", exact=True).fill("bad key!")
+    page.get_by_label("Value 27", exact=True).fill(" ")
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    summary = page.get_by_test_id("error-summary")
+    expect(summary).to_have_attribute("role", "alert")
+    expect(summary).to_contain_text("2 problems: nothing was saved.")
+    expect(summary.get_by_role("link")).to_have_text(
+        [
+            "Key 25: Label key 'bad key!' may only contain letters, digits, '_' and '-'.",
+            "Value 27: Label value is empty.",
+        ]
+    )
+    key = page.get_by_label("Key 25", exact=True)
+    expect(key).to_be_focused()
+    expect(key).to_have_attribute("aria-invalid", "true")
+    expect(key).to_have_accessible_description(
+        "Label key 'bad key!' may only contain letters, digits, '_' and '-'."
+    )
+    # In the window, and above the sticky Save bar rather than under it.
+    box = key.bounding_box()
+    bar = page.locator("#labels-panel .actions").bounding_box()
+    assert box["y"] >= 0
+    assert box["y"] + box["height"] <= bar["y"]
+    error_box = page.locator("#label-key-25-error").bounding_box()
+    assert error_box["y"] + error_box["height"] <= bar["y"]

@@ -50,3 +50,35 @@ def test_next_and_previous_keep_the_filter_in_the_table_and_the_address(
     page.go_back()
     expect(rows).to_have_count(10)
     expect(rows.first).to_contain_text(silver_contacts[50].phone_number)
+
+
+def test_back_after_filter_and_next_restores_the_whole_page(
+    page, live_server, log_in, viewer_user, sending_list, silver_contacts
+):
+    log_in(viewer_user)
+    page.goto(f"{live_server.url}/a/acme/lists/{sending_list.pk}/")
+    page.get_by_label("Label key").fill("tier")
+    page.get_by_label("Label value").fill("silver")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"\?q=&key=tier&value=silver$"))
+    rows = page.locator("#contacts-table tbody tr")
+    expect(rows).to_have_count(50)
+
+    page.get_by_role("link", name="Next →").click()
+    expect(rows).to_have_count(10)
+
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"\?q=&key=tier&value=silver$"))
+    expect(rows).to_have_count(50)
+    # The whole page, not the table alone: the top bar, the heading and the filters with their
+    # values, each once.
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_have_count(1)
+    expect(page.locator("header.topbar")).to_have_count(1)
+    expect(page.get_by_label("Label value")).to_have_value("silver")
+    expect(page.locator("#contacts-table")).to_have_count(1)
+
+    page.go_back()
+    expect(rows).to_have_count(50)
+    expect(page.get_by_label("Label value")).to_have_value("")
+    expect(page.locator("header.topbar")).to_have_count(1)

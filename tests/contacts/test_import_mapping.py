@@ -510,7 +510,7 @@ def test_the_preview_shows_every_column_and_the_region(editor_client, uk_list):
         ("Notes", "ignored", "Notes"),
     ]
     assert 'name="key_2" value="Company_Type"' in html
-    assert '<option value="GB" selected>United Kingdom (GB)</option>' in html
+    assert '<option value="GB" selected>United Kingdom (+44)</option>' in html
     assert 'data-testid="other-regions"' in html
 
 

@@ -97,7 +97,16 @@ def test_anonymous_users_are_sent_to_the_login_page(client, account):
 
 def test_admin_renames_and_archives_a_list(admin_client, sending_list):
     admin_client.post(url("sending_list_rename", "acme", sending_list.pk), {"name": "Renamed"})
-    admin_client.post(url("sending_list_archive", "acme", sending_list.pk), {"archive": "1"})
+    asked = admin_client.post(
+        url("sending_list_archive", "acme", sending_list.pk), {"archive": "1"}
+    )
+    assert asked.context["title"] == "Archive “Renamed”?"
+    assert asked.context["carry"] == [("archive", "1")]
+    sending_list.refresh_from_db()
+    assert sending_list.status == "active"
+    admin_client.post(
+        url("sending_list_archive", "acme", sending_list.pk), {"archive": "1", "confirmed": "1"}
+    )
     sending_list.refresh_from_db()
     assert (sending_list.name, sending_list.status) == ("Renamed", "archived")
     admin_client.post(url("sending_list_archive", "acme", sending_list.pk), {"archive": "0"})
@@ -276,6 +285,21 @@ def test_contacts_table_htmx_returns_the_table_fragment(viewer_client, sending_l
     html = response.content.decode()
     assert html.lstrip().startswith('<section id="contacts-table">')
     assert "<html" not in html
+    assert response["Vary"] == "HX-Request, Cookie"
+
+
+def test_contacts_table_history_restore_gets_the_whole_page(viewer_client, sending_list, contact):
+    # htmx's Back after a cache miss; the page asks htmx not to send HX-Request, and a history
+    # restore that does send it still gets the whole page.
+    response = viewer_client.get(
+        url("list_contacts", "acme", sending_list.pk),
+        HTTP_HX_HISTORY_RESTORE_REQUEST="true",
+        **HTMX,
+    )
+    html = response.content.decode()
+    assert html.startswith("<!doctype html>")
+    assert '<header class="topbar">' in html
+    assert html.count('<section id="contacts-table">') == 1
     assert response["Vary"] == "HX-Request, Cookie"
 
 

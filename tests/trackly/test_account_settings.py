@@ -1,10 +1,13 @@
 import datetime
+import re
 
+import phonenumbers
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from contacts.phones import region_choices
 from tests.factories import UserFactory
 from trackly.models import Membership
 
@@ -79,6 +82,26 @@ def test_today_is_the_date_in_the_accounts_time_zone(account, time_zone, today):
     assert account.today(datetime.datetime(2024, 3, 1, 7, 30, tzinfo=datetime.UTC)) == today
 
 
+def test_the_region_is_picked_by_name(admin_client, account):
+    account.default_region = "GB"
+    account.save()
+    html = admin_client.get(reverse("settings", args=["acme"])).content.decode()
+    assert '<select id="id_default_region" name="default_region" required' in html
+    assert '<option value="GB" selected>United Kingdom (+44)</option>' in html
+    assert '<option value="US">United States (+1)</option>' in html
+    picker = html[html.index('<select id="id_default_region"') : html.index("</select>")]
+    assert picker.count(" selected") == 1
+
+
+def test_every_supported_region_has_a_name_and_its_calling_code():
+    choices = region_choices()
+    assert len(choices) == len(phonenumbers.SUPPORTED_REGIONS)
+    assert {code for code, _ in choices} == phonenumbers.SUPPORTED_REGIONS
+    assert all(re.fullmatch(r".+\S \(\+\d+\)", name) for _, name in choices)
+    assert dict(choices)["XK"] == "Kosovo (+383)"
+    assert [name for _, name in choices] == sorted(name for _, name in choices)
+
+
 def test_an_unknown_region_is_refused(admin_client, account):
     response = admin_client.post(
         reverse("settings", args=["acme"]),
@@ -134,10 +157,15 @@ def test_roles_change_but_the_last_admin_stays(admin_client, admin_user, editor_
 
 def test_members_are_removed_but_not_the_last_admin(admin_client, admin_user, editor_user):
     editor = Membership.objects.get(user=editor_user)
-    admin_client.post(reverse("member_remove", args=["acme", editor.pk]))
+    asked = admin_client.post(reverse("member_remove", args=["acme", editor.pk]))
+    assert asked.context["title"] == "Remove editor@acme.test from Acme Shoes?"
+    assert Membership.objects.filter(pk=editor.pk).exists()
+    admin_client.post(reverse("member_remove", args=["acme", editor.pk]), {"confirmed": "1"})
     assert not Membership.objects.filter(pk=editor.pk).exists()
     me = Membership.objects.get(user=admin_user)
-    admin_client.post(reverse("member_remove", args=["acme", me.pk]))
+    asked = admin_client.post(reverse("member_remove", args=["acme", me.pk]))
+    assert asked.context["title"] == "Remove yourself from Acme Shoes?"
+    admin_client.post(reverse("member_remove", args=["acme", me.pk]), {"confirmed": "1"})
     assert Membership.objects.filter(pk=me.pk).exists()
 
 

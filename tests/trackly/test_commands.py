@@ -330,3 +330,11 @@ def test_seed_demo_with_a_password_uses_it_when_debug_is_off(db, settings):
         "The demo account already exists; nothing was changed.\n"
         "Demo login: http://127.0.0.1:8000/  e-mail: demo@trackly.test  password: unchanged\n"
     )
+
+
+def test_seed_demo_prints_the_address_it_is_given(seeded):
+    output = run("seed_demo", "--url", "http://127.0.0.1:8101/")
+    assert output == (
+        "The demo account already exists; nothing was changed.\n"
+        "Demo login: http://127.0.0.1:8101/  e-mail: demo@trackly.test  password: trackly-demo\n"
+    )

@@ -22,7 +22,8 @@ DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Store"
 DEMO_EMAIL = "demo@trackly.test"
 DEMO_PASSWORD = "trackly-demo"
-LOGIN_LINE = "Demo login: http://127.0.0.1:8000/  e-mail: {email}  password: {password}"
+LOGIN_LINE = "Demo login: {url}  e-mail: {email}  password: {password}"
+DEFAULT_URL = "http://127.0.0.1:8000/"
 PUBLIC_PASSWORD_REFUSED = (
     f"DEBUG is off, and the demo login is a superuser whose password '{DEMO_PASSWORD}' is "
     "public: give it a password of your own with --password, or run with DEBUG=true for "
@@ -185,8 +186,13 @@ class Command(BaseCommand):
             "--password",
             help=f"The demo login's password; required when DEBUG is off (else {DEMO_PASSWORD}).",
         )
+        parser.add_argument(
+            "--url",
+            default=DEFAULT_URL,
+            help=f"Where the dashboard is served, for the login line (default {DEFAULT_URL}).",
+        )
 
-    def handle(self, *args, password: str | None, **options) -> None:
+    def handle(self, *args, password: str | None, url: str, **options) -> None:
         if not password and not settings.DEBUG:
             raise CommandError(PUBLIC_PASSWORD_REFUSED)
         if password:
@@ -206,7 +212,7 @@ class Command(BaseCommand):
                 f"{contacts:,} contacts, {labels:,} labels and "
                 f"{len(EXAMPLE_AUDIENCES)} example audiences."
             )
-        self.stdout.write(LOGIN_LINE.format(email=DEMO_EMAIL, password=shown))
+        self.stdout.write(LOGIN_LINE.format(url=url, email=DEMO_EMAIL, password=shown))
 
     def seed(self, password: str) -> tuple[int, int]:
         rng = random.Random(RANDOM_SEED)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('contacts', '0004_label_counts_delete_emptied'),
+        ('contacts', '0005_label_typed_values'),
         ('trackly', '0005_job_lease_and_workers'),
     ]
 
