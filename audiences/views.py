@@ -84,7 +84,8 @@ def _set_value_choices(request: AccountRequest, row: Row) -> None:
     key = row.key.strip()
     if not key or not row.takes_values:
         return
-    found, row.more = catalogue.search_values(request.account, key, row.search)
+    page = catalogue.search_values(request.account, key, row.search)
+    found, row.more = page.values, bool(page.next_cursor)
     chosen = [value for value in dict.fromkeys(row.values) if value]
     counts = dict(found)
     row.options = [(value, counts.get(value), True) for value in chosen] + [
