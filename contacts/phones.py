@@ -26,3 +26,15 @@ def normalize_phone(raw: object, region: str = DEFAULT_REGION) -> str:
 
 def is_supported_region(region: str) -> bool:
     return region in phonenumbers.SUPPORTED_REGIONS
+
+
+def display_phone(e164: str, region: str = DEFAULT_REGION) -> str:
+    """`e164` as people of `region` write it: the national form for a number of that region,
+    the international form for any other; `e164` itself when it cannot be read."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    if phonenumbers.region_code_for_number(number) == region:
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
