@@ -554,3 +554,16 @@ def test_a_broken_audit_log_link_shows_the_first_page(editor_client, account):
     response = editor_client.get(url("label_changes", "acme"), {"cursor": "12"})
     assert response.status_code == 200
     assert "This page link is broken; here is the first page." in response.content.decode()
+
+
+def test_builder_says_what_its_numbers_count(editor_client, shop):
+    # The unsubscribed contact has ltv_tier=vip: the key counts 3 contacts, the count below 2.
+    data = {"groups": "1", "g0-rows": "1", "g0-r0-key": "ltv_tier", "g0-r0-op": "EXISTS"}
+    response = builder_post(editor_client, data)
+    html = response.content.decode()
+    assert '<option value="ltv_tier" selected>ltv_tier (3)</option>' in html
+    assert response.context["count"] == 2
+    assert (
+        "Numbers beside keys and values count every contact with that label, unsubscribed ones "
+        "included; “Matching now” counts subscribed contacts only."
+    ) in html
