@@ -20,6 +20,7 @@ def operation(
     writes: bool = False,
     description: str = "",
     summary: str | None = None,
+    headers: dict[str, Any] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """The keyword arguments of a router decorator: the success responses, and every error the
@@ -28,7 +29,8 @@ def operation(
     `operation_id` is the operation's stable name, `<resource>_<action>` (`contacts_upsert`),
     which generated clients name their functions after. `codes` are the operation's own error
     codes; authentication, rate limit, request validation (and, with `body`, JSON and size;
-    with `writes`, read-only keys) are added here.
+    with `writes`, read-only keys) are added here. `headers` documents the response headers
+    of the success responses.
     """
     all_codes = list(_ALWAYS)
     if body:
@@ -55,6 +57,8 @@ def operation(
             "description": "\n".join(lines),
             "content": {"application/json": {"examples": examples}},
         }
+    for status in success if headers else ():
+        docs[status] = {"headers": headers}
     kwargs = {
         "response": response,
         "openapi_extra": {"responses": docs, **extra.pop("openapi_extra", {})},

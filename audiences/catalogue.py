@@ -11,9 +11,11 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from django.db.models import Q, Sum
+from django.http import QueryDict
 
 from contacts.models import DateOf, LabelKeyCount, LabelValueCount, NumberOf
 from trackly.models import Account
+from trackly.paging import CURSOR, keyset_page
 
 # The value dropdown and the catalogue show a key's most used values first, up to this many.
 TOP_VALUES = 200
@@ -50,31 +52,78 @@ def label_values(account: Account, key: str, *, limit: int = TOP_VALUES) -> list
     return [ValueCount(*row) for row in rows]
 
 
-def search_values(
-    account: Account, key: str, text: str, *, limit: int = TOP_VALUES
-) -> tuple[list[ValueCount], bool]:
-    """A key's values that start with `text` (as typed, in value order), then those that
-    contain it in any case, up to `limit`; and whether more values match.
+class ValuePage(NamedTuple):
+    values: list[ValueCount]
+    # The cursor of the values after these; "" when there are none.
+    next_cursor: str
+    # Whether the cursor asked for was not one this search handed out.
+    cursor_error: bool = False
 
-    The prefix is a range of the (account, key, value) index, so it reads only the values it
-    returns; the rest is a scan of the key's values in that index, which stops at `limit`.
+
+# The cursors of a search say which of its two parts they continue.
+_STARTING, _CONTAINING = "s", "c"
+
+
+def search_values(
+    account: Account, key: str, text: str = "", *, limit: int = TOP_VALUES, cursor: str = ""
+) -> ValuePage:
+    """A page of a key's values: without `text`, the most used first; with it, those that
+    start with `text` (as typed) in value order, then those that contain it in any case.
+    `cursor` (a `next_cursor` of the same search) continues after the previous page.
+
+    The most used values read the (account, key, contacts, value) index and the values that
+    start with `text` a range of the (account, key, value) index, so they cost the rows they
+    return; the values that contain `text` are a scan of the key's values in that index, which
+    stops once the page is full.
     """
+    values = LabelValueCount.objects.filter(account=account, key=key).only("value", "contacts")
     if not text:
-        values = label_values(account, key, limit=limit + 1)
-        return values[:limit], len(values) > limit
-    values = LabelValueCount.objects.filter(account=account, key=key)
+        page = keyset_page(
+            values, ("-contacts", "value", "id"), per_page=limit, params=_cursor(cursor)
+        )
+        return ValuePage(_counts(page.rows), page.next_cursor, bool(page.cursor_error))
     # The range serves the index; `startswith` keeps the range exact in any collation.
     after = text[:-1] + chr(min(ord(text[-1]) + 1, 0x10FFFF))
-    starting = values.filter(value__gte=text, value__lt=after, value__startswith=text)
-    rows = list(starting.order_by("value").values_list("value", "contacts")[: limit + 1])
-    if len(rows) <= limit:
-        containing = values.filter(value__icontains=text).exclude(
-            value__gte=text, value__lt=after, value__startswith=text
-        )
-        rows += containing.order_by("value").values_list("value", "contacts")[
-            : limit + 1 - len(rows)
-        ]
-    return [ValueCount(*row) for row in rows[:limit]], len(rows) > limit
+    prefix = Q(value__gte=text, value__lt=after, value__startswith=text)
+    starting, containing = (
+        values.filter(prefix),
+        values.filter(value__icontains=text).exclude(prefix),
+    )
+    part, _, inner = cursor.partition(":")
+    if cursor and part not in (_STARTING, _CONTAINING):
+        return ValuePage([], "", cursor_error=True)
+    rows: list = []
+    if part != _CONTAINING:
+        page = keyset_page(starting, ("value", "id"), per_page=limit, params=_cursor(inner))
+        if page.cursor_error or page.has_next:
+            return ValuePage(
+                _counts(page.rows), _in(_STARTING, page.next_cursor), bool(page.cursor_error)
+            )
+        rows, inner = page.rows, ""
+    if len(rows) == limit:
+        more = containing.exists()
+        return ValuePage(_counts(rows), f"{_CONTAINING}:" if more else "")
+    page = keyset_page(
+        containing, ("value", "id"), per_page=limit - len(rows), params=_cursor(inner)
+    )
+    return ValuePage(
+        _counts(rows + page.rows), _in(_CONTAINING, page.next_cursor), bool(page.cursor_error)
+    )
+
+
+def _cursor(cursor: str) -> QueryDict:
+    params = QueryDict(mutable=True)
+    if cursor:
+        params[CURSOR] = cursor
+    return params
+
+
+def _in(part: str, cursor: str) -> str:
+    return f"{part}:{cursor}" if cursor else ""
+
+
+def _counts(rows: list[LabelValueCount]) -> list[ValueCount]:
+    return [ValueCount(row.value, row.contacts) for row in rows]
 
 
 class ValueTypes(NamedTuple):

@@ -121,3 +121,12 @@ class LabelChange(models.Model):
     def __str__(self) -> str:
         what = f"{self.key}={self.value}" if self.action == self.Action.ADD else self.key
         return f"{self.get_action_display()} {what} on {self.target}"
+
+    @property
+    def description(self) -> str:
+        """What the change does and to which contacts, e.g. `Add label tier=gold to the
+        audience “VIP Winback”`."""
+        contacts = f"the audience “{self.target}”" if "audience" in self.selection else self.target
+        if self.action == self.Action.ADD:
+            return f"Add label {self.key}={self.value} to {contacts}"
+        return f"Remove label {self.key} from {contacts}"

@@ -99,7 +99,8 @@ def _set_value_choices(request: AccountRequest, row: Row) -> None:
     key = row.key.strip()
     if not key or row.input != "choice":
         return
-    found, row.more = catalogue.search_values(request.account, key, row.search)
+    page = catalogue.search_values(request.account, key, row.search)
+    found, row.more = page.values, bool(page.next_cursor)
     chosen = [value for value in dict.fromkeys(row.values) if value]
     counts = dict(found)
     row.options = [(value, counts.get(value), True) for value in chosen] + [
@@ -635,8 +636,17 @@ def label_changes(request: AccountRequest):
     changes = LabelChange.objects.filter(account=request.account).select_related(
         "created_by", "job"
     )
+    # `?change=` is the link to one entry, from its job's page.
+    one_change = id_of(request.GET.get("change", ""))
+    if one_change is not None:
+        changes = changes.filter(pk=one_change)
     page = keyset_page(
         changes, ("-created_at", "-id"), per_page=AUDIT_PER_PAGE, params=request.GET, kept=()
     )
-    context = {"nav": "audit", "changes": page.rows, "page": page}
+    context = {
+        "nav": "audit",
+        "changes": page.rows,
+        "page": page,
+        "one_change": one_change is not None,
+    }
     return render(request, "audiences/label_changes.html", context)

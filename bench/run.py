@@ -47,6 +47,8 @@ TARGET_MS = {
     "tree": 400,
     "keys": 10,
     "values": 20,
+    # Typing in the builder's value search: an answer per keystroke (after a short pause).
+    "search": 50,
     "preview": 50,
 }
 SQLITE_FACTOR = 2
@@ -715,6 +717,71 @@ def run_dropdowns(
     return results
 
 
+# The builder's value search (`audiences.catalogue.search_values`): prefixes served by the
+# (account, key, value) index, and substrings, which scan a key's values until the page is full.
+VALUE_SEARCHES = [
+    ("value search: city prefix", "city", "city-5"),
+    ("value search: customer_id prefix", "customer_id", "cus_00a"),
+    ("value search: customer_id substring, common", "customer_id", "ab"),
+    ("value search: customer_id substring, rare", "customer_id", "beef1"),
+]
+VALUE_COUNTS = "contacts_labelvaluecount"
+
+
+def run_value_search(
+    account, vendor: str, repeat: int, factor: float, wanted: Callable[[str], bool]
+) -> list[Result]:
+    """The value search's first page against the same answer written by hand over the value
+    counts, and against the naive GROUP BY over the labels (for comparison)."""
+    from audiences.catalogue import TOP_VALUES, search_values
+
+    like = "LIKE" if vendor == "sqlite" else "ILIKE"
+    results = []
+    for name, key, text in VALUE_SEARCHES:
+        if not wanted(name):
+            continue
+        params = {"a": account.pk, "k": key, "t": text, "p": f"%{text}%"}
+        upper = text[:-1] + chr(ord(text[-1]) + 1)
+        params["u"] = upper
+        of_key = "account_id = %(a)s AND key = %(k)s"
+        starting = "value >= %(t)s AND value < %(u)s"
+        by_hand = (
+            f"SELECT value, contacts FROM (SELECT value, contacts, 0 AS part FROM {VALUE_COUNTS} "
+            f"WHERE {of_key} AND {starting} "
+            f"UNION ALL SELECT value, contacts, 1 FROM {VALUE_COUNTS} WHERE {of_key} "
+            f"AND value {like} %(p)s AND NOT ({starting})) found "
+            f"ORDER BY part, value LIMIT {TOP_VALUES}"
+        )
+        naive = (
+            f"SELECT value, count(*) FROM {LABELS} WHERE {of_key} AND value {like} %(p)s "
+            f"GROUP BY value ORDER BY value LIMIT {TOP_VALUES}"
+        )
+        timing = time_all(
+            lambda key=key, text=text: [
+                tuple(row) for row in search_values(account, key, text).values
+            ],
+            {
+                "by hand over the value counts": lambda sql=by_hand, params=params: fetch(
+                    sql, params
+                ),
+                "naive GROUP BY over the labels": lambda sql=naive, params=params: fetch(
+                    sql, params
+                ),
+            },
+            repeat,
+        )
+        result = Result.of(name, f"search_values(account, {key!r}, {text!r})", "search", timing)
+        result.rows = len(timing.ours_result)
+        by_hand_rows = timing.results.get("by hand over the value counts")
+        if by_hand_rows is not None:
+            result.check("same rows as by hand", by_hand_rows == timing.ours_result)
+        limit = TARGET_MS["search"] * factor
+        result.check(f"p95 <= {limit:g} ms", result.ours_p95 <= limit)
+        report_line(result)
+        results.append(result)
+    return results
+
+
 def run_previews(
     account, vendor: str, repeat: int, factor: float, wanted: Callable[[str], bool]
 ) -> list[Result]:
@@ -1085,6 +1152,7 @@ def run(args: argparse.Namespace, target: Target) -> int:
         counts = [case for case in COUNTS + TYPED_COUNTS if wanted(case.name)]
         results += run_counts(account, counts, args.repeat, factor)
         results += run_dropdowns(account, vendor, args.repeat, factor, wanted)
+        results += run_value_search(account, vendor, args.repeat, factor, wanted)
         results += run_previews(account, vendor, args.repeat, factor, wanted)
     load_end = os.getloadavg()
     speed_end = calibrate(vendor)

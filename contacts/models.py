@@ -137,8 +137,15 @@ class Contact(models.Model):
             models.Index(fields=["sending_list", "status", "id"], name="contact_list_status_idx"),
             # Audience scope on all of an account's lists, in id order.
             models.Index(fields=["account", "status", "id"], name="contact_account_status_idx"),
-            # Contacts added per day on the account overview: the account's recent contacts.
-            models.Index(fields=["account", "created_at"], name="contact_account_created_idx"),
+            # A list's contacts table sorted by date added (keyset paging, either way).
+            models.Index(
+                fields=["sending_list", "created_at", "id"], name="contact_list_added_idx"
+            ),
+            # The all-contacts table, sorted by phone number or by date added.
+            models.Index(
+                fields=["account", "phone_number", "id"], name="contact_account_phone_idx"
+            ),
+            models.Index(fields=["account", "created_at", "id"], name="contact_account_added_idx"),
         ]
 
     def __str__(self) -> str:
@@ -329,6 +336,8 @@ class LabelValueCount(models.Model):
                 "value",
                 name="labelvaluecount_top_idx",
             )
+            # The value search's "contains" part has a trigram index on PostgreSQL, made by
+            # migration 0005 (an index Django's model state does not describe).
         ]
 
     def __str__(self) -> str:

@@ -171,3 +171,15 @@ def other_regions(
         if number is not None and phonenumbers.is_valid_number(number):
             found.append(candidate)
     return found
+
+
+def display_phone(e164: str, region: str = DEFAULT_REGION) -> str:
+    """`e164` as people of `region` write it: the national form for a number of that region,
+    the international form for any other; `e164` itself when it cannot be read."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    if phonenumbers.region_code_for_number(number) == region:
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

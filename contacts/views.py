@@ -2,6 +2,7 @@ import contextlib
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -11,7 +12,7 @@ from audiences import catalogue
 from contacts import services
 from contacts.forms import ContactSearchForm, LabelRowsForm, SendingListForm
 from contacts.models import Contact, SendingList
-from contacts.phones import normalize_phone
+from contacts.phones import display_phone, normalize_phone
 from trackly.confirm import confirmation
 from trackly.models import Role
 from trackly.paging import is_fragment_request, keyset_page
@@ -127,34 +128,87 @@ def all_contacts(request: AccountRequest):
     return _contacts_table(request, Contact.objects.for_account(request.account), None)
 
 
+# The orders a contacts table can be sorted in: (name, ordering for keyset paging).
+SORTS = {
+    "phone": ("phone_number", "id"),
+    "-phone": ("-phone_number", "-id"),
+    "added": ("created_at", "id"),
+    "-added": ("-created_at", "-id"),
+}
+# The labels shown as chips in a row; the rest open from "+N".
+CHIPS_PER_ROW = 3
+
+
 def _contacts_table(request: AccountRequest, contacts, sending_list: SendingList | None):
-    """Render a contacts table page, in (phone number, id) order, filtered by the search form."""
+    """Render a contacts table page, sorted by phone number or date added, filtered by the
+    search form; with `?total=1`, only the number of contacts that match (loaded after)."""
     form = ContactSearchForm(request.GET)
-    contacts = contacts.select_related("sending_list").with_labels()
     search_error = ""
     if form.is_valid():
         contacts, search_error = form.filter(contacts, request.account.default_region)
     else:
         contacts = contacts.none()
+    if request.GET.get("total") == "1":
+        context = {"total": contacts.count(), "is_filtered": _is_filtered(form)}
+        return render(request, "contacts/list_contacts.html#contacts_total", context)
+    sort = request.GET.get("sort", "phone")
+    if sort not in SORTS:
+        sort = "phone"
     page = keyset_page(
-        contacts,
-        ("phone_number", "id"),
+        contacts.select_related("sending_list").with_labels(),
+        SORTS[sort],
         per_page=CONTACTS_PER_PAGE,
         params=request.GET,
-        kept=ContactSearchForm.base_fields,
+        kept=[*ContactSearchForm.base_fields, "sort"],
     )
+    # Where the page starts, carried by the page links; a broken cursor is the first page.
+    start = _position(request.GET.get("at", "")) if page.has_previous else 1
+    region = request.account.default_region
+    for contact in page.rows:
+        contact.display_phone = display_phone(contact.phone_number, region)
+        labels = list(contact.labels.all())
+        contact.chips, contact.more_labels = labels[:CHIPS_PER_ROW], labels[CHIPS_PER_ROW:]
+    filters = QueryDict(page.filters, mutable=True)
+    filters.pop("sort", None)
     context = {
         "nav": "lists" if sending_list else "contacts",
         "sending_list": sending_list,
         "form": form,
         "contacts": page.rows,
         "page": page,
+        "sort": sort,
+        "sort_links": _sort_links(filters, sort),
+        "filters": filters.urlencode(),
+        "start": start,
+        "end": start + len(page.rows) - 1,
+        "next_at": start + len(page.rows),
+        "previous_at": max(1, start - CONTACTS_PER_PAGE),
+        "label_keys": catalogue.label_keys(request.account),
         "search_error": search_error,
-        "is_filtered": any(form.data.get(name) for name in ("q", "key", "value")),
+        "is_filtered": _is_filtered(form),
     }
     if is_fragment_request(request):
         return render(request, "contacts/list_contacts.html#contacts_table", context)
     return render(request, "contacts/list_contacts.html", context)
+
+
+def _is_filtered(form: ContactSearchForm) -> bool:
+    return any(form.data.get(name) for name in ("q", "key", "value"))
+
+
+def _position(text: str) -> int:
+    """A page's first row number from a page link; 1 for anything that is not one."""
+    return int(text) if text.isdigit() and 0 < len(text) < 10 else 1
+
+
+def _sort_links(filters: QueryDict, sort: str) -> dict[str, str]:
+    """The query string of each column's sort link: a click on the sorted column reverses it."""
+    links = {}
+    for column in ("phone", "added"):
+        query = filters.copy()
+        query["sort"] = f"-{column}" if sort == column else column
+        links[column] = query.urlencode()
+    return links
 
 
 def _labels_panel(request: AccountRequest, contact: Contact, form: LabelRowsForm | None, **extra):

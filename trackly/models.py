@@ -187,6 +187,35 @@ class Job(models.Model):
         return self.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
     @property
+    def is_ready_preview(self) -> bool:
+        """A dry run that finished: it changed nothing, its result waits to be confirmed."""
+        return self.kind == self.Kind.IMPORT_PREVIEW and self.status == JobStatus.SUCCEEDED
+
+    @property
+    def status_label(self) -> str:
+        return "Preview ready" if self.is_ready_preview else self.get_status_display()
+
+    @property
+    def status_style(self) -> str:
+        """The status badge's style: a ready preview is not shown as a success."""
+        return "preview" if self.is_ready_preview else self.status
+
+    @property
+    def title(self) -> str:
+        """What the job does and to what, e.g. `Add label tier=gold to the audience “VIP”` or
+        `Import customers.csv`; its kind alone when that is not known."""
+        if self.is_import:
+            file_name = self.params.get("file_name", "")
+            if not file_name:
+                return self.get_kind_display()
+            if self.kind == self.Kind.IMPORT_PREVIEW:
+                return f"Preview of importing {file_name}"
+            return f"Import {file_name}"
+        # The audit log entry of a bulk label change (audiences.LabelChange) describes it.
+        change = getattr(self, "label_change", None)
+        return change.description if change is not None else self.get_kind_display()
+
+    @property
     def is_import(self) -> bool:
         return self.kind in self.IMPORT_KINDS
 

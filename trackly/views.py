@@ -168,7 +168,11 @@ def jobs(request: AccountRequest):
     """The account's jobs, newest first."""
     fail_stale_jobs()
     # Results are not shown here, and an import's can be large.
-    jobs = Job.objects.for_account(request.account).select_related("created_by").defer("result")
+    jobs = (
+        Job.objects.for_account(request.account)
+        .select_related("created_by", "label_change")
+        .defer("result")
+    )
     page = keyset_page(
         jobs, ("-created_at", "-id"), per_page=JOBS_PER_PAGE, params=request.GET, kept=()
     )
@@ -182,8 +186,14 @@ def jobs(request: AccountRequest):
 def job_detail(request: AccountRequest, job_id: int):
     """A job's progress and result; as an htmx fragment, it polls until the job ends."""
     fail_stale_jobs()
-    job = _get_job(request, job_id)
-    context = {"nav": "jobs", "job": job, "worker_warning": worker_warning(job)}
+    job = get_object_or_404(
+        Job.objects.for_account(request.account).select_related(
+            "created_by", "label_change__audience"
+        ),
+        pk=job_id,
+    )
+    change = getattr(job, "label_change", None)
+    context = {"nav": "jobs", "job": job, "change": change, "worker_warning": worker_warning(job)}
     if request.htmx:
         return render(request, "trackly/_job_progress.html", context)
     return render(request, "trackly/job_detail.html", context)

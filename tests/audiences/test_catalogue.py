@@ -1,5 +1,7 @@
 """The label catalogue: the one reader of the label counts, for every page that shows them."""
 
+import pytest
+
 from audiences import catalogue
 from audiences.catalogue import KeyCount, ValueCount
 from tests.factories import ContactFactory, label_contact
@@ -41,3 +43,56 @@ def test_value_types_count_numbers_dates_and_the_values_that_break_them(account,
     ]
     assert catalogue.value_types(account, "nobody") == catalogue.ValueTypes(0, 0, 0)
     assert catalogue.ValueTypes(4, 2, 0).main_type == "text"
+
+
+@pytest.fixture
+def cities(account, sending_list):
+    """Cities of one contact each, but Paris of three."""
+    for city in ["Paris", "Paris", "Paris", "Parma", "Sparta", "parish", "Lyon", "Apart"]:
+        label_contact(ContactFactory(sending_list=sending_list), {"city": city})
+
+
+def test_value_search_starts_with_the_prefix_then_any_case_substring(account, cities):
+    page = catalogue.search_values(account, "city", "Par")
+    assert page.values == [
+        ValueCount("Paris", 3),
+        ValueCount("Parma", 1),
+        ValueCount("Apart", 1),
+        ValueCount("Sparta", 1),
+        ValueCount("parish", 1),
+    ]
+    assert page.next_cursor == ""
+    assert catalogue.search_values(account, "city", "zz").values == []
+    assert catalogue.search_values(account, "town", "Par").values == []
+
+
+@pytest.mark.parametrize("text", ["", "Par", "a"])
+def test_value_search_pages_walk_every_match_once(account, cities, text):
+    whole = catalogue.search_values(account, "city", text, limit=100).values
+    seen, cursor = [], ""
+    while True:
+        page = catalogue.search_values(account, "city", text, limit=2, cursor=cursor)
+        assert not page.cursor_error
+        assert len(page.values) <= 2
+        seen += page.values
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    assert seen == whole
+    assert len(whole) == {"": 6, "Par": 5, "a": 5}[text]
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "s:garbage", "c:x", "x:"])
+def test_value_search_refuses_a_cursor_it_did_not_hand_out(account, cities, cursor):
+    page = catalogue.search_values(account, "city", "Par", cursor=cursor)
+    assert page.cursor_error
+
+
+def test_value_search_prefix_is_exact_about_case(account, cities):
+    assert [v.value for v in catalogue.search_values(account, "city", "par").values] == [
+        "parish",
+        "Apart",
+        "Paris",
+        "Parma",
+        "Sparta",
+    ]

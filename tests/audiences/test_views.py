@@ -641,3 +641,16 @@ def test_label_detail_counts_value_types_and_lists_the_values_that_are_not_dates
     numbers = viewer_client.get(url("label_detail", "acme", "orders"))
     assert numbers.context["main_type"] == "number"
     assert numbers.context["breaking_values"] == []
+
+
+def test_builder_says_what_its_numbers_count(editor_client, shop):
+    # The unsubscribed contact has ltv_tier=vip: the key counts 3 contacts, the count below 2.
+    data = {"groups": "1", "g0-rows": "1", "g0-r0-key": "ltv_tier", "g0-r0-op": "EXISTS"}
+    response = builder_post(editor_client, data)
+    html = response.content.decode()
+    assert '<option value="ltv_tier" selected>ltv_tier (3)</option>' in html
+    assert response.context["count"] == 2
+    assert (
+        "Numbers beside keys and values count every contact with that label, unsubscribed ones "
+        "included; “Matching now” counts subscribed contacts only."
+    ) in html

@@ -4,6 +4,7 @@ is ticked, and for all matching contacts at any time."""
 import pytest
 from playwright.sync_api import Page, expect
 
+from contacts.phones import display_phone
 from tests.factories import ContactFactory, SendingListFactory, label_contact
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -35,7 +36,7 @@ def test_continue_waits_for_a_tick_and_takes_the_ticked_contacts(
     expect(continue_button).to_be_hidden()
     expect(hint).to_have_text("Tick contacts below to continue.")
 
-    tick = page.get_by_label(f"Tick {gold_contacts[0].phone_number}", exact=True)
+    tick = page.get_by_label(f"Tick {display_phone(gold_contacts[0].phone_number)}", exact=True)
     tick.check()
     expect(continue_button).to_be_visible()
     expect(hint).to_be_hidden()
@@ -43,13 +44,15 @@ def test_continue_waits_for_a_tick_and_takes_the_ticked_contacts(
     expect(continue_button).to_be_hidden()
 
     # All matching contacts need no tick.
-    page.get_by_label("to all contacts matching this list").check()
+    # The number of contacts is counted after the page has loaded.
+    expect(page.locator("#bulk-all-count")).to_have_text("3")
+    page.get_by_label("to all 3 contacts on this list").check()
     expect(continue_button).to_be_visible()
     page.get_by_label("to the ticked contacts").check()
     expect(continue_button).to_be_hidden()
 
     for contact in gold_contacts[:2]:
-        page.get_by_label(f"Tick {contact.phone_number}", exact=True).check()
+        page.get_by_label(f"Tick {display_phone(contact.phone_number)}", exact=True).check()
     continue_button.click()
     expect(page.get_by_role("heading", level=1)).to_have_text(
         "Add a label to 2 ticked contacts on Main"

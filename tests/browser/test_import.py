@@ -37,6 +37,8 @@ def test_upload_preview_confirm_and_download_the_rejected_rows(
 
         status = page.get_by_test_id("import-status")
         expect(status).to_have_attribute("data-status", "succeeded", timeout=30_000)
+        # A dry run changed nothing: it is a preview that is ready, not a success.
+        expect(page.get_by_test_id("job-status")).to_have_text("Preview ready")
         expect(page.get_by_test_id("count-rows")).to_have_text("4")
         expect(page.get_by_test_id("count-created")).to_have_text("2")
         expect(page.get_by_test_id("count-rejected")).to_have_text("2")

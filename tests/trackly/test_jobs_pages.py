@@ -105,3 +105,87 @@ def test_the_jobs_page_is_paged_newest_first(
     html = second.content.decode()
     assert 'rel="next"' not in html
     assert f'rel="prev" href="{url}?cursor=' in html
+
+
+@pytest.fixture
+def label_jobs(account, sending_list, editor_user):
+    """An Add Label on an audience and a Remove Label on ticked contacts, run in the request."""
+    from audiences import services
+    from audiences.models import Audience
+
+    audience = Audience.objects.create(account=account, name="VIP Winback", conditions="vip = 1")
+    added = services.label_change_start(
+        account=account,
+        user=editor_user,
+        action="add",
+        key="tier",
+        value="gold",
+        audience=audience,
+        target=audience.name,
+        selection=services.audience_selection(audience),
+    )
+    removed = services.label_change_start(
+        account=account,
+        user=editor_user,
+        action="remove",
+        key="churned",
+        target=f"2 ticked contacts on {sending_list.name}",
+        selection={"contacts": {"ids": [1, 2]}},
+    )
+    return added, removed
+
+
+def test_jobs_say_what_they_did_and_to_what(viewer_client, account, label_jobs):
+    added, _ = label_jobs
+    html = page(viewer_client, f"/a/{account.slug}/jobs/")
+    assert (
+        f'<a href="/a/{account.slug}/jobs/{added.job_id}/">'
+        "Add label tier=gold to the audience “VIP Winback”</a>"
+    ) in html
+    assert "Remove label churned from 2 ticked contacts on Main</a>" in html
+    preview = Job.objects.create(
+        account=account, kind=Job.Kind.IMPORT_PREVIEW, params={"file_name": "shoes.csv"}
+    )
+    Job.objects.filter(pk=preview.pk).update(status=Job.Status.SUCCEEDED)
+    html = page(viewer_client, f"/a/{account.slug}/jobs/")
+    assert "Preview of importing shoes.csv</a>" in html
+    assert '<span class="status status-job-preview">Preview ready</span>' in html
+
+
+def test_the_jobs_page_reads_the_changes_with_the_jobs(
+    viewer_client, account, label_jobs, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(8):
+        page(viewer_client, f"/a/{account.slug}/jobs/")
+
+
+def test_a_label_jobs_page_links_its_audit_log_entry_and_back(
+    editor_client, viewer_client, account, label_jobs
+):
+    added, _ = label_jobs
+    html = page(editor_client, f"/a/{account.slug}/jobs/{added.job_id}/")
+    assert "Add label tier=gold to the audience “VIP Winback”" in html
+    audit = f"/a/{account.slug}/audit/?change={added.pk}"
+    assert f'href="{audit}#change-{added.pk}" data-testid="audit-link"' in html
+    assert f'href="/a/{account.slug}/audiences/{added.audience_id}/">the audience' in html
+    # Viewers do not see the audit log, so no link to it.
+    assert 'data-testid="audit-link"' not in page(
+        viewer_client, f"/a/{account.slug}/jobs/{added.job_id}/"
+    )
+    entry = page(editor_client, audit)
+    assert f'<tr id="change-{added.pk}" class="highlight">' in entry
+    assert entry.count("<tr id=") == 1
+    assert (
+        f'href="/a/{account.slug}/jobs/{added.job_id}/" data-testid="job-link-{added.pk}"' in entry
+    )
+    assert 'data-testid="one-change"' in entry
+
+
+def test_a_job_whose_change_is_unknown_says_its_kind(viewer_client, account):
+    job = Job.objects.create(account=account, kind=Job.Kind.ADD_LABEL)
+    assert job.title == "Add label"
+    assert Job(kind=Job.Kind.IMPORT, params={}).title == "Import"
+    assert Job(kind=Job.Kind.IMPORT, params={"file_name": "a.csv"}).title == "Import a.csv"
+    assert Job(kind=Job.Kind.IMPORT, status=Job.Status.SUCCEEDED).status_label == "Succeeded"
+    html = page(viewer_client, f"/a/{account.slug}/jobs/{job.pk}/")
+    assert '<h1 data-testid="job-title">Add label <span class="muted">' in html
