@@ -30,15 +30,38 @@ Every shape filters Contact by subquery, never by joining labels, so no contact 
 and no DISTINCT is needed.
 """
 
+import dataclasses
 from collections.abc import Sequence
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 
 from audiences.conditions import And, Condition, Node, Not, Op, Or
 from contacts.models import Contact, Label
 from trackly.models import Account
 
 _POSITIVE = frozenset({Op.EQ, Op.IN, Op.EXISTS})
+
+
+# IN AUDIENCE, as `audiences.models` expands it for this compiler: a dynamic audience becomes
+# its own conditions and, for its list scope, an `InLists`; a static one an `InStatic`.
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InLists:
+    """The contact is on one of the lists `list_ids` (on any list when there are none)."""
+
+    list_ids: tuple[int, ...]
+    negated: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class InStatic:
+    """The contact is one of `rows` (a static audience's rows, with a `contact_id`)."""
+
+    rows: QuerySet[Model]
+    negated: bool = False
+
+
 # Up to this many labels, looking up their contacts costs less than counting the account's
 # unsubscribed contacts to choose the other way (`_count_one_condition`).
 _FEW_LABELS = 5_000
@@ -51,6 +74,8 @@ def negation_normal_form(node: Node, *, negate: bool = False) -> Node:
     match node:
         case Condition(key=key, op=op, values=values):
             return Condition(key, op.negated, values) if negate else node
+        case InLists() | InStatic():
+            return dataclasses.replace(node, negated=node.negated != negate) if negate else node
         case Not(child=child):
             return negation_normal_form(child, negate=not negate)
         case And(children=children) | Or(children=children):
@@ -82,6 +107,18 @@ def _compile(node: Node, account_id: int, *, correlated: bool) -> Q:
         case Condition(key=key, op=op, values=values):
             positive = _label_test(Condition(key, op.negated, values))
             return ~_has_label(positive, account_id, correlated=True)
+        case InLists(list_ids=list_ids, negated=negated):
+            on_lists = Q(sending_list_id__in=list_ids) if list_ids else Q()
+            if not list_ids and negated:
+                return Q(pk__in=[])
+            return ~on_lists if negated else on_lists
+        case InStatic(rows=rows, negated=negated):
+            # Like a label condition: a semi-join unless negated or below an OR, where a
+            # correlated EXISTS probes the (audience, contact) index once per contact.
+            if negated or correlated:
+                exists = Q(Exists(rows.filter(contact_id=OuterRef("pk"))))
+                return ~exists if negated else exists
+            return Q(pk__in=rows.values("contact_id"))
         case And(children=children):
             q = Q()
             for child in children:

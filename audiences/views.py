@@ -13,11 +13,17 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from audiences import bulk, catalogue, compiler, services
+from audiences import bulk, catalogue, services
 from audiences.builder import OPERATORS, Builder, builder_from_post, builder_from_tree
 from audiences.conditions import ConditionError, Node, parse, to_text
 from audiences.forms import AudienceForm, LabelActionForm
-from audiences.models import Audience, LabelChange
+from audiences.models import (
+    Audience,
+    LabelChange,
+    count_matching,
+    named_audiences,
+    resolve_audiences,
+)
 from contacts.exporting import contact_rows
 from contacts.forms import ContactSearchForm, id_of
 from contacts.models import Contact, Label, SendingList
@@ -80,8 +86,8 @@ def _builder_context(
         "operators": OPERATORS,
         "label_keys": keys,
         "known_keys": {item.key for item in keys},
-        "conditions_text": to_text(tree),
-        "count": compiler.count_members(request.account, tree, list_ids) if count else None,
+        "conditions_text": to_text(named_audiences(request.account, tree)),
+        "count": count_matching(request.account, tree, list_ids) if count else None,
     }
 
 
@@ -103,7 +109,7 @@ def audience_builder(request: AccountRequest):
     text_error = ""
     if request.POST.get("source") == "text":
         try:
-            tree = parse(request.POST.get("conditions", ""))
+            tree = resolve_audiences(request.account, parse(request.POST.get("conditions", "")))
         except ConditionError as error:
             tree = None
             text_error = error.messages[0]
@@ -115,7 +121,7 @@ def audience_builder(request: AccountRequest):
         action = request.POST.get("action", "")
         _apply_action(builder, action)
         try:
-            tree = builder.tree()
+            tree = resolve_audiences(request.account, builder.tree())
         except ValidationError as error:
             # A row the label validator refuses: its message instead of a count, and the text
             # keeps the last conditions that were valid.
@@ -173,7 +179,7 @@ def _edit_audience(request: AccountRequest, audience: Audience | None):
             initial = {
                 "name": audience.name,
                 "description": audience.description,
-                "conditions": audience.conditions,
+                "conditions": audience.conditions_text,
                 "sending_lists": audience.list_ids(),
             }
         else:
@@ -182,7 +188,7 @@ def _edit_audience(request: AccountRequest, audience: Audience | None):
         # Conditions from a link (`?conditions=`) may not parse: show them with the reason, as
         # the builder shows a text it cannot read.
         try:
-            tree = parse(initial["conditions"])
+            tree = resolve_audiences(request.account, parse(initial["conditions"]))
         except ConditionError as error:
             tree = None
             text_error = error.messages[0]
@@ -220,11 +226,14 @@ def audience_edit(request: AccountRequest, audience_id: int):
 def audience_archive(request: AccountRequest, audience_id: int):
     audience = _get_audience(request, audience_id)
     archive = request.POST.get("archive") != "0"
-    audience.status = Audience.Status.ARCHIVED if archive else Audience.Status.ACTIVE
-    audience.save(update_fields=["status", "updated_at"])
-    messages.success(
-        request, f"Audience “{audience.name}” {'archived' if archive else 'restored'}."
-    )
+    try:
+        services.audience_archive(audience=audience, archive=archive)
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+    else:
+        messages.success(
+            request, f"Audience “{audience.name}” {'archived' if archive else 'restored'}."
+        )
     return redirect("audiences:audience_detail", request.account.slug, audience.pk)
 
 
