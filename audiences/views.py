@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import slugify
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -24,12 +25,14 @@ from audiences.models import (
     named_audiences,
     resolve_audiences,
 )
+from contacts import importing
 from contacts.exporting import contact_rows
 from contacts.forms import ContactSearchForm, id_of
 from contacts.models import Contact, Label, SendingList
 from trackly.models import Job, Role
 from trackly.paging import keyset_page
 from trackly.tenancy import AccountRequest, account_view
+from trackly.text import check_text
 
 MEMBERS_PER_PAGE = 50
 AUDIT_PER_PAGE = 200
@@ -257,6 +260,10 @@ def audience_detail(request: AccountRequest, audience_id: int):
         "members": page.rows,
         "page": page,
     }
+    if audience.is_static:
+        # A static audience's members are counted at once, with those that dropped out.
+        count = audience.count_members()
+        context.update(count=count, dropped_out=audience.dropped_out(count))
     if request.htmx:
         return render(request, "audiences/audience_detail.html#members_table", context)
     return render(request, "audiences/audience_detail.html", context)
@@ -286,6 +293,167 @@ def audience_export(request: AccountRequest, audience_id: int):
     filename = f"{slugify(audience.name) or 'audience'}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Static audiences
+# ---------------------------------------------------------------------------------------------
+
+
+def _static_page(request: AccountRequest, audience: Audience, step: str, **context):
+    context.update(nav="audiences", audience=audience, step=step)
+    return render(request, "audiences/static_action.html", context)
+
+
+def _detail_with_job(request: AccountRequest, audience: Audience, job: Job):
+    detail = reverse("audiences:audience_detail", args=[request.account.slug, audience.pk])
+    return redirect(f"{detail}?job={job.pk}")
+
+
+@require_http_methods(["GET", "POST"])
+@account_view(Role.EDITOR)
+def audience_freeze(request: AccountRequest, audience_id: int):
+    """ "Save as static": a new static audience of this audience's members now, filled by a job;
+    it keeps the conditions and lists, to be frozen again later."""
+    audience = _get_audience(request, audience_id)
+    if audience.is_static:
+        raise Http404
+    name = request.POST.get("name", f"{audience.name} (static)"[:255]).strip()
+    error = ""
+    if request.method == "POST":
+        try:
+            check_text(name)
+            if not name or len(name) > 255:
+                raise ValidationError("A name has 1 to 255 characters.")
+            static = services.static_audience_create(
+                account=request.account, user=request.user, name=name, frozen_from=audience
+            )
+        except ValidationError as problem:
+            error = problem.messages[0]
+        else:
+            job = services.static_fill_start(
+                audience=static,
+                user=request.user,
+                selection=services.static_refresh_selection(static),
+                replace=True,
+            )
+            messages.success(request, f"Static audience “{static.name}” saved.")
+            return _detail_with_job(request, static, job)
+    return _static_page(
+        request, audience, "freeze", name=name, error=error, count=audience.count_members()
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@account_view(Role.EDITOR)
+def audience_refresh(request: AccountRequest, audience_id: int):
+    """ "Refresh": freeze a static audience again from its conditions, after a review of the
+    counts; a job."""
+    audience = _get_audience(request, audience_id)
+    if not audience.is_static or audience.frozen_at is None:
+        raise Http404
+    if request.method == "POST":
+        job = services.static_fill_start(
+            audience=audience,
+            user=request.user,
+            selection=services.static_refresh_selection(audience),
+            replace=True,
+        )
+        return _detail_with_job(request, audience, job)
+    preview = services.static_refresh_preview(audience)
+    return _static_page(request, audience, "refresh", preview=preview)
+
+
+def _get_static(request: AccountRequest, audience_id: int) -> Audience:
+    audience = _get_audience(request, audience_id)
+    if not audience.is_static:
+        raise Http404
+    return audience
+
+
+# CSRF is checked once the upload handler is in place, as for imports (contacts.import_views).
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@account_view(Role.EDITOR)
+def audience_upload(request: AccountRequest, audience_id: int):
+    """Add contacts to a static audience from a CSV file of phone numbers."""
+    audience = _get_static(request, audience_id)
+    context = {"max_bytes": importing.max_bytes(), "phone_columns": importing.PHONE_COLUMNS}
+    if request.method == "GET":
+        return _static_page(request, audience, "upload", **context)
+    try:
+        importing.expect_upload(request)
+    except ValidationError as error:
+        return _static_page(request, audience, "upload", error=error.messages[0], **context)
+    return csrf_protect(_receive_members_file)(request, audience, context)
+
+
+def _receive_members_file(request: AccountRequest, audience: Audience, context: dict):
+    try:
+        upload, _ = importing.receive_upload(request)
+    except ValidationError as error:
+        return _static_page(request, audience, "upload", error=error.messages[0], **context)
+    result = services.static_members_add_file(
+        audience=audience, path=importing.upload_path(upload.name)
+    )
+    return _static_page(request, audience, "uploaded", result=result, **context)
+
+
+@require_POST
+@account_view(Role.EDITOR)
+def audience_remove_members(request: AccountRequest, audience_id: int):
+    """Take the posted contacts out of a static audience."""
+    audience = _get_static(request, audience_id)
+    ids = _ticked_ids(request.POST.getlist("ids"))[:MAX_TICKED]
+    contacts = Contact.objects.for_account(request.account).filter(pk__in=ids)
+    removed = services.static_members_remove(audience=audience, contacts=contacts)
+    messages.success(request, f"{removed:,} contact{'s' if removed != 1 else ''} removed.")
+    return redirect("audiences:audience_detail", request.account.slug, audience.pk)
+
+
+def _contacts_to_static(request: AccountRequest):
+    """Ticked contacts, or all matching a contacts table's filter, into a static audience: an
+    existing one, or a new one named here. Ticked contacts are added at once, all matching by
+    a job."""
+    chosen = _contacts_selection(request)
+    statics = Audience.objects.for_account(request.account).filter(
+        kind=Audience.Kind.STATIC, status=Audience.Status.ACTIVE
+    )
+    context = {
+        "nav": "contacts",
+        "target": chosen.target,
+        "carry": [("action", "static"), *chosen.carry],
+        "cancel_url": chosen.back,
+        "statics": statics,
+        "problem": chosen.problem,
+        "name": request.POST.get("name", "").strip(),
+    }
+    if chosen.problem or "confirm" not in request.POST:
+        return _static_page(request, None, "contacts", **context)
+    try:
+        target_id = id_of(request.POST.get("audience", ""))
+        if target_id is not None:
+            audience = get_object_or_404(statics, pk=target_id)
+        else:
+            check_text(context["name"])
+            if not context["name"] or len(context["name"]) > 255:
+                raise ValidationError("Choose a static audience, or name a new one.")
+            audience = services.static_audience_create(
+                account=request.account, user=request.user, name=context["name"]
+            )
+    except ValidationError as error:
+        return _static_page(request, None, "contacts", error=error.messages[0], **context)
+    if "ids" in chosen.selection["contacts"]:
+        contacts = services.selected_contacts(request.account, chosen.selection)
+        added = services.static_members_add(audience=audience, contacts=contacts)
+        messages.success(
+            request, f"{added:,} contact{'s' if added != 1 else ''} added to “{audience.name}”."
+        )
+        return redirect("audiences:audience_detail", request.account.slug, audience.pk)
+    job = services.static_fill_start(
+        audience=audience, user=request.user, selection=chosen.selection, replace=False
+    )
+    return _detail_with_job(request, audience, job)
 
 
 @require_GET
@@ -384,6 +552,8 @@ def audience_label_action(request: AccountRequest, audience_id: int, action: str
 def contacts_label_action(request: AccountRequest):
     """Add Label / Remove Label on contacts ticked in a contacts table, or on all that match its
     filter (evaluated again when the job runs)."""
+    if request.POST.get("action") == "static":
+        return _contacts_to_static(request)
     action = bulk.ADD if request.POST.get("action") != bulk.REMOVE else bulk.REMOVE
     chosen = _contacts_selection(request)
     context = {
