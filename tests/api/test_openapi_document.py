@@ -48,7 +48,7 @@ def test_parameter_examples_are_a_map_of_example_objects(document):
 
 def test_every_operation_id_is_unique(document):
     ids = [operation_id for _, _, operation_id in operation_ids(document)]
-    assert len(ids) == 24
+    assert len(ids) == 27
     assert sorted(ids) == sorted(set(ids))
 
 
@@ -73,6 +73,9 @@ PUBLISHED_IDS = {
     ("POST", "/api/v1/audiences/{audience_id}/add-label"): "audiences_add_label",
     ("GET", "/api/v1/audiences/{audience_id}/contacts"): "audiences_list_contacts",
     ("POST", "/api/v1/audiences/{audience_id}/remove-label"): "audiences_remove_label",
+    ("POST", "/api/v1/audiences/{audience_id}/freeze"): "audiences_freeze",
+    ("POST", "/api/v1/audiences/{audience_id}/members"): "audiences_add_members",
+    ("POST", "/api/v1/audiences/{audience_id}/members/remove"): "audiences_remove_members",
     ("GET", "/api/v1/contacts"): "contacts_list",
     ("POST", "/api/v1/contacts"): "contacts_upsert",
     ("DELETE", "/api/v1/contacts/{contact_id}"): "contacts_erase",
