@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from django.http import QueryDict
 
 from audiences.conditions import And, Condition, Node, Not, Op, Or
-from contacts.labels import clean_key, clean_value
+from contacts.labels import VALUE_MAX_LENGTH, clean_key, clean_value
 
 OPERATORS = [Op.EQ, Op.NE, Op.IN, Op.NOT_IN, Op.EXISTS, Op.NOT_EXISTS]
 # Rows and groups a builder form may post; the text form has its own, larger limits.
@@ -24,8 +24,12 @@ class Row:
     key: str = ""
     op: Op = Op.EQ
     values: list[str] = field(default_factory=list)
-    # The value dropdown's choices as (value, contacts or None, selected), set by the view.
+    # The value choices as (value, contacts or None, selected), set by the view.
     options: list[tuple[str, int | None, bool]] = field(default_factory=list, compare=False)
+    # What the user typed to search the key's values; the choices are the values that match.
+    search: str = field(default="", compare=False)
+    # Whether the key has more values than the choices show.
+    more: bool = field(default=False, compare=False)
 
     @property
     def takes_values(self) -> bool:
@@ -64,15 +68,19 @@ class Builder:
 
     def tree(self) -> Node | None:
         """The conditions the complete rows describe (incomplete rows are left out); raise the
-        label validator's `ValidationError` for the first row whose key or value it refuses."""
-        inner = And if self.join == "AND" else Or
+        label validator's `ValidationError` for the first row whose key or value it refuses.
+
+        Each group's rows are joined by the group's own operator; a group joined by the same
+        operator as the groups means the same as its rows standing alone.
+        """
+        outer = And if self.join == "AND" else Or
         outer_parts: list[Node] = []
         for group in self.groups:
             leaves = [leaf for row in group.rows if (leaf := row.condition()) is not None]
             if len(leaves) == 1:
                 outer_parts.append(leaves[0])
             elif leaves:
-                group_type = Or if inner is And else And
+                group_type = And if group.join == "AND" else Or
                 outer_parts.append(group_type(tuple(leaves)))
         if not outer_parts:
             return None
@@ -80,8 +88,23 @@ class Builder:
             return outer_parts[0]
         flat: list[Node] = []
         for part in outer_parts:
-            flat.extend(part.children if isinstance(part, inner) else (part,))
-        return inner(tuple(flat))
+            flat.extend(part.children if isinstance(part, outer) else (part,))
+        return outer(tuple(flat))
+
+    def toggle_join(self) -> None:
+        """Switch the operator between the groups only: a group of several rows keeps the
+        operator inside it, so `(A OR B) AND C` becomes `(A OR B) OR C`. A one-row group takes
+        the other operator, for the rows added to it next."""
+        self.join = _other(self.join)
+        for group in self.groups:
+            if len(group.rows) < 2:
+                group.join = _other(self.join)
+
+    def toggle_group_join(self, group_index: int) -> None:
+        """Switch the operator between the rows of one group, and of no other."""
+        if 0 <= group_index < len(self.groups):
+            group = self.groups[group_index]
+            group.join = _other(group.join)
 
     def add_group(self) -> None:
         if len(self.groups) < MAX_GROUPS:
@@ -149,13 +172,19 @@ def builder_from_post(data: QueryDict) -> Builder:
     join = "OR" if data.get("join") == "OR" else "AND"
     builder = Builder(join=join)
     for group_index in range(_index(data, "groups", MAX_GROUPS)):
-        group = Group(join=_other(join))
+        group_join = data.get(f"g{group_index}-join")
+        group = Group(join=group_join if group_join in ("AND", "OR") else _other(join))
         for row_index in range(_index(data, f"g{group_index}-rows", MAX_ROWS)):
             prefix = f"g{group_index}-r{row_index}-"
             op_text = data.get(prefix + "op", Op.EQ.value)
             op = Op(op_text) if op_text in Op._value2member_map_ else Op.EQ
             group.rows.append(
-                Row(key=data.get(prefix + "key", ""), op=op, values=data.getlist(prefix + "value"))
+                Row(
+                    key=data.get(prefix + "key", ""),
+                    op=op,
+                    values=data.getlist(prefix + "value"),
+                    search=data.get(prefix + "q", "")[:VALUE_MAX_LENGTH],
+                )
             )
         if group.rows:
             builder.groups.append(group)

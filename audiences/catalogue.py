@@ -48,6 +48,33 @@ def label_values(account: Account, key: str, *, limit: int = TOP_VALUES) -> list
     return [ValueCount(*row) for row in rows]
 
 
+def search_values(
+    account: Account, key: str, text: str, *, limit: int = TOP_VALUES
+) -> tuple[list[ValueCount], bool]:
+    """A key's values that start with `text` (as typed, in value order), then those that
+    contain it in any case, up to `limit`; and whether more values match.
+
+    The prefix is a range of the (account, key, value) index, so it reads only the values it
+    returns; the rest is a scan of the key's values in that index, which stops at `limit`.
+    """
+    if not text:
+        values = label_values(account, key, limit=limit + 1)
+        return values[:limit], len(values) > limit
+    values = LabelValueCount.objects.filter(account=account, key=key)
+    # The range serves the index; `startswith` keeps the range exact in any collation.
+    after = text[:-1] + chr(min(ord(text[-1]) + 1, 0x10FFFF))
+    starting = values.filter(value__gte=text, value__lt=after, value__startswith=text)
+    rows = list(starting.order_by("value").values_list("value", "contacts")[: limit + 1])
+    if len(rows) <= limit:
+        containing = values.filter(value__icontains=text).exclude(
+            value__gte=text, value__lt=after, value__startswith=text
+        )
+        rows += containing.order_by("value").values_list("value", "contacts")[
+            : limit + 1 - len(rows)
+        ]
+    return [ValueCount(*row) for row in rows[:limit]], len(rows) > limit
+
+
 def _comparable(name: str) -> str:
     return re.sub(r"\s+", "", name).casefold().replace("-", "_")
 

@@ -8,6 +8,9 @@ urlpatterns = [
     path("audiences/", views.audiences, name="audiences"),
     path("audiences/new/", views.audience_new, name="audience_new"),
     path("audiences/builder/", views.audience_builder, name="audience_builder"),
+    path(
+        "audiences/builder/values/", views.audience_builder_values, name="audience_builder_values"
+    ),
     path("audiences/<int:audience_id>/", views.audience_detail, name="audience_detail"),
     path("audiences/<int:audience_id>/edit/", views.audience_edit, name="audience_edit"),
     path("audiences/<int:audience_id>/count/", views.audience_count, name="audience_count"),

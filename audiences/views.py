@@ -1,11 +1,12 @@
 import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -15,8 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from audiences import bulk, catalogue, services
-from audiences.builder import OPERATORS, Builder, builder_from_post, builder_from_tree
-from audiences.conditions import ConditionError, Node, parse, to_text
+from audiences.builder import OPERATORS, Builder, Row, builder_from_post, builder_from_tree
+from audiences.conditions import ConditionError, Node, Op, parse, to_text
 from audiences.forms import AudienceForm, LabelActionForm
 from audiences.models import (
     Audience,
@@ -28,6 +29,7 @@ from audiences.models import (
 from contacts import importing
 from contacts.exporting import contact_rows
 from contacts.forms import ContactSearchForm, id_of
+from contacts.labels import VALUE_MAX_LENGTH
 from contacts.models import Contact, Label, SendingList
 from trackly.models import Job, Role
 from trackly.paging import keyset_page
@@ -70,20 +72,11 @@ def audience_count(request: AccountRequest, audience_id: int):
 def _builder_context(
     request: AccountRequest, builder: Builder | None, tree: Node | None, list_ids, *, count=True
 ):
-    """What the builder's rows, text and count need: dropdown options and the live count
+    """What the builder's rows, text and count need: value choices and the live count
     (None, without a query, unless `count`)."""
     keys = catalogue.label_keys(request.account)
-    values_by_key: dict[str, list] = {}
     for row in [row for group in builder.groups for row in group.rows] if builder else []:
-        key = row.key.strip()
-        if not key:
-            continue
-        if key not in values_by_key:
-            values_by_key[key] = catalogue.label_values(request.account, key)
-        known = {item.value for item in values_by_key[key]}
-        row.options = [
-            (item.value, item.contacts, item.value in row.values) for item in values_by_key[key]
-        ] + [(value, None, True) for value in row.values if value and value not in known]
+        _set_value_choices(request, row)
     return {
         "builder": builder,
         "operators": OPERATORS,
@@ -92,6 +85,20 @@ def _builder_context(
         "conditions_text": to_text(named_audiences(request.account, tree)),
         "count": count_matching(request.account, tree, list_ids) if count else None,
     }
+
+
+def _set_value_choices(request: AccountRequest, row: Row) -> None:
+    """The row's value choices: its chosen values first, then the key's values that match
+    what the user typed in the row's search (the most used ones without a search)."""
+    key = row.key.strip()
+    if not key or not row.takes_values:
+        return
+    found, row.more = catalogue.search_values(request.account, key, row.search)
+    chosen = [value for value in dict.fromkeys(row.values) if value]
+    counts = dict(found)
+    row.options = [(value, counts.get(value), True) for value in chosen] + [
+        (item.value, item.contacts, False) for item in found if item.value not in chosen
+    ]
 
 
 def _posted_list_ids(request: AccountRequest) -> list[int]:
@@ -110,15 +117,23 @@ def audience_builder(request: AccountRequest):
     """
     list_ids = _posted_list_ids(request)
     text_error = ""
+    text_invalid = False
     if request.POST.get("source") == "text":
         try:
             tree = resolve_audiences(request.account, parse(request.POST.get("conditions", "")))
         except ConditionError as error:
             tree = None
             text_error = error.messages[0]
+            text_invalid = True
             builder = builder_from_post(request.POST)
         else:
             builder = builder_from_tree(tree)
+    elif text_error := _text_problem(request.POST.get("conditions", "")):
+        # The text the user typed does not parse: a change of the rows would overwrite it, so
+        # the rows stay as they were and say that the text is not valid.
+        tree = None
+        text_invalid = True
+        builder = builder_from_post(request.POST)
     else:
         builder = builder_from_post(request.POST)
         action = request.POST.get("action", "")
@@ -133,9 +148,44 @@ def audience_builder(request: AccountRequest):
     context = _builder_context(request, builder, tree, list_ids, count=not text_error)
     context.update(
         text_error=text_error,
+        text_invalid=text_invalid,
         from_text=request.POST.get("source") == "text" or bool(text_error),
     )
     return render(request, "audiences/_builder_response.html", context)
+
+
+def _text_problem(text: str) -> str:
+    """Why the conditions text does not parse, or "" when it does."""
+    try:
+        parse(text)
+    except ConditionError as error:
+        return error.messages[0]
+    return ""
+
+
+# A row's fields are named g<group>-r<row>-<field>.
+ROW_PREFIX = re.compile(r"g(\d{1,2})-r(\d{1,2})")
+
+
+@require_GET
+@account_view(Role.EDITOR)
+def audience_builder_values(request: AccountRequest):
+    """One builder row's value choices for what the user typed in its search, as a fragment
+    that replaces the row's choices without touching the rest of the builder."""
+    match = ROW_PREFIX.fullmatch(request.GET.get("row", ""))
+    if match is None:
+        return HttpResponseBadRequest("The row to search values for is missing.")
+    prefix = match.group(0)
+    op_text = request.GET.get(f"{prefix}-op", Op.EQ.value)
+    row = Row(
+        key=request.GET.get(f"{prefix}-key", ""),
+        op=Op(op_text) if op_text in Op._value2member_map_ else Op.EQ,
+        values=request.GET.getlist(f"{prefix}-value"),
+        search=request.GET.get(f"{prefix}-q", "")[:VALUE_MAX_LENGTH],
+    )
+    _set_value_choices(request, row)
+    context = {"row": row, "gi": int(match.group(1)), "ri": int(match.group(2))}
+    return render(request, "audiences/_builder_values.html", context)
 
 
 def _apply_action(builder: Builder, action: str) -> None:
@@ -148,9 +198,9 @@ def _apply_action(builder: Builder, action: str) -> None:
     elif name == "remove_row" and len(numbers) == 2:
         builder.remove_row(*numbers)
     elif name == "join":
-        builder.join = "OR" if builder.join == "AND" else "AND"
-        for group in builder.groups:
-            group.join = "OR" if builder.join == "AND" else "AND"
+        builder.toggle_join()
+    elif name == "group_join" and len(numbers) == 1:
+        builder.toggle_group_join(numbers[0])
 
 
 def _save_audience(request: AccountRequest, form: AudienceForm, audience: Audience | None):
@@ -175,6 +225,7 @@ def _edit_audience(request: AccountRequest, audience: Audience | None):
                 messages.success(request, f"Audience “{audience.name}” saved.")
                 return redirect("audiences:audience_detail", request.account.slug, audience.pk)
         tree = form.tree if form.is_valid() or "conditions" not in form.errors else None
+        text_invalid = "conditions" in form.errors
         list_ids = _posted_list_ids(request)
     else:
         initial = {}
@@ -195,14 +246,18 @@ def _edit_audience(request: AccountRequest, audience: Audience | None):
         except ConditionError as error:
             tree = None
             text_error = error.messages[0]
+        text_invalid = bool(text_error)
         list_ids = initial.get("sending_lists", [])
     context = _builder_context(
         request, builder_from_tree(tree), tree, list_ids, count=not text_error
     )
     if text_error:
         context.update(conditions_text=initial["conditions"])
+    elif text_invalid:
+        context.update(conditions_text=request.POST.get("conditions", ""))
     context.update(
         text_error=text_error,
+        text_invalid=text_invalid,
         nav="audiences",
         form=form,
         audience=audience,

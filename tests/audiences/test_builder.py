@@ -111,3 +111,52 @@ def test_rows_go_through_the_label_validator():
     # Keys and values are trimmed as the validator trims them.
     data = QueryDict("groups=1&g0-rows=1&g0-r0-key= tier &g0-r0-op==&g0-r0-value= gold ")
     assert to_text(builder_from_post(data).tree()) == "label:tier = gold"
+
+
+def _a_or_b_and_c() -> Builder:
+    return builder_from_tree(parse("(a = 1 OR b = 2) AND c = 3"))
+
+
+def test_the_join_between_groups_switches_without_the_joins_inside_them():
+    builder = _a_or_b_and_c()
+    builder.toggle_join()
+    assert builder.join == "OR"
+    assert [group.join for group in builder.groups] == ["OR", "AND"]
+    assert to_text(builder.tree()) == "label:a = 1 OR label:b = 2 OR label:c = 3"
+    builder.toggle_join()
+    assert to_text(builder.tree()) == "(label:a = 1 OR label:b = 2) AND label:c = 3"
+
+
+def test_a_groups_join_switches_for_that_group_only():
+    builder = builder_from_tree(parse("(a = 1 OR b = 2) AND (c = 3 OR d = 4)"))
+    builder.toggle_group_join(0)
+    assert to_text(builder.tree()) == (
+        "label:a = 1 AND label:b = 2 AND (label:c = 3 OR label:d = 4)"
+    )
+    builder.toggle_group_join(7)
+    assert [group.join for group in builder.groups] == ["AND", "OR"]
+
+
+def test_a_groups_posted_join_is_read_back():
+    data = QueryDict(mutable=True)
+    data.update({"join": "OR", "groups": "2", "g0-rows": "2", "g0-join": "OR", "g1-rows": "1"})
+    data.update({"g0-r0-key": "a", "g0-r0-op": "EXISTS", "g0-r1-key": "b", "g0-r1-op": "EXISTS"})
+    data.update({"g1-r0-key": "c", "g1-r0-op": "EXISTS", "g1-join": "nonsense"})
+    builder = builder_from_post(data)
+    assert [group.join for group in builder.groups] == ["OR", "AND"]
+    assert to_text(builder.tree()) == "label:a EXISTS OR label:b EXISTS OR label:c EXISTS"
+
+
+@given(trees, labels)
+def test_switching_the_join_between_groups_keeps_each_groups_meaning(tree, contact_labels):
+    builder = builder_from_tree(tree)
+    groups_before = [
+        evaluate(Builder(groups=[group]).tree(), contact_labels) for group in builder.groups
+    ]
+    builder.toggle_join()
+    groups_after = [
+        evaluate(Builder(groups=[group]).tree(), contact_labels) for group in builder.groups
+    ]
+    assert groups_after == groups_before
+    combine = all if builder.join == "AND" else any
+    assert evaluate(builder.tree(), contact_labels) == combine(groups_after)

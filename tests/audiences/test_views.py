@@ -275,6 +275,126 @@ def test_builder_join_toggle_and_remove(editor_client, shop):
     assert removed.context["conditions_text"] == "label:ltv_tier EXISTS"
 
 
+def test_builder_join_between_groups_keeps_the_groups_own_join(editor_client, shop):
+    # (ltv_tier = vip OR source = facebook) AND last_purchase_days = 30
+    data = {
+        "join": "AND",
+        "groups": "2",
+        "g0-rows": "2",
+        "g0-join": "OR",
+        "g0-r0-key": "ltv_tier",
+        "g0-r0-op": "=",
+        "g0-r0-value": "vip",
+        "g0-r1-key": "source",
+        "g0-r1-op": "=",
+        "g0-r1-value": "facebook",
+        "g1-rows": "1",
+        "g1-join": "OR",
+        "g1-r0-key": "last_purchase_days",
+        "g1-r0-op": "=",
+        "g1-r0-value": "30",
+    }
+    before = builder_post(editor_client, data)
+    assert before.context["conditions_text"] == (
+        "(label:ltv_tier = vip OR label:source = facebook) AND label:last_purchase_days = 30"
+    )
+    assert before.context["count"] == 1
+    toggled = builder_post(editor_client, {**data, "action": "join"})
+    assert toggled.context["conditions_text"] == (
+        "label:ltv_tier = vip OR label:source = facebook OR label:last_purchase_days = 30"
+    )
+    assert toggled.context["count"] == 2
+    html = toggled.content.decode()
+    assert '<input type="hidden" name="g0-join" value="OR">' in html
+    assert '<input type="hidden" name="g1-join" value="AND">' in html
+    inside = builder_post(editor_client, {**data, "action": "group_join:0"})
+    assert inside.context["conditions_text"] == (
+        "label:ltv_tier = vip AND label:source = facebook AND label:last_purchase_days = 30"
+    )
+
+
+def test_builder_rows_change_refused_while_the_text_is_not_valid(editor_client, shop):
+    typed = "label:ltv_tier = vip AND ("
+    data = {
+        "conditions": typed,
+        "groups": "1",
+        "g0-rows": "1",
+        "g0-r0-key": "ltv_tier",
+        "g0-r0-op": "=",
+        "g0-r0-value": "standard",
+    }
+    response = builder_post(editor_client, {**data, "action": "add_group"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert response.context["text_error"] == "expected a condition at column 27"
+    assert response.context["count"] is None
+    # The typed text is not replaced, and the rows are not changed but marked as out of date.
+    assert 'id="id_conditions"' not in html
+    assert len(response.context["builder"].groups) == 1
+    assert 'data-testid="rows-stale"' in html
+    assert '<div class="builder-body stale" inert>' in html
+
+
+def test_builder_text_that_does_not_parse_marks_the_rows_out_of_date(editor_client, shop):
+    response = builder_post(editor_client, {"source": "text", "conditions": "tier = "})
+    assert response.context["text_invalid"] is True
+    assert "The conditions text below is not valid" in response.content.decode()
+    valid = builder_post(editor_client, {"source": "text", "conditions": "tier = gold"})
+    assert valid.context["text_invalid"] is False
+    assert 'data-testid="rows-stale"' not in valid.content.decode()
+
+
+def test_builder_in_values_are_checkboxes(editor_client, shop):
+    data = {"groups": "1", "g0-rows": "1", "g0-r0-key": "source", "g0-r0-op": "IN"}
+    data["g0-r0-value"] = ["Facebook"]
+    html = builder_post(editor_client, data).content.decode()
+    assert (
+        '<input type="checkbox" name="g0-r0-value" value="Facebook" checked> '
+        '<span class="value-text">Facebook</span> <span class="muted">1</span>'
+    ) in html
+    assert '<input type="checkbox" name="g0-r0-value" value="facebook">' in html
+    assert "multiple" not in html
+
+
+def values_get(client, params):
+    return client.get(url("audience_builder_values", "acme"), params, **HTMX)
+
+
+def test_builder_value_search_answers_the_rows_choices(editor_client, shop):
+    params = {"row": "g1-r0", "g1-r0-key": "source", "g1-r0-op": "IN", "g1-r0-q": "Face"}
+    params["g1-r0-value"] = ["google"]
+    response = values_get(editor_client, params)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<div id="g1-r0-values" class="value-choices"')
+    # The chosen value stays first, then the prefix match, then the other case.
+    assert response.context["row"].options == [
+        ("google", None, True),
+        ("Facebook", 1, False),
+        ("facebook", 1, False),
+    ]
+    single = values_get(editor_client, {**params, "g1-r0-op": "=", "g1-r0-value": ""})
+    assert '<select name="g1-r0-value" aria-label="Value">' in single.content.decode()
+    nothing = values_get(editor_client, {**params, "g1-r0-q": "zzz", "g1-r0-value": []})
+    assert "No source value contains “zzz”." in nothing.content.decode()
+
+
+@pytest.mark.parametrize("row", ["", "x", "g1-r0-key", "g100-r0"])
+def test_builder_value_search_without_a_row_is_a_bad_request(editor_client, shop, row):
+    response = values_get(editor_client, {"row": row})
+    assert response.status_code == 400
+    assert response.content.decode() == "The row to search values for is missing."
+
+
+def test_builder_value_search_is_for_editors_of_the_account(
+    editor_client, viewer_client, outsider_client, shop
+):
+    params = {"row": "g0-r0", "g0-r0-key": "source", "g0-r0-op": "IN"}
+    assert values_get(viewer_client, params).status_code == 403
+    assert values_get(outsider_client, params).status_code == 404
+    assert editor_client.post(url("audience_builder_values", "acme")).status_code == 405
+
+
 def test_builder_takes_a_bounded_number_of_queries(
     editor_client, shop, django_assert_max_num_queries
 ):
