@@ -77,8 +77,10 @@ def _builder_context(
     keys = catalogue.label_keys(request.account)
     for row in [row for group in builder.groups for row in group.rows] if builder else []:
         _set_value_choices(request, row)
+    rows = [row for group in builder.groups for row in group.rows] if builder else []
     return {
         "builder": builder,
+        "saved_audiences": _saved_audiences(request) if any(r.is_audience for r in rows) else [],
         "operators": OPERATORS,
         "label_keys": keys,
         "known_keys": {item.key for item in keys},
@@ -87,11 +89,17 @@ def _builder_context(
     }
 
 
+def _saved_audiences(request: AccountRequest) -> list[tuple[Audience, int]]:
+    """The active audiences an "Audience" row may choose, with their member counts now."""
+    audiences = Audience.objects.for_account(request.account).filter(status=Audience.Status.ACTIVE)
+    return [(audience, audience.count_members()) for audience in audiences]
+
+
 def _set_value_choices(request: AccountRequest, row: Row) -> None:
     """The row's value choices: its chosen values first, then the key's values that match
     what the user typed in the row's search (the most used ones without a search)."""
     key = row.key.strip()
-    if not key or not row.takes_values:
+    if row.is_audience or not key or not row.takes_values:
         return
     found, row.more = catalogue.search_values(request.account, key, row.search)
     chosen = [value for value in dict.fromkeys(row.values) if value]
@@ -193,6 +201,8 @@ def _apply_action(builder: Builder, action: str) -> None:
     numbers = [number for part in where.split(":") if (number := id_of(part)) is not None]
     if name == "add_group":
         builder.add_group()
+    elif name == "add_audience":
+        builder.add_audience_group()
     elif name == "add_row" and len(numbers) == 1:
         builder.add_row(numbers[0])
     elif name == "remove_row" and len(numbers) == 2:

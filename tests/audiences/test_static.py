@@ -8,7 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audiences import services
-from audiences.conditions import ConditionError, InAudience, Not, parse
+from audiences.builder import builder_from_tree
+from audiences.conditions import And, Condition, ConditionError, InAudience, Not, Op, parse
 from audiences.models import Audience, StaticMember, resolve_audiences
 from contacts.models import Contact, Label
 from tests.factories import ContactFactory, label_contact
@@ -488,3 +489,54 @@ def test_outsiders_get_404_and_viewers_cannot_change(
 def test_a_dynamic_audience_has_no_refresh_or_upload(editor_client, vips):
     assert editor_client.get(url("audience_refresh", "acme", vips.pk)).status_code == 404
     assert editor_client.get(url("audience_upload", "acme", vips.pk)).status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# The builder's "Audience" rows
+# ---------------------------------------------------------------------------------------------
+
+
+def test_audience_rows_round_trip_with_the_tree():
+    tree = And((Not(InAudience(4)), Condition("tier", Op.EXISTS), InAudience(5)))
+    builder = builder_from_tree(tree)
+    rows = [group.rows[0] for group in builder.groups]
+    assert [(row.is_audience, row.audience, row.negated) for row in rows] == [
+        (True, 4, True),
+        (False, None, False),
+        (True, 5, False),
+    ]
+    assert builder.tree() == tree
+
+
+def test_the_builder_adds_an_audience_row_with_the_audiences_and_counts(
+    editor_client, account, vips, shoppers
+):
+    static = _static(account)
+    response = editor_client.post(
+        url("audience_builder", "acme"), {"groups": "0", "action": "add_audience"}
+    )
+    assert response.status_code == 200
+    assert response.context["saved_audiences"] == [(static, 0), (vips, 3)]
+    assert b'name="g0-r0-type" value="audience"' in response.content
+    assert b"VIPs (3)" in response.content
+    chosen = editor_client.post(
+        url("audience_builder", "acme"),
+        {
+            "groups": "1",
+            "g0-rows": "1",
+            "g0-r0-type": "audience",
+            "g0-r0-aop": "NOT IN AUDIENCE",
+            "g0-r0-audience": str(vips.pk),
+        },
+    )
+    assert chosen.context["conditions_text"] == 'NOT IN AUDIENCE "VIPs"'
+    assert chosen.context["count"] == 2
+
+
+def test_a_builder_row_of_an_unknown_audience_says_so(editor_client, account):
+    response = editor_client.post(
+        url("audience_builder", "acme"),
+        {"groups": "1", "g0-rows": "1", "g0-r0-type": "audience", "g0-r0-audience": "99999"},
+    )
+    assert response.status_code == 200
+    assert response.context["text_error"] == "IN AUDIENCE: no audience has the id 99999"
