@@ -540,3 +540,20 @@ def test_a_builder_row_of_an_unknown_audience_says_so(editor_client, account):
     )
     assert response.status_code == 200
     assert response.context["text_error"] == "IN AUDIENCE: no audience has the id 99999"
+
+
+@pytest.mark.parametrize("few_rows", [0, 5000])
+def test_a_static_count_is_its_subscribed_members_from_either_side(
+    account, shoppers, other_contact, few_rows, monkeypatch, django_assert_max_num_queries
+):
+    monkeypatch.setattr("audiences.models.FEW_STATIC_ROWS", few_rows)
+    static = _static(account)
+    services.static_members_add(
+        audience=static, contacts=Contact.objects.filter(pk__in=[c.pk for c in shoppers.values()])
+    )
+    _unsubscribe(shoppers["ann"])
+    _unsubscribe(other_contact)
+    with django_assert_max_num_queries(2):
+        assert static.count_members() == 4
+    assert static.members().count() == 4
+    assert _static(account, "Empty").count_members() == 0
