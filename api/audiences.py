@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpResponse
 from django.urls import reverse
 from ninja import Field, Query, Router, Schema, Status
@@ -14,17 +15,19 @@ from pydantic import ConfigDict, StringConstraints
 from api.auth import ApiKeyAuth, ApiRequest
 from api.conditions import ConditionsIn, ConditionsTreeOut, conditions_out, read_conditions
 from api.contacts import ContactPage, contacts_out
-from api.errors import ApiError, get_or_404, invalid
+from api.errors import ApiError, get_or_404, invalid, reported_as
 from api.fields import LABEL_KEY_SCHEMA, LABEL_VALUE_SCHEMA, Id, MultilineText, Text
 from api.jobs import JobOut, job_out
 from api.openapi import operation
 from api.paging import Page, PageParams, paginate
-from audiences import bulk, compiler, services
+from audiences import bulk, services
+from audiences.conditions import to_text
 from audiences.explain import explain_contact
-from audiences.models import Audience
+from audiences.models import Audience, count_matching
 from audiences.services import audience_selection, label_change_start
 from contacts.labels import MAX_LABELS_PER_CONTACT
 from contacts.models import Contact, SendingList
+from contacts.phones import normalize_phone
 from trackly.models import Account
 
 router = Router()
@@ -60,6 +63,7 @@ AUDIENCE_EXAMPLE = {
     },
     "list_ids": [],
     "status": "active",
+    "kind": "dynamic",
     "created_at": "2025-03-01T10:00:00Z",
     "updated_at": "2025-03-01T10:00:00Z",
 }
@@ -79,6 +83,11 @@ class AudienceOut(Schema):
     )
     list_ids: list[int] = Field(description="The lists in scope; empty for every list.")
     status: Literal["active", "archived"]
+    kind: Literal["dynamic", "static"] = Field(
+        description="`dynamic`: the members are the contacts matching the conditions now. "
+        "`static`: a fixed set of contacts (its conditions and lists, if any, are those it was "
+        "frozen from)."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -87,8 +96,14 @@ class AudienceOut(Schema):
 
 class AudienceDetailOut(AudienceOut):
     count: int = Field(description="Members now: subscribed contacts in scope that match.")
+    dropped_out: int = Field(
+        description="Static: of its contacts when last frozen or changed, how many are not "
+        "members now (unsubscribed or erased since). Always 0 for a dynamic audience."
+    )
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{**AUDIENCE_EXAMPLE, "count": 212}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**AUDIENCE_EXAMPLE, "count": 212, "dropped_out": 0}]}
+    )
 
 
 class AudiencePage(Page):
@@ -100,6 +115,12 @@ class AudienceIn(Schema):
     description: Description = ""
     conditions: ConditionsIn = None
     list_ids: ListIds = Field(default_factory=list)
+    kind: Literal["dynamic", "static"] = Field(
+        "dynamic",
+        description="`static` makes an empty static audience (no conditions or lists): add "
+        "its members with `POST /audiences/{id}/members`, or freeze a dynamic audience with "
+        "`POST /audiences/{id}/freeze` instead.",
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -191,14 +212,16 @@ def audience_out(audience: Audience, *, count: int | None = None) -> dict[str, A
         "id": audience.pk,
         "name": audience.name,
         "description": audience.description,
-        **conditions_out(audience.tree),
+        **conditions_out(audience.tree, audience.account),
         "list_ids": sorted(audience.list_ids()),
         "status": audience.status,
+        "kind": audience.kind,
         "created_at": audience.created_at,
         "updated_at": audience.updated_at,
     }
     if count is not None:
         out["count"] = count
+        out["dropped_out"] = audience.dropped_out(count)
     return out
 
 
@@ -207,7 +230,11 @@ def _detail(audience: Audience) -> dict[str, Any]:
 
 
 def _get_audience(request: ApiRequest, audience_id: int) -> Audience:
-    audiences = Audience.objects.for_account(request.account).prefetch_related("sending_lists")
+    audiences = (
+        Audience.objects.for_account(request.account)
+        .select_related("account")
+        .prefetch_related("sending_lists")
+    )
     return get_or_404(audiences, audience_id, "audience")
 
 
@@ -279,8 +306,14 @@ def audiences_list(
     ),
 )
 def audience_create(request: ApiRequest, payload: AudienceIn):
-    tree = read_conditions(payload.conditions)
+    tree = read_conditions(payload.conditions, account=request.account)
     lists = _lists(request.account, payload.list_ids)
+    if payload.kind == Audience.Kind.STATIC and (tree is not None or lists):
+        message = (
+            "A static audience is made empty: add members to it, or freeze a dynamic audience "
+            "with POST /audiences/{id}/freeze."
+        )
+        raise ApiError("invalid_request", message, details=[{"field": "kind", "message": message}])
     with _name_conflict():
         services.audience_check_name(account=request.account, name=payload.name)
     audience = Audience(
@@ -288,7 +321,8 @@ def audience_create(request: ApiRequest, payload: AudienceIn):
         created_by=request.auth.created_by,
         name=payload.name,
         description=payload.description,
-        conditions=conditions_out(tree)["conditions"],
+        conditions=to_text(tree),
+        kind=payload.kind,
     )
     with _name_conflict():
         services.audience_save(audience=audience, lists=lists)
@@ -333,7 +367,9 @@ def audience_patch(request: ApiRequest, audience_id: int, payload: AudiencePatch
     given = payload.model_fields_set
     lists = None
     if "conditions" in given:
-        audience.conditions = conditions_out(read_conditions(payload.conditions))["conditions"]
+        audience.conditions = to_text(
+            read_conditions(payload.conditions, account=request.account, audience=audience)
+        )
     if "list_ids" in given:
         lists = _lists(request.account, payload.list_ids or [])
     if "name" in given and payload.name is not None:
@@ -345,6 +381,9 @@ def audience_patch(request: ApiRequest, audience_id: int, payload: AudiencePatch
     if "description" in given:
         audience.description = payload.description or ""
     if "status" in given and payload.status is not None:
+        if payload.status == Audience.Status.ARCHIVED:
+            with _name_conflict():
+                services.audience_check_unused(audience=audience, doing="archived")
         audience.status = payload.status
     with _name_conflict():
         services.audience_save(audience=audience, lists=lists)
@@ -360,12 +399,14 @@ def audience_patch(request: ApiRequest, audience_id: int, payload: AudiencePatch
         writes=True,
         summary="Delete an audience",
         description="Deletes the saved audience; its contacts and their labels stay, and the "
-        "audit log keeps its bulk label changes.",
+        "audit log keeps its bulk label changes. An audience that other audiences use with "
+        "IN AUDIENCE cannot be deleted (`conflict`, naming them).",
         operation_id="audiences_delete",
     ),
 )
 def audience_delete(request: ApiRequest, audience_id: int):
-    _get_audience(request, audience_id).delete()
+    with _name_conflict():
+        services.audience_delete(audience=_get_audience(request, audience_id))
     return Status(204, None)
 
 
@@ -383,8 +424,7 @@ def audience_delete(request: ApiRequest, audience_id: int):
 )
 def audience_contacts(request: ApiRequest, audience_id: int, paging: Query[PageParams]):
     audience = _get_audience(request, audience_id)
-    members = compiler.members(request.account, audience.tree, audience.list_ids())
-    return paginate(members, paging, serialize_page=contacts_out)
+    return paginate(audience.members(), paging, serialize_page=contacts_out)
 
 
 EXPLAIN_EXAMPLE = {
@@ -435,7 +475,8 @@ EXPLAIN_EXAMPLE = {
 
 class ExplainStepOut(Schema):
     kind: str = Field(
-        description="`condition`, `and`, `or` or `not` (other kinds may be added later)."
+        description="`condition`, `audience` (IN AUDIENCE), `and`, `or` or `not` (other kinds "
+        "may be added later)."
     )
     text: str = Field(description="This part of the conditions as canonical text.")
     matched: bool = Field(description="Whether the contact passes this part.")
@@ -509,9 +550,9 @@ def audience_explain(request: ApiRequest, audience_id: int, contact_id: Query[Id
     ),
 )
 def audience_count(request: ApiRequest, payload: CountIn):
-    tree = read_conditions(payload.conditions)
+    tree = read_conditions(payload.conditions, account=request.account)
     lists = _lists(request.account, payload.list_ids)
-    count = compiler.count_members(request.account, tree, [sl.pk for sl in lists])
+    count = count_matching(request.account, tree, [sl.pk for sl in lists])
     return {"count": count}
 
 
@@ -591,3 +632,199 @@ def audience_remove_label(
 ):
     audience = _get_audience(request, audience_id)
     return _start_label_change(request, response, audience, bulk.REMOVE, payload.key, "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Static audiences
+# ---------------------------------------------------------------------------------------------
+
+MAX_MEMBERS_PER_REQUEST = 1000
+
+
+class MembersIn(Schema):
+    contact_ids: list[Id] = Field(
+        default_factory=list,
+        max_length=MAX_MEMBERS_PER_REQUEST,
+        description="Contacts by id; ids of no contact of the account are counted as not found.",
+    )
+    phone_numbers: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
+        default_factory=list,
+        max_length=MAX_MEMBERS_PER_REQUEST,
+        description="Contacts by phone number (read in the account's region), on every list "
+        "the number is on.",
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"contact_ids": [12, 13]}, {"phone_numbers": ["+14155550100"]}]
+        },
+    )
+
+
+class MembersAddedOut(Schema):
+    added: int = Field(description="Contacts that became members (subscribed, not already in).")
+    not_found: int = Field(description="Ids and numbers of no contact of the account.")
+    not_found_examples: list[str] = Field(description="A few of them.")
+    invalid: int = Field(description="Phone numbers that are not valid numbers.")
+    invalid_examples: list[str]
+    count: int = Field(description="Members now.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "added": 2,
+                    "not_found": 1,
+                    "not_found_examples": ["+14155550199"],
+                    "invalid": 0,
+                    "invalid_examples": [],
+                    "count": 14,
+                }
+            ]
+        }
+    )
+
+
+class MembersRemovedOut(Schema):
+    removed: int = Field(description="Contacts taken out of the audience.")
+    count: int = Field(description="Members now.")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"removed": 1, "count": 13}]})
+
+
+class FreezeIn(Schema):
+    name: AudienceName = Field(description="The new static audience's name, unique.")
+    description: Description = ""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "VIP Winback, March"}]}
+    )
+
+
+class FreezeOut(Schema):
+    audience: AudienceOut
+    job: JobOut
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"audience": {**AUDIENCE_EXAMPLE, "kind": "static"}}]}
+    )
+
+
+def _get_static(request: ApiRequest, audience_id: int) -> Audience:
+    audience = _get_audience(request, audience_id)
+    if not audience.is_static:
+        raise ApiError(
+            "conflict",
+            f"The audience {audience.pk} is dynamic: its members are the contacts matching its "
+            "conditions; only a static audience has members to add or remove.",
+        )
+    return audience
+
+
+def _ids_and_phones(request: ApiRequest, payload: MembersIn):
+    """The account's contacts with the given ids, and the ids of no contact."""
+    contacts = Contact.objects.for_account(request.account).filter(pk__in=payload.contact_ids)
+    found = set(contacts.values_list("pk", flat=True))
+    missing = [str(pk) for pk in dict.fromkeys(payload.contact_ids) if pk not in found]
+    return contacts, missing
+
+
+@router.post(
+    "/audiences/{int:audience_id}/members",
+    tags=["Audiences"],
+    **operation(
+        {200: MembersAddedOut},
+        "not_found",
+        "conflict",
+        body=True,
+        writes=True,
+        summary="Add members to a static audience",
+        description="Adds contacts by id and by phone number (at most "
+        f"{MAX_MEMBERS_PER_REQUEST} of each). Unsubscribed contacts are not added. A dynamic "
+        "audience answers `conflict`.",
+        operation_id="audiences_add_members",
+    ),
+)
+def audience_add_members(request: ApiRequest, audience_id: int, payload: MembersIn):
+    audience = _get_static(request, audience_id)
+    contacts, missing = _ids_and_phones(request, payload)
+    with transaction.atomic():
+        added = services.static_members_add(audience=audience, contacts=contacts)
+        phones = services.static_members_add_phones(audience=audience, phones=payload.phone_numbers)
+    examples = (missing + phones.not_found_examples)[: services.PHONE_EXAMPLES]
+    return {
+        "added": added + phones.added,
+        "not_found": len(missing) + phones.not_found,
+        "not_found_examples": examples,
+        "invalid": phones.invalid,
+        "invalid_examples": phones.invalid_examples,
+        "count": audience.count_members(),
+    }
+
+
+@router.post(
+    "/audiences/{int:audience_id}/members/remove",
+    tags=["Audiences"],
+    **operation(
+        {200: MembersRemovedOut},
+        "not_found",
+        "conflict",
+        "invalid_phone",
+        body=True,
+        writes=True,
+        summary="Remove members from a static audience",
+        description="Takes contacts out by id and by phone number. A dynamic audience answers "
+        "`conflict`.",
+        operation_id="audiences_remove_members",
+    ),
+)
+def audience_remove_members(request: ApiRequest, audience_id: int, payload: MembersIn):
+    audience = _get_static(request, audience_id)
+    contacts, _ = _ids_and_phones(request, payload)
+    phones = []
+    for index, raw in enumerate(payload.phone_numbers):
+        with reported_as(f"phone_numbers.{index}"):
+            phones.append(normalize_phone(raw, request.account.default_region))
+    by_phone = Contact.objects.for_account(request.account).filter(phone_number__in=phones)
+    removed = services.static_members_remove(
+        audience=audience, contacts=contacts.union(by_phone) if phones else contacts
+    )
+    return {"removed": removed, "count": audience.count_members()}
+
+
+@router.post(
+    "/audiences/{int:audience_id}/freeze",
+    tags=["Audiences"],
+    **operation(
+        {202: FreezeOut},
+        "not_found",
+        "conflict",
+        body=True,
+        writes=True,
+        summary="Save a dynamic audience as static",
+        description="Makes a new static audience of the audience's members, frozen by a job "
+        "(poll `GET /jobs/{id}`); it keeps the conditions and lists it was frozen from.",
+        operation_id="audiences_freeze",
+    ),
+)
+def audience_freeze(request: ApiRequest, audience_id: int, payload: FreezeIn):
+    audience = _get_audience(request, audience_id)
+    if audience.is_static:
+        raise ApiError("conflict", f"The audience {audience.pk} is static already.")
+    with _name_conflict():
+        static = services.static_audience_create(
+            account=request.account,
+            user=request.auth.created_by,
+            name=payload.name,
+            description=payload.description,
+            frozen_from=audience,
+        )
+    job = services.static_fill_start(
+        audience=static,
+        user=request.auth.created_by,
+        selection=services.static_refresh_selection(static),
+        replace=True,
+    )
+    job.refresh_from_db()
+    return Status(202, {"audience": audience_out(static), "job": job_out(job)})

@@ -8,6 +8,8 @@ from pydantic import WithJsonSchema
 from api.errors import invalid
 from api.fields import LABEL_KEY_SCHEMA, LABEL_VALUE_SCHEMA
 from audiences.conditions import (
+    IN_AUDIENCE,
+    MAX_AUDIENCE_NAME,
     MAX_CONDITIONS,
     MAX_DAYS,
     MAX_LIST_VALUES,
@@ -20,6 +22,8 @@ from audiences.conditions import (
     to_json,
     to_text,
 )
+from audiences.models import Audience, named_audiences, resolve_audiences
+from trackly.models import Account
 
 _KEY_SCHEMA = {**LABEL_KEY_SCHEMA, "example": "tier"}
 _VALUE_SCHEMA = {**LABEL_VALUE_SCHEMA, "example": "gold"}
@@ -94,6 +98,7 @@ CONDITION_SCHEMAS: dict[str, dict] = {
             {"$ref": "#/components/schemas/BetweenCondition"},
             {"$ref": "#/components/schemas/DaysCondition"},
             {"$ref": "#/components/schemas/TextCondition"},
+            {"$ref": "#/components/schemas/AudienceCondition"},
             {"$ref": "#/components/schemas/AllConditions"},
             {"$ref": "#/components/schemas/AnyCondition"},
             {"$ref": "#/components/schemas/NotCondition"},
@@ -147,6 +152,26 @@ CONDITION_SCHEMAS: dict[str, dict] = {
         "The key's value contains, starts with or ends with the text; A-Z and a-z match "
         "either case, every other character only itself; `%`, `_` and `\\` are literal.",
     ),
+    "AudienceCondition": {
+        "type": "object",
+        "description": "`IN AUDIENCE`: the contact is a member of a saved audience (of its "
+        "conditions and lists, or of a static audience's contacts). Answers give the audience "
+        "by `audience_id`; a request may name it (`audience`) instead. `NOT IN AUDIENCE` is this "
+        "inside `not`.",
+        "properties": {
+            "op": {"type": "string", "enum": [IN_AUDIENCE]},
+            "audience_id": {"type": "integer", "minimum": 1, "example": 7},
+            "audience": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_AUDIENCE_NAME,
+                "example": "VIP Winback",
+            },
+        },
+        "required": ["op"],
+        "oneOf": [{"required": ["audience_id"]}, {"required": ["audience"]}],
+        "additionalProperties": False,
+    },
     "AllConditions": _group_schema("and", "Every condition of the list matches."),
     "AnyCondition": _group_schema("or", "At least one condition of the list matches."),
     "NotCondition": {
@@ -180,19 +205,29 @@ ConditionsTreeOut = Annotated[
 ]
 
 
-def read_conditions(raw: object, field: str = "conditions") -> Node | None:
-    """Conditions given as text or as a JSON tree, as a tree; or the API error saying where
+def read_conditions(
+    raw: object,
+    field: str = "conditions",
+    *,
+    account: Account,
+    audience: Audience | None = None,
+) -> Node | None:
+    """Conditions given as text or as a JSON tree, as a tree in the stored form (audiences by
+    id, `resolve_audiences`; a loop back to `audience` refused); or the API error saying where
     they are wrong (`invalid_conditions`, or the label validator's code)."""
     try:
         if raw is None:
             return None
-        if isinstance(raw, str):
-            return parse(raw)
-        return from_json(raw)
+        tree = parse(raw) if isinstance(raw, str) else from_json(raw)
+        return resolve_audiences(account, tree, audience=audience)
     except ConditionError as error:
         raise invalid(error, field) from None
 
 
-def conditions_out(tree: Node | None) -> dict[str, Any]:
-    """The `conditions` (canonical text) and `conditions_tree` of an answer."""
-    return {"conditions": to_text(tree), "conditions_tree": to_json(tree)}
+def conditions_out(tree: Node | None, account: Account) -> dict[str, Any]:
+    """The `conditions` (canonical text, naming audiences) and `conditions_tree` (audiences by
+    id) of an answer."""
+    return {
+        "conditions": to_text(named_audiences(account, tree)),
+        "conditions_tree": to_json(tree),
+    }

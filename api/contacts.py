@@ -16,7 +16,7 @@ from api.fields import Id, labels_schema
 from api.lists import get_list
 from api.openapi import operation
 from api.paging import Page, PageParams, paginate
-from audiences.compiler import compile_conditions
+from audiences.models import conditions_q
 from contacts import services
 from contacts.labels import clean_labels
 from contacts.models import Contact, Label, SendingList
@@ -284,10 +284,8 @@ def contacts_list(request: ApiRequest, filters: Query[ContactFilters], paging: Q
             phone = normalize_phone(filters.phone_number, account.default_region)
         contacts = contacts.filter(phone_number=phone)
     if filters.conditions is not None:
-        tree = read_conditions(_conditions_param(filters.conditions))
-        contacts = contacts.filter(
-            compile_conditions(tree, account_id=account.pk, today=account.today())
-        )
+        tree = read_conditions(_conditions_param(filters.conditions), account=account)
+        contacts = contacts.filter(conditions_q(account, tree))
     return paginate(contacts, paging, serialize_page=contacts_out)
 
 

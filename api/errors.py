@@ -128,7 +128,10 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     ),
     "conflict": (
         409,
-        "The object would duplicate another: an audience or sending list name, a sending number.",
+        "The object would duplicate another (an audience or sending list name, a sending "
+        "number), or is in a state that refuses the change: an audience that other audiences "
+        "use with IN AUDIENCE cannot be archived or deleted, and only a static audience has "
+        "members to add or remove.",
         "An audience with this name already exists.",
     ),
     "payload_too_large": (

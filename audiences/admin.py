@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from audiences.conditions import ConditionError, parse, to_text
-from audiences.models import Audience, LabelChange
+from audiences.models import Audience, LabelChange, resolve_audiences
 from trackly.admin import ReadOnlyAdmin
 from trackly.text import check_multiline_text, check_text
 
@@ -32,18 +32,28 @@ class AudienceAdminForm(forms.ModelForm):
         lists = cleaned.get("sending_lists")
         if account and lists and any(item.account_id != account.pk for item in lists):
             self.add_error("sending_lists", "Choose sending lists of the audience's account.")
+        if account and cleaned.get("conditions"):
+            # Stored with audiences by id (docs/conditions.md, Audiences of audiences).
+            try:
+                tree = resolve_audiences(
+                    account, parse(cleaned["conditions"]), audience=self.instance
+                )
+            except ConditionError as error:
+                self.add_error("conditions", error.messages[0])
+            else:
+                cleaned["conditions"] = to_text(tree)
         return cleaned
 
 
 @admin.register(Audience)
 class AudienceAdmin(admin.ModelAdmin):
     form = AudienceAdminForm
-    list_display = ["name", "account", "conditions", "status", "updated_at"]
-    list_filter = ["status", "account"]
+    list_display = ["name", "account", "kind", "conditions", "status", "updated_at"]
+    list_filter = ["kind", "status", "account"]
     list_select_related = ["account"]
     search_fields = ["name", "conditions"]
     autocomplete_fields = ["sending_lists"]
-    readonly_fields = ["created_by", "created_at", "updated_at"]
+    readonly_fields = ["kind", "created_by", "created_at", "updated_at"]
 
     def save_model(self, request, obj, form, change):
         if not change:

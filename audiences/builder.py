@@ -17,10 +17,12 @@ from audiences.conditions import (
     COMPARISON_OPS,
     DAYS_OPS,
     INVALID_CONDITIONS,
+    MAX_AUDIENCE_ID,
     MAX_DAYS,
     TEXT_OPS,
     And,
     Condition,
+    InAudience,
     Node,
     Not,
     Op,
@@ -65,6 +67,11 @@ class Row:
     operators: list[Op] = field(default_factory=lambda: list(OPERATORS), compare=False)
     value_kind: str = field(default="number", compare=False)
     not_in_form: int = field(default=0, compare=False)
+    # An "Audience" row (IN AUDIENCE, or NOT IN AUDIENCE when `negated`) instead of a label:
+    # the chosen audience's id, None until one is chosen.
+    is_audience: bool = False
+    audience: int | None = None
+    negated: bool = False
 
     @property
     def takes_values(self) -> bool:
@@ -108,9 +115,13 @@ class Row:
     def takes_many(self) -> bool:
         return self.op in (Op.IN, Op.NOT_IN)
 
-    def condition(self) -> Condition | None:
+    def condition(self) -> Node | None:
         """The row as a condition, or None while it is incomplete; its key and values go
         through the one label validator, whose `ValidationError` it raises."""
+        if self.is_audience:
+            if self.audience is None:
+                return None
+            return Not(InAudience(self.audience)) if self.negated else InAudience(self.audience)
         if not self.key.strip():
             return None
         key = clean_key(self.key)
@@ -208,6 +219,11 @@ class Builder:
         if len(self.groups) < MAX_GROUPS:
             self.groups.append(Group(rows=[Row()], join="OR" if self.join == "AND" else "AND"))
 
+    def add_audience_group(self) -> None:
+        if len(self.groups) < MAX_GROUPS:
+            row = Row(is_audience=True)
+            self.groups.append(Group(rows=[row], join="OR" if self.join == "AND" else "AND"))
+
     def add_row(self, group_index: int) -> None:
         if 0 <= group_index < len(self.groups) and len(self.groups[group_index].rows) < MAX_ROWS:
             self.groups[group_index].rows.append(Row())
@@ -227,6 +243,10 @@ def _row_from(node: Node) -> Row | None:
             return Row(key=key, op=op, values=list(values))
         case Not(child=Condition(key=key, op=op, values=values)) if op.negated is not None:
             return Row(key=key, op=op.negated, values=list(values))
+        case InAudience(audience=int() as audience):
+            return Row(is_audience=True, audience=audience)
+        case Not(child=InAudience(audience=int() as audience)):
+            return Row(is_audience=True, audience=audience, negated=True)
     return None
 
 
@@ -276,6 +296,9 @@ def builder_from_post(data: QueryDict) -> Builder:
             prefix = f"g{group_index}-r{row_index}-"
             op_text = data.get(prefix + "op", Op.EQ.value)
             op = Op(op_text) if op_text in Op._value2member_map_ else Op.EQ
+            if data.get(prefix + "type") == "audience":
+                group.rows.append(_audience_row(data, prefix))
+                continue
             group.rows.append(
                 Row(
                     key=data.get(prefix + "key", ""),
@@ -287,3 +310,12 @@ def builder_from_post(data: QueryDict) -> Builder:
         if group.rows:
             builder.groups.append(group)
     return builder
+
+
+def _audience_row(data: QueryDict, prefix: str) -> Row:
+    raw = data.get(prefix + "audience", "")
+    audience = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 19 else None
+    if audience is not None and not 0 < audience <= MAX_AUDIENCE_ID:
+        audience = None
+    negated = data.get(prefix + "aop") == "NOT IN AUDIENCE"
+    return Row(is_audience=True, audience=audience, negated=negated)

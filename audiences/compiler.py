@@ -38,11 +38,12 @@ their (account_id, key, value_number/value_date, contact_id) indexes; text opera
 range of the label index and test each value with LIKE.
 """
 
+import dataclasses
 import datetime
 import string
 from collections.abc import Sequence
 
-from django.db.models import BooleanField, Exists, Func, OuterRef, Q, QuerySet, Value
+from django.db.models import BooleanField, Exists, Func, Model, OuterRef, Q, QuerySet, Value
 
 from audiences.conditions import (
     COMPARISON_OPS,
@@ -63,6 +64,28 @@ from contacts.models import Contact, Label
 from trackly.models import Account
 
 _POSITIVE = frozenset({Op.EQ, Op.IN, Op.EXISTS, *COMPARISON_OPS, Op.BETWEEN, *DAYS_OPS, *TEXT_OPS})
+
+
+# IN AUDIENCE, as `audiences.models` expands it for this compiler: a dynamic audience becomes
+# its own conditions and, for its list scope, an `InLists`; a static one an `InStatic`.
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InLists:
+    """The contact is on one of the lists `list_ids` (on any list when there are none)."""
+
+    list_ids: tuple[int, ...]
+    negated: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class InStatic:
+    """The contact is one of `rows` (a static audience's rows, with a `contact_id`)."""
+
+    rows: QuerySet[Model]
+    negated: bool = False
+
+
 # Up to this many labels, looking up their contacts costs less than counting the account's
 # unsubscribed contacts to choose the other way (`_count_one_condition`).
 _FEW_LABELS = 5_000
@@ -77,6 +100,8 @@ def negation_normal_form(node: Node, *, negate: bool = False) -> Node:
             if not negate:
                 return node
             return Not(node) if op.negated is None else Condition(key, op.negated, values)
+        case InLists() | InStatic():
+            return dataclasses.replace(node, negated=node.negated != negate) if negate else node
         case Not(child=child):
             return negation_normal_form(child, negate=not negate)
         case And(children=children) | Or(children=children):
@@ -108,6 +133,18 @@ def _compile(node: Node, account_id: int, today: datetime.date, *, correlated: b
             return _has_label(_label_test(node, today), account_id, correlated=correlated)
         case Condition() | Not():
             return ~_has_label(_positive_test(node, today), account_id, correlated=True)
+        case InLists(list_ids=list_ids, negated=negated):
+            on_lists = Q(sending_list_id__in=list_ids) if list_ids else Q()
+            if not list_ids and negated:
+                return Q(pk__in=[])
+            return ~on_lists if negated else on_lists
+        case InStatic(rows=rows, negated=negated):
+            # Like a label condition: a semi-join unless negated or below an OR, where a
+            # correlated EXISTS probes the (audience, contact) index once per contact.
+            if negated or correlated:
+                exists = Q(Exists(rows.filter(contact_id=OuterRef("pk"))))
+                return ~exists if negated else exists
+            return Q(pk__in=rows.values("contact_id"))
         case And(children=children):
             q = Q()
             for child in children:

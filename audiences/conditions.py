@@ -11,7 +11,7 @@ import dataclasses
 import datetime
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -25,13 +25,15 @@ MAX_CONDITIONS = 100
 MAX_LIST_VALUES = 100
 # `WITHIN LAST n DAYS` and `MORE THAN n DAYS AGO`: n is 0 to this (about a hundred years).
 MAX_DAYS = 36_500
+MAX_AUDIENCE_NAME = 255
+MAX_AUDIENCE_ID = 2**63 - 1
 
 INVALID_CONDITIONS = "invalid_conditions"
 
 _KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "EXISTS"})
 _LABEL_PREFIX = "label:"
 
-type Node = Condition | And | Or | Not
+type Node = Condition | And | Or | Not | InAudience
 type JsonTree = dict[str, Any]
 
 
@@ -132,6 +134,24 @@ class Condition:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class InAudience:
+    """The contact is a member of a saved audience (`IN AUDIENCE`; `NOT IN AUDIENCE` is this
+    under a `Not`). `audience` is the audience's id, as stored; text as a person writes it names
+    the audience instead, and the name stays here until `audiences.models.resolve_audiences`
+    turns it into the id."""
+
+    audience: int | str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.audience, bool) or not isinstance(self.audience, int | str):
+            raise TypeError("audience must be an id or a name")
+        if isinstance(self.audience, int) and not 0 < self.audience <= MAX_AUDIENCE_ID:
+            raise ValueError(f"not an audience id: {self.audience}")
+        if isinstance(self.audience, str) and not 0 < len(self.audience) <= MAX_AUDIENCE_NAME:
+            raise ValueError("an audience name has 1 to 255 characters")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class And:
     """All children match; at least two children, none of them an `And`."""
 
@@ -222,6 +242,8 @@ _WORD = re.compile(r"""[^\s,\[\]()"'=!<>]+""")
 _DAYS = re.compile(r"[0-9]+")
 _BARE_LITERAL = re.compile(r"""[^\s()\[\]"']+""")
 _BARE_VALUE = re.compile(r"""[^\s,\[\]()"']+""")
+# An audience by id in the stored form: `IN AUDIENCE #12`.
+_AUDIENCE_ID = re.compile(r"#([0-9]{1,20})(?![^\s,\[\]()\"'])")
 _ESCAPABLE = frozenset("\"'\\")
 _ESCAPES = "\\\", \\' or \\\\"
 
@@ -290,6 +312,9 @@ class _Parser:
 
     def _not_expr(self, depth: int) -> Node:
         self._skip_space()
+        if self._keyword() == "IN":
+            # `IN AUDIENCE x`; `NOT IN AUDIENCE x` is the NOT below around it.
+            return self._in_audience()
         if self._keyword() == "NOT" or self._peek("("):
             if depth >= MAX_NESTING_DEPTH:
                 raise self._error(
@@ -349,6 +374,40 @@ class _Parser:
         if op in DAYS_OPS:
             return Condition(key, op, (self._days(op),))
         return Condition(key, op)
+
+    def _in_audience(self) -> InAudience:
+        """Read `IN AUDIENCE` and the audience: its name (bare or quoted), or `#` and its id."""
+        self.conditions += 1
+        if self.conditions > MAX_CONDITIONS:
+            raise self._error("too many conditions", f"; the limit is {MAX_CONDITIONS}")
+        self._accept_keyword("IN")
+        self._skip_space()
+        match = _WORD.match(self.text, self.pos)
+        if match is None or not (match.group().isascii() and match.group().upper() == "AUDIENCE"):
+            raise self._error("expected AUDIENCE after IN")
+        self.pos = match.end()
+        self._skip_space()
+        start = self.pos
+        if (number := _AUDIENCE_ID.match(self.text, self.pos)) is not None:
+            self.pos = number.end()
+            audience_id = int(number.group(1))
+            if not 0 < audience_id <= MAX_AUDIENCE_ID:
+                raise ConditionError(f"not an audience id at column {start + 1}", column=start + 1)
+            return InAudience(audience_id)
+        if self._peek('"') or self._peek("'"):
+            name = self._quoted()
+        elif (bare := _BARE_VALUE.match(self.text, self.pos)) is not None:
+            name = bare.group()
+            self.pos = bare.end()
+        else:
+            raise self._error("expected an audience name after IN AUDIENCE")
+        name = name.strip()
+        if not 0 < len(name) <= MAX_AUDIENCE_NAME:
+            raise ConditionError(
+                f"an audience name has 1 to {MAX_AUDIENCE_NAME} characters (column {start + 1})",
+                column=start + 1,
+            )
+        return InAudience(name)
 
     def _operator(self) -> tuple[Op, str]:
         """Read an operator; also return it as written, for messages about what follows it.
@@ -591,6 +650,8 @@ def _text(node: Node) -> str:
                 before, after = _op_words(op)
                 return f"{_LABEL_PREFIX}{key} {before} {values[0]} {after}"
             return f"{_LABEL_PREFIX}{key} {op}"
+        case InAudience(audience=audience):
+            return f"IN AUDIENCE {audience_text(audience)}"
         case And(children=children):
             # OR binds looser than AND, so an OR inside an AND needs parentheses.
             return " AND ".join(
@@ -603,6 +664,14 @@ def _text(node: Node) -> str:
                 return f"NOT ({_text(child)})"
             return f"NOT {_text(child)}"
     raise TypeError(f"not a condition node: {node!r}")
+
+
+def audience_text(audience: int | str) -> str:
+    """An audience in condition text: `#12` for an id, its name always in double quotes (so that
+    a name such as `#12` or `AND` reads back as a name)."""
+    if isinstance(audience, int):
+        return f"#{audience}"
+    return '"' + audience.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def quote_value(value: str) -> str:
@@ -643,6 +712,10 @@ def to_json(node: Node | None) -> JsonTree | None:
             if op in DAYS_OPS:
                 return {"key": key, "op": str(op), "days": int(values[0])}
             return {"key": key, "op": str(op)}
+        case InAudience(audience=int() as audience_id):
+            return {"op": IN_AUDIENCE, "audience_id": audience_id}
+        case InAudience(audience=str() as name):
+            return {"op": IN_AUDIENCE, "audience": name}
         case And(children=children):
             return {"and": [to_json(child) for child in children]}
         case Or(children=children):
@@ -654,6 +727,9 @@ def to_json(node: Node | None) -> JsonTree | None:
 
 _GROUP_FIELDS = ("and", "or", "not")
 _CONDITION_FIELDS = frozenset({"key", "op", "value", "values", "days"})
+IN_AUDIENCE = "IN AUDIENCE"
+# `{"op": "IN AUDIENCE", "audience_id": 12}`, or `"audience": "VIP Winback"` by name.
+_AUDIENCE_FIELDS = frozenset({"op", "audience_id", "audience"})
 _OPS_BY_NAME = {str(op): op for op in Op}
 _OPS_LIST = ", ".join(_OPS_BY_NAME)
 # No valid tree is deeper than this many JSON objects (alternating OR/AND groups cost one
@@ -704,7 +780,11 @@ class _JsonReader:
         for name in data:
             if not isinstance(name, str):
                 raise self._error(f"field names must be text {_where(path)}", path)
-            if name not in _GROUP_FIELDS and name not in _CONDITION_FIELDS:
+            if (
+                name not in _GROUP_FIELDS
+                and name not in _CONDITION_FIELDS
+                and name not in _AUDIENCE_FIELDS
+            ):
                 raise self._error(f"unknown field {_show(name)} {_where(path)}", path)
         for name in _GROUP_FIELDS:
             if name in data:
@@ -715,7 +795,41 @@ class _JsonReader:
                 if name == "not":
                     return Not(self.node(data["not"], _child_path(path, "not"), depth + 1))
                 return self._group(name, data[name], path, depth)
+        if data.get("op") == IN_AUDIENCE:
+            return self._in_audience(data, path)
         return self._condition(data, path)
+
+    def _in_audience(self, data: dict[str, object], path: str) -> InAudience:
+        self.conditions += 1
+        if self.conditions > MAX_CONDITIONS:
+            raise self._error(
+                f"too many conditions {_where(path)}; the limit is {MAX_CONDITIONS}", path
+            )
+        for name in data:
+            if name not in _AUDIENCE_FIELDS:
+                raise self._error(
+                    f"unexpected field {_show(name)} for operator {_show(IN_AUDIENCE)} "
+                    f"{_where(path)}",
+                    path,
+                )
+        given = [name for name in ("audience_id", "audience") if name in data]
+        if len(given) != 1:
+            raise self._error(f"expected either 'audience_id' or 'audience' {_where(path)}", path)
+        field_path = _child_path(path, given[0])
+        value = data[given[0]]
+        if given[0] == "audience_id":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise self._error(f"expected an audience id {_where(field_path)}", field_path)
+            if not 0 < value <= MAX_AUDIENCE_ID:
+                raise self._error(f"not an audience id {_where(field_path)}", field_path)
+            return InAudience(value)
+        if not isinstance(value, str) or not 0 < len(value.strip()) <= MAX_AUDIENCE_NAME:
+            raise self._error(
+                f"expected an audience name of 1 to {MAX_AUDIENCE_NAME} characters "
+                f"{_where(field_path)}",
+                field_path,
+            )
+        return InAudience(value.strip())
 
     def _group(self, name: str, items: object, path: str, depth: int) -> Node:
         list_path = _child_path(path, name)
@@ -848,7 +962,7 @@ class _JsonReader:
 def _nesting(node: Node) -> int:
     """The nesting depth of `node`'s canonical text: NOTs plus the parentheses it prints."""
     match node:
-        case Condition():
+        case Condition() | InAudience():
             return 0
         case Not(child=child):
             return 1 + (1 if isinstance(child, And | Or) else 0) + _nesting(child)
@@ -876,10 +990,15 @@ def _check_printed_length(node: Node | None) -> None:
 
 
 def evaluate(
-    node: Node | None, labels: Mapping[str, str], *, today: datetime.date | None = None
+    node: Node | None,
+    labels: Mapping[str, str],
+    member_of: Callable[[int | str], bool] | None = None,
+    *,
+    today: datetime.date | None = None,
 ) -> bool:
     """Whether a contact with `labels` matches `node`: the reference semantics (docs/conditions.md,
-    Meaning). `today` (the date in the account's time zone) is needed by the days operators.
+    Meaning). `member_of(audience)` answers `IN AUDIENCE` for this contact; `today` (the date in
+    the account's time zone) is needed by the days operators.
 
     A contact without the key matches `!=`, NOT IN and NOT EXISTS; None matches every contact.
     A value not in the form a typed or text operator needs does not match it.
@@ -904,12 +1023,16 @@ def evaluate(
                     return has_key
                 case Op.NOT_EXISTS:
                     return not has_key
+        case InAudience(audience=audience):
+            if member_of is None:
+                raise ValueError("IN AUDIENCE needs member_of to be evaluated")
+            return member_of(audience)
         case And(children=children):
-            return all(evaluate(child, labels, today=today) for child in children)
+            return all(evaluate(child, labels, member_of, today=today) for child in children)
         case Or(children=children):
-            return any(evaluate(child, labels, today=today) for child in children)
+            return any(evaluate(child, labels, member_of, today=today) for child in children)
         case Not(child=child):
-            return not evaluate(child, labels, today=today)
+            return not evaluate(child, labels, member_of, today=today)
     raise TypeError(f"not a condition node: {node!r}")
 
 
@@ -955,3 +1078,42 @@ def _value_matches(
         case Op.BETWEEN:
             return bounds[0] <= typed <= bounds[1]
     raise ValueError(f"not a typed operator: {op}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Audience references
+# ---------------------------------------------------------------------------------------------
+
+
+def audience_refs(node: Node | None) -> list[int | str]:
+    """The audiences `node` refers to with IN AUDIENCE, in order of appearance, each once."""
+    found: dict[int | str, None] = {}
+
+    def walk(node: Node) -> None:
+        match node:
+            case InAudience(audience=audience):
+                found[audience] = None
+            case And(children=children) | Or(children=children):
+                for child in children:
+                    walk(child)
+            case Not(child=child):
+                walk(child)
+
+    if node is not None:
+        walk(node)
+    return list(found)
+
+
+def replace_audiences(node: Node | None, replace: Callable[[InAudience], Node]) -> Node | None:
+    """`node` with every `InAudience` replaced by `replace(it)`; groups of the same kind that
+    this puts inside one another are flattened."""
+    match node:
+        case None:
+            return None
+        case InAudience():
+            return replace(node)
+        case And(children=children) | Or(children=children):
+            return _join(type(node), [replace_audiences(child, replace) for child in children])
+        case Not(child=child):
+            return Not(replace_audiences(child, replace))
+    return node

@@ -12,6 +12,7 @@ condition removed everyone from an empty audience.
 """
 
 import dataclasses
+import datetime
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,8 +20,27 @@ from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from audiences import compiler
-from audiences.conditions import And, Condition, Node, Not, Op, Or, evaluate, to_json, to_text
-from audiences.models import Audience
+from audiences.conditions import (
+    COMPARISON_OPS,
+    DAYS_OPS,
+    TEXT_OPS,
+    And,
+    Condition,
+    InAudience,
+    Literal,
+    Node,
+    Not,
+    Op,
+    Or,
+    audience_refs,
+    evaluate,
+    literal_kind,
+    replace_audiences,
+    to_json,
+    to_text,
+)
+from audiences.models import Audience, conditions_q, named_audiences
+from contacts.labels import date_value, number_value
 from contacts.models import Contact, SendingList
 from contacts.phones import normalize_phone
 from trackly.models import Account
@@ -173,6 +193,29 @@ def _has(condition: Condition, value: str | None) -> Reason:
     return Reason("has {key} (it is {value})", {"key": condition.key, "value": value or ""})
 
 
+def _meets(condition: Condition, value: str | None) -> Reason:
+    if value is None:
+        return _has_no(condition, value)
+    return Reason("{key} is {value}", {"key": condition.key, "value": value})
+
+
+def _misses(condition: Condition, value: str | None) -> Reason:
+    if value is None:
+        return _has_no(condition, value)
+    terms = {"key": condition.key, "value": value}
+    if condition.op in TEXT_OPS:
+        return Reason("{key} is {value}", terms)
+    dates = condition.op in DAYS_OPS or literal_kind(condition.values[0]) is Literal.DATE
+    if dates and date_value(value) is None:
+        return Reason("{key} is {value}, not a date", terms)
+    if not dates and number_value(value) is None:
+        return Reason("{key} is {value}, not a number", terms)
+    return Reason("{key} is {value}", terms)
+
+
+_TYPED_REASONS = (_meets, _misses)
+
+
 # (reason when true, reason when false) for each operator.
 CONDITION_REASONS: dict[Op, tuple[ConditionReason, ConditionReason]] = {
     Op.EQ: (_is, _is_not),
@@ -181,6 +224,7 @@ CONDITION_REASONS: dict[Op, tuple[ConditionReason, ConditionReason]] = {
     Op.NOT_IN: (_not_in, _in),
     Op.EXISTS: (_has, _has_no),
     Op.NOT_EXISTS: (_has_no, _has),
+    **{op: _TYPED_REASONS for op in (*COMPARISON_OPS, Op.BETWEEN, *DAYS_OPS, *TEXT_OPS)},
 }
 
 
@@ -204,16 +248,39 @@ def _count(number: int, noun: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def explain_conditions(node: Node, labels: Mapping[str, str]) -> Step:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Facts:
+    """What conditions need beyond a contact's labels: `today` in the account's time zone, and
+    for IN AUDIENCE whether the contact is a member of an audience (by id) and its name."""
+
+    today: datetime.date | None = None
+    member_of: Callable[[int | str], bool] | None = None
+    names: Mapping[int, str] = dataclasses.field(default_factory=dict)
+
+    def shown(self, node: Node) -> Node:
+        """`node` with audiences by name, as a person reads it."""
+        return replace_audiences(
+            node, lambda ref: InAudience(self.names.get(ref.audience, ref.audience))
+        )
+
+
+def explain_conditions(node: Node, labels: Mapping[str, str], facts: Facts | None = None) -> Step:
     """The step for `node` and a contact with `labels`: its verdict is `evaluate(node, labels)`."""
-    matched = evaluate(node, labels)
-    text = _node_text(node)
+    facts = facts or Facts()
+    matched = evaluate(node, labels, facts.member_of, today=facts.today)
+    text = _node_text(facts.shown(node))
     match node:
         case Condition():
             reason = _condition_reason(node, labels, matched)
             return Step("condition", text, matched, reason, (), node)
+        case InAudience(audience=audience):
+            name = (
+                facts.names.get(audience, str(audience)) if isinstance(audience, int) else audience
+            )
+            template = "a member of {audience}" if matched else "not a member of {audience}"
+            return Step("audience", text, matched, Reason(template, {"audience": name}), (), node)
         case And(children=children) | Or(children=children):
-            steps = tuple(explain_conditions(child, labels) for child in children)
+            steps = tuple(explain_conditions(child, labels, facts) for child in children)
             true = sum(step.matched for step in steps)
             total = len(steps)
             if isinstance(node, And):
@@ -232,7 +299,7 @@ def explain_conditions(node: Node, labels: Mapping[str, str]) -> Step:
                 )
             return Step(kind, text, matched, Reason(reason), steps, node)
         case Not(child=child):
-            inner = explain_conditions(child, labels)
+            inner = explain_conditions(child, labels, facts)
             reason = "the condition inside is false" if matched else "the condition inside is true"
             return Step("not", text, matched, Reason(reason), (inner,), node)
     return Step(type(node).__name__.lower(), text, matched, _generic(node, matched), (), node)
@@ -251,6 +318,7 @@ def explain(
     lists: Mapping[int, str],
     contact: Contact,
     labels: Mapping[str, str],
+    facts: Facts | None = None,
 ) -> Explanation:
     """Whether `contact` (with `labels`) is in an audience of `node` on the lists `list_ids`
     (empty for every list); `lists` names the account's lists by id."""
@@ -274,7 +342,7 @@ def explain(
             {"list": own_list, "scope": tuple(lists.get(pk, str(pk)) for pk in list_ids)},
         )
     checks.append(Check("in_scope", in_scope, scope))
-    step = explain_conditions(node, labels) if node is not None else None
+    step = explain_conditions(node, labels, facts) if node is not None else None
     matched = step is None or step.matched
     return Explanation(subscribed and in_scope and matched, tuple(checks), step)
 
@@ -282,7 +350,29 @@ def explain(
 def explain_contact(audience: Audience, contact: Contact) -> Explanation:
     """Explain `contact`'s membership of `audience` now."""
     labels = dict(contact.labels.values_list("key", "value"))
-    return explain(audience.tree, audience.list_ids(), _list_names(audience), contact, labels)
+    tree = audience.tree
+    return explain(
+        tree,
+        audience.list_ids(),
+        _list_names(audience),
+        contact,
+        labels,
+        _facts(audience, tree, contact),
+    )
+
+
+def _facts(audience: Audience, tree: Node | None, contact: Contact) -> Facts:
+    """The facts for explaining `contact`'s membership of `audience` (with conditions `tree`)."""
+    account = audience.account
+    ids = [ref for ref in audience_refs(tree) if isinstance(ref, int)]
+    others = {other.pk: other for other in Audience.objects.for_account(account).filter(pk__in=ids)}
+
+    def member_of(ref: int | str) -> bool:
+        other = others.get(ref) if isinstance(ref, int) else None
+        return other is not None and other.members().filter(pk=contact.pk).exists()
+
+    names = {pk: other.name for pk, other in others.items()}
+    return Facts(account.today(), member_of, names)
 
 
 def explain_phone(audience: Audience, phone: str) -> list[tuple[Contact, Explanation]]:
@@ -308,6 +398,7 @@ def explain_phone(audience: Audience, phone: str) -> list[tuple[Contact, Explana
                 lists,
                 contact,
                 {label.key: label.value for label in contact.labels.all()},
+                _facts(audience, tree, contact),
             ),
         )
         for contact in contacts
@@ -366,8 +457,8 @@ def funnel(account: Account, node: Node | None, list_ids: Sequence[int]) -> list
             )
         )
     for condition in top_level_conditions(node):
-        scoped = scoped.filter(compiler.compile_conditions(condition, account_id=account.pk))
-        reason = Reason("{condition}", {"condition": to_text(condition)})
+        scoped = scoped.filter(conditions_q(account, condition))
+        reason = Reason("{condition}", {"condition": to_text(named_audiences(account, condition))})
         chain.append(("condition", reason, scoped))
     for kind, reason, queryset in chain:
         if steps[-1].contacts == 0:

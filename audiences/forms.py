@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 
 from audiences import bulk
 from audiences.conditions import ConditionError, Node, parse, to_text
-from audiences.models import Audience
+from audiences.models import Audience, resolve_audiences
 from audiences.services import audience_check_name
 from contacts.forms import id_of
 from contacts.labels import clean_key, clean_value
@@ -52,7 +52,9 @@ class AudienceForm(forms.Form):
 
     def clean_conditions(self) -> str:
         try:
-            self.tree = parse(self.cleaned_data["conditions"])
+            self.tree = resolve_audiences(
+                self.account, parse(self.cleaned_data["conditions"]), audience=self.instance
+            )
         except ConditionError as error:
             raise ValidationError(error.messages[0], code=error.code) from None
         return to_text(self.tree)

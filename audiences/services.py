@@ -1,17 +1,24 @@
-"""Saving audiences; starting and running bulk label changes, recorded in the audit log."""
+"""Saving audiences; static audiences' members; starting and running bulk label changes,
+recorded in the audit log."""
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.conf import settings
+from django.core.exceptions import EmptyResultSet, ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, QuerySet
+from django.db.models.functions import Greatest
 from django.tasks import task
+from django.utils import timezone
 
-from audiences import bulk, compiler
-from audiences.conditions import parse
-from audiences.models import Audience, LabelChange
+from audiences import bulk
+from audiences.conditions import audience_text, parse
+from audiences.models import Audience, LabelChange, StaticMember, matching
 from contacts.filters import saved_filter_contacts
+from contacts.importing import check_header, read_records
 from contacts.models import Contact, SendingList
+from contacts.phones import normalize_phone
 from trackly.jobs import Progress, run_job, start_job
 from trackly.models import Account, Job
 
@@ -79,7 +86,10 @@ def label_change_start(
 
 
 def audience_selection(audience: Audience) -> dict:
-    """The audience's contacts as they are defined now, to be found again when the job runs."""
+    """The audience's contacts as they are defined now, to be found again when the job runs:
+    a dynamic audience's conditions and lists, a static audience itself."""
+    if audience.is_static:
+        return {"static_audience": {"id": audience.pk}}
     return {"audience": {"conditions": audience.conditions, "list_ids": audience.list_ids()}}
 
 
@@ -87,7 +97,13 @@ def selected_contacts(account: Account, selection: dict) -> QuerySet[Contact]:
     """The contacts a recorded selection means now."""
     if "audience" in selection:
         chosen = selection["audience"]
-        return compiler.members(account, parse(chosen["conditions"]), chosen["list_ids"])
+        return matching(account, parse(chosen["conditions"]), chosen["list_ids"])
+    if "static_audience" in selection:
+        static = Audience.objects.for_account(account).filter(
+            pk=selection["static_audience"]["id"], kind=Audience.Kind.STATIC
+        )
+        audience = static.first()
+        return audience.members() if audience else Contact.objects.none()
     chosen = selection["contacts"]
     contacts = Contact.objects.for_account(account)
     if "ids" in chosen:
@@ -115,3 +131,251 @@ def label_change_run(job: Job, progress: Progress) -> dict:
 @task
 def label_change_task(job_id: int) -> None:
     run_job(job_id, label_change_run)
+
+
+# ---------------------------------------------------------------------------------------------
+# Audiences in use, static audiences
+# ---------------------------------------------------------------------------------------------
+
+
+def audience_check_unused(*, audience: Audience, doing: str) -> None:
+    """Raise `audience_in_use`, naming them, when other audiences refer to `audience` with
+    IN AUDIENCE: it cannot then be archived or deleted (`doing`)."""
+    users = audience.used_by()
+    if users:
+        names = ", ".join(audience_text(other.name) for other in users)
+        raise ValidationError(
+            f"{audience_text(audience.name)} cannot be {doing}: IN AUDIENCE refers to it in "
+            f"{names}.",
+            code="audience_in_use",
+        )
+
+
+def audience_archive(*, audience: Audience, archive: bool = True) -> Audience:
+    if archive:
+        audience_check_unused(audience=audience, doing="archived")
+    audience.status = Audience.Status.ARCHIVED if archive else Audience.Status.ACTIVE
+    audience.save(update_fields=["status", "updated_at"])
+    return audience
+
+
+def audience_delete(*, audience: Audience) -> None:
+    audience_check_unused(audience=audience, doing="deleted")
+    audience.delete()
+
+
+def static_audience_create(
+    *,
+    account: Account,
+    user,
+    name: str,
+    description: str = "",
+    frozen_from: Audience | None = None,
+) -> Audience:
+    """A new, empty static audience; one `frozen_from` a dynamic audience keeps its conditions
+    and list scope, to be frozen now (`static_fill_start`) and again later."""
+    audience_check_name(account=account, name=name)
+    audience = Audience(
+        account=account,
+        created_by=user,
+        name=name,
+        description=description,
+        kind=Audience.Kind.STATIC,
+    )
+    lists = None
+    if frozen_from is not None:
+        audience.conditions = frozen_from.conditions
+        lists = list(frozen_from.sending_lists.all())
+    return audience_save(audience=audience, lists=lists)
+
+
+def static_fill_start(*, audience: Audience, user, selection: dict, replace: bool) -> Job:
+    """Start the job that adds the contacts of `selection` (as it is when the job runs) to a
+    static audience; with `replace`, they become its only contacts (freezing again)."""
+    return start_job(
+        account=audience.account,
+        kind=Job.Kind.FILL_STATIC,
+        user=user,
+        params={"audience": audience.pk, "selection": selection, "replace": replace},
+        task=static_fill_task,
+    )
+
+
+def static_refresh_selection(audience: Audience) -> dict:
+    """The conditions and lists a static audience was frozen from, as a selection."""
+    return {"audience": {"conditions": audience.conditions, "list_ids": audience.list_ids()}}
+
+
+@dataclass
+class RefreshPreview:
+    """What freezing a static audience again would do now: members = staying + leaving."""
+
+    members: int
+    after: int
+    joining: int
+    leaving: int
+
+
+def static_refresh_preview(audience: Audience) -> RefreshPreview:
+    members = audience.members()
+    after = selected_contacts(audience.account, static_refresh_selection(audience))
+    staying = after.filter(pk__in=members.values("pk")).count()
+    count = members.count()
+    after_count = after.count()
+    return RefreshPreview(count, after_count, after_count - staying, count - staying)
+
+
+def _insert_members(audience: Audience, contacts: QuerySet[Contact]) -> int:
+    """Add the subscribed contacts of the audience's account among `contacts`; return how many
+    were not already there. One statement."""
+    chosen = contacts.filter(account_id=audience.account_id, status=Contact.Status.SUBSCRIBED)
+    try:
+        sql, params = chosen.values("id").query.sql_with_params()
+    except EmptyResultSet:
+        return 0
+    table = StaticMember._meta.db_table
+    with connection.cursor() as cursor:
+        # `WHERE true`: SQLite needs it to read ON CONFLICT after INSERT ... SELECT.
+        cursor.execute(
+            f"INSERT INTO {table} (audience_id, contact_id) SELECT %s, c.id FROM ({sql}) c "  # noqa: S608
+            "WHERE true ON CONFLICT (audience_id, contact_id) DO NOTHING",
+            [audience.pk, *params],
+        )
+        return max(cursor.rowcount, 0)
+
+
+@transaction.atomic
+def static_members_add(*, audience: Audience, contacts: QuerySet[Contact]) -> int:
+    """Add `contacts` (those subscribed, of the audience's account) to a static audience; return
+    how many were added."""
+    _check_static(audience)
+    added = _insert_members(audience, contacts)
+    Audience.objects.filter(pk=audience.pk).update(static_size=F("static_size") + added)
+    audience.refresh_from_db(fields=["static_size"])
+    return added
+
+
+@transaction.atomic
+def static_members_remove(*, audience: Audience, contacts: QuerySet[Contact]) -> int:
+    """Take `contacts` out of a static audience; return how many were in it."""
+    _check_static(audience)
+    rows = StaticMember.objects.filter(audience=audience, contact__in=contacts.values("pk"))
+    removed, _ = rows.delete()
+    Audience.objects.filter(pk=audience.pk).update(
+        static_size=Greatest(F("static_size") - removed, 0)
+    )
+    audience.refresh_from_db(fields=["static_size"])
+    return removed
+
+
+def _check_static(audience: Audience) -> None:
+    if not audience.is_static:
+        raise ValidationError(
+            f"{audience_text(audience.name)} is a dynamic audience: its members are the contacts "
+            "that match its conditions, and cannot be added or removed one by one.",
+            code="not_static",
+        )
+
+
+def static_fill_run(job: Job, progress: Progress) -> dict:
+    """The job's work: the selection's contacts now, added chunk by chunk; with `replace`, the
+    audience's earlier contacts are taken out in the first chunk's transaction."""
+    audience = Audience.objects.select_related("account").get(pk=job.params["audience"])
+    contacts = selected_contacts(audience.account, job.params["selection"])
+    ids = list(contacts.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=20_000))
+    replace = job.params["replace"]
+    total = len(ids)
+    progress(0, total)
+    chunk_size = settings.BULK_CHUNK_SIZE
+    removed = added = 0
+    for start in range(0, max(total, 1), chunk_size):
+        chunk = ids[start : start + chunk_size]
+        with transaction.atomic():
+            if replace and start == 0:
+                removed, _ = StaticMember.objects.filter(audience=audience).delete()
+            added += _insert_members(audience, Contact.objects.filter(pk__in=chunk))
+            progress(min(start + chunk_size, total), total)
+    size = StaticMember.objects.filter(audience=audience).count()
+    changed = {"static_size": size}
+    if replace:
+        changed["frozen_at"] = timezone.now()
+    Audience.objects.filter(pk=audience.pk).update(**changed)
+    return {"matching": total, "added": added, "members": size} | (
+        {"removed": removed} if replace else {}
+    )
+
+
+@task
+def static_fill_task(job_id: int) -> None:
+    run_job(job_id, static_fill_run)
+
+
+# Phone numbers from a file or a request.
+
+PHONE_EXAMPLES = 5
+
+
+@dataclass
+class PhonesAdded:
+    """What adding contacts by phone number did: numbers not valid or of no contact of the
+    account are counted, with a few examples."""
+
+    added: int = 0
+    found: int = 0
+    not_found: int = 0
+    invalid: int = 0
+    not_found_examples: list[str] = field(default_factory=list)
+    invalid_examples: list[str] = field(default_factory=list)
+
+
+def _by_phone(account: Account, phones: list[str]) -> QuerySet[Contact]:
+    return Contact.objects.for_account(account).filter(phone_number__in=phones)
+
+
+def static_members_add_phones(
+    *, audience: Audience, phones: list[str], chunk_size: int = 5_000
+) -> PhonesAdded:
+    """Add the account's contacts with these phone numbers (read by the one normaliser, in the
+    account's region) to a static audience; on every list the number is on."""
+    _check_static(audience)
+    region = audience.account.default_region
+    result = PhonesAdded()
+    normalized: dict[str, str] = {}
+    for raw in phones:
+        try:
+            normalized.setdefault(normalize_phone(raw, region), raw)
+        except ValidationError:
+            result.invalid += 1
+            if len(result.invalid_examples) < PHONE_EXAMPLES:
+                result.invalid_examples.append(str(raw)[:64])
+    wanted = list(normalized)
+    for start in range(0, len(wanted), chunk_size):
+        chunk = wanted[start : start + chunk_size]
+        found = set(_by_phone(audience.account, chunk).values_list("phone_number", flat=True))
+        result.found += len(found)
+        for phone in chunk:
+            if phone not in found:
+                result.not_found += 1
+                if len(result.not_found_examples) < PHONE_EXAMPLES:
+                    result.not_found_examples.append(normalized[phone])
+        result.added += static_members_add(
+            audience=audience, contacts=_by_phone(audience.account, chunk)
+        )
+    return result
+
+
+def static_members_add_file(*, audience: Audience, path: Path) -> PhonesAdded:
+    """Add the contacts whose numbers are in the phone column of a CSV file (an upload received
+    by `contacts.importing.receive_upload`); the file is deleted afterwards."""
+    try:
+        header = check_header(path)
+        phones: list[str] = []
+        with path.open(encoding="utf-8-sig", newline="") as text:
+            records = read_records(text)
+            next(records)
+            for _, record in records:
+                if header.phone < len(record) and record[header.phone].strip():
+                    phones.append(record[header.phone])
+    finally:
+        path.unlink(missing_ok=True)
+    return static_members_add_phones(audience=audience, phones=phones)

@@ -37,6 +37,14 @@ urlpatterns = [
     path("audiences/<int:audience_id>/edit/", views.audience_edit, name="audience_edit"),
     path("audiences/<int:audience_id>/count/", views.audience_count, name="audience_count"),
     path("audiences/<int:audience_id>/archive/", views.audience_archive, name="audience_archive"),
+    path("audiences/<int:audience_id>/freeze/", views.audience_freeze, name="audience_freeze"),
+    path("audiences/<int:audience_id>/refresh/", views.audience_refresh, name="audience_refresh"),
+    path("audiences/<int:audience_id>/upload/", views.audience_upload, name="audience_upload"),
+    path(
+        "audiences/<int:audience_id>/remove-members/",
+        views.audience_remove_members,
+        name="audience_remove_members",
+    ),
     path("audiences/<int:audience_id>/export.csv", views.audience_export, name="audience_export"),
     path(
         "audiences/<int:audience_id>/actions/add-label/",

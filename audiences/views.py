@@ -11,10 +11,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import slugify
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from audiences import bulk, catalogue, compiler, services
+from audiences import bulk, catalogue, services
 from audiences.builder import (
     DATE_OPERATORS,
     OPERATORS,
@@ -27,7 +28,14 @@ from audiences.builder import (
 )
 from audiences.conditions import ConditionError, Node, Op, literal_kind, parse, to_text
 from audiences.forms import AudienceForm, LabelActionForm
-from audiences.models import Audience, LabelChange
+from audiences.models import (
+    Audience,
+    LabelChange,
+    count_matching,
+    named_audiences,
+    resolve_audiences,
+)
+from contacts import importing
 from contacts.exporting import contact_rows
 from contacts.forms import ContactSearchForm, id_of
 from contacts.labels import VALUE_MAX_LENGTH
@@ -37,7 +45,7 @@ from trackly.confirm import confirmation
 from trackly.models import Job, Role
 from trackly.paging import keyset_page
 from trackly.tenancy import AccountRequest, account_view
-from trackly.text import counted
+from trackly.text import check_text, counted
 
 MEMBERS_PER_PAGE = 50
 AUDIT_PER_PAGE = 200
@@ -85,19 +93,26 @@ def _builder_context(
         _set_operators(row, types.get(row.key.strip()))
     return {
         "builder": builder,
+        "saved_audiences": _saved_audiences(request) if any(r.is_audience for r in rows) else [],
         "operators": OPERATORS,
         "label_keys": keys,
         "known_keys": {item.key for item in keys},
-        "conditions_text": to_text(tree),
-        "count": compiler.count_members(request.account, tree, list_ids) if count else None,
+        "conditions_text": to_text(named_audiences(request.account, tree)),
+        "count": count_matching(request.account, tree, list_ids) if count else None,
     }
+
+
+def _saved_audiences(request: AccountRequest) -> list[tuple[Audience, int]]:
+    """The active audiences an "Audience" row may choose, with their member counts now."""
+    audiences = Audience.objects.for_account(request.account).filter(status=Audience.Status.ACTIVE)
+    return [(audience, audience.count_members()) for audience in audiences]
 
 
 def _set_value_choices(request: AccountRequest, row: Row) -> None:
     """The row's value choices: its chosen values first, then the key's values that match
     what the user typed in the row's search (the most used ones without a search)."""
     key = row.key.strip()
-    if not key or row.input != "choice":
+    if row.is_audience or not key or row.input != "choice":
         return
     page = catalogue.search_values(request.account, key, row.search)
     found, row.more = page.values, bool(page.next_cursor)
@@ -151,7 +166,7 @@ def audience_builder(request: AccountRequest):
     text_invalid = False
     if request.POST.get("source") == "text":
         try:
-            tree = parse(request.POST.get("conditions", ""))
+            tree = resolve_audiences(request.account, parse(request.POST.get("conditions", "")))
         except ConditionError as error:
             tree = None
             text_error = error.messages[0]
@@ -170,7 +185,7 @@ def audience_builder(request: AccountRequest):
         action = request.POST.get("action", "")
         _apply_action(builder, action)
         try:
-            tree = builder.tree()
+            tree = resolve_audiences(request.account, builder.tree())
         except ValidationError as error:
             # A row the label validator refuses: its message instead of a count, and the text
             # keeps the last conditions that were valid.
@@ -224,6 +239,8 @@ def _apply_action(builder: Builder, action: str) -> None:
     numbers = [number for part in where.split(":") if (number := id_of(part)) is not None]
     if name == "add_group":
         builder.add_group()
+    elif name == "add_audience":
+        builder.add_audience_group()
     elif name == "add_row" and len(numbers) == 1:
         builder.add_row(numbers[0])
     elif name == "remove_row" and len(numbers) == 2:
@@ -264,7 +281,7 @@ def _edit_audience(request: AccountRequest, audience: Audience | None):
             initial = {
                 "name": audience.name,
                 "description": audience.description,
-                "conditions": audience.conditions,
+                "conditions": audience.conditions_text,
                 "sending_lists": audience.list_ids(),
             }
         else:
@@ -273,7 +290,7 @@ def _edit_audience(request: AccountRequest, audience: Audience | None):
         # Conditions from a link (`?conditions=`) may not parse: show them with the reason, as
         # the builder shows a text it cannot read.
         try:
-            tree = parse(initial["conditions"])
+            tree = resolve_audiences(request.account, parse(initial["conditions"]))
         except ConditionError as error:
             tree = None
             text_error = error.messages[0]
@@ -331,11 +348,14 @@ def audience_archive(request: AccountRequest, audience_id: int):
         )
         if confirm is not None:
             return confirm
-    audience.status = Audience.Status.ARCHIVED if archive else Audience.Status.ACTIVE
-    audience.save(update_fields=["status", "updated_at"])
-    messages.success(
-        request, f"Audience “{audience.name}” {'archived' if archive else 'restored'}."
-    )
+    try:
+        services.audience_archive(audience=audience, archive=archive)
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+    else:
+        messages.success(
+            request, f"Audience “{audience.name}” {'archived' if archive else 'restored'}."
+        )
     return redirect("audiences:audience_detail", request.account.slug, audience.pk)
 
 
@@ -359,6 +379,10 @@ def audience_detail(request: AccountRequest, audience_id: int):
         "members": page.rows,
         "page": page,
     }
+    if audience.is_static:
+        # A static audience's members are counted at once, with those that dropped out.
+        count = audience.count_members()
+        context.update(count=count, dropped_out=audience.dropped_out(count))
     if request.htmx:
         return render(request, "audiences/audience_detail.html#members_table", context)
     return render(request, "audiences/audience_detail.html", context)
@@ -388,6 +412,167 @@ def audience_export(request: AccountRequest, audience_id: int):
     filename = f"{slugify(audience.name) or 'audience'}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Static audiences
+# ---------------------------------------------------------------------------------------------
+
+
+def _static_page(request: AccountRequest, audience: Audience, step: str, **context):
+    context.update(nav="audiences", audience=audience, step=step)
+    return render(request, "audiences/static_action.html", context)
+
+
+def _detail_with_job(request: AccountRequest, audience: Audience, job: Job):
+    detail = reverse("audiences:audience_detail", args=[request.account.slug, audience.pk])
+    return redirect(f"{detail}?job={job.pk}")
+
+
+@require_http_methods(["GET", "POST"])
+@account_view(Role.EDITOR)
+def audience_freeze(request: AccountRequest, audience_id: int):
+    """ "Save as static": a new static audience of this audience's members now, filled by a job;
+    it keeps the conditions and lists, to be frozen again later."""
+    audience = _get_audience(request, audience_id)
+    if audience.is_static:
+        raise Http404
+    name = request.POST.get("name", f"{audience.name} (static)"[:255]).strip()
+    error = ""
+    if request.method == "POST":
+        try:
+            check_text(name)
+            if not name or len(name) > 255:
+                raise ValidationError("A name has 1 to 255 characters.")
+            static = services.static_audience_create(
+                account=request.account, user=request.user, name=name, frozen_from=audience
+            )
+        except ValidationError as problem:
+            error = problem.messages[0]
+        else:
+            job = services.static_fill_start(
+                audience=static,
+                user=request.user,
+                selection=services.static_refresh_selection(static),
+                replace=True,
+            )
+            messages.success(request, f"Static audience “{static.name}” saved.")
+            return _detail_with_job(request, static, job)
+    return _static_page(
+        request, audience, "freeze", name=name, error=error, count=audience.count_members()
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@account_view(Role.EDITOR)
+def audience_refresh(request: AccountRequest, audience_id: int):
+    """ "Refresh": freeze a static audience again from its conditions, after a review of the
+    counts; a job."""
+    audience = _get_audience(request, audience_id)
+    if not audience.is_static or audience.frozen_at is None:
+        raise Http404
+    if request.method == "POST":
+        job = services.static_fill_start(
+            audience=audience,
+            user=request.user,
+            selection=services.static_refresh_selection(audience),
+            replace=True,
+        )
+        return _detail_with_job(request, audience, job)
+    preview = services.static_refresh_preview(audience)
+    return _static_page(request, audience, "refresh", preview=preview)
+
+
+def _get_static(request: AccountRequest, audience_id: int) -> Audience:
+    audience = _get_audience(request, audience_id)
+    if not audience.is_static:
+        raise Http404
+    return audience
+
+
+# CSRF is checked once the upload handler is in place, as for imports (contacts.import_views).
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@account_view(Role.EDITOR)
+def audience_upload(request: AccountRequest, audience_id: int):
+    """Add contacts to a static audience from a CSV file of phone numbers."""
+    audience = _get_static(request, audience_id)
+    context = {"max_bytes": importing.max_bytes(), "phone_columns": importing.PHONE_COLUMNS}
+    if request.method == "GET":
+        return _static_page(request, audience, "upload", **context)
+    try:
+        importing.expect_upload(request)
+    except ValidationError as error:
+        return _static_page(request, audience, "upload", error=error.messages[0], **context)
+    return csrf_protect(_receive_members_file)(request, audience, context)
+
+
+def _receive_members_file(request: AccountRequest, audience: Audience, context: dict):
+    try:
+        upload, _ = importing.receive_upload(request)
+    except ValidationError as error:
+        return _static_page(request, audience, "upload", error=error.messages[0], **context)
+    result = services.static_members_add_file(
+        audience=audience, path=importing.upload_path(upload.name)
+    )
+    return _static_page(request, audience, "uploaded", result=result, **context)
+
+
+@require_POST
+@account_view(Role.EDITOR)
+def audience_remove_members(request: AccountRequest, audience_id: int):
+    """Take the posted contacts out of a static audience."""
+    audience = _get_static(request, audience_id)
+    ids = _ticked_ids(request.POST.getlist("ids"))[:MAX_TICKED]
+    contacts = Contact.objects.for_account(request.account).filter(pk__in=ids)
+    removed = services.static_members_remove(audience=audience, contacts=contacts)
+    messages.success(request, f"{removed:,} contact{'s' if removed != 1 else ''} removed.")
+    return redirect("audiences:audience_detail", request.account.slug, audience.pk)
+
+
+def _contacts_to_static(request: AccountRequest):
+    """Ticked contacts, or all matching a contacts table's filter, into a static audience: an
+    existing one, or a new one named here. Ticked contacts are added at once, all matching by
+    a job."""
+    chosen = _contacts_selection(request)
+    statics = Audience.objects.for_account(request.account).filter(
+        kind=Audience.Kind.STATIC, status=Audience.Status.ACTIVE
+    )
+    context = {
+        "nav": "contacts",
+        "target": chosen.target,
+        "carry": [("action", "static"), *chosen.carry],
+        "cancel_url": chosen.back,
+        "statics": statics,
+        "problem": chosen.problem,
+        "name": request.POST.get("name", "").strip(),
+    }
+    if chosen.problem or "confirm" not in request.POST:
+        return _static_page(request, None, "contacts", **context)
+    try:
+        target_id = id_of(request.POST.get("audience", ""))
+        if target_id is not None:
+            audience = get_object_or_404(statics, pk=target_id)
+        else:
+            check_text(context["name"])
+            if not context["name"] or len(context["name"]) > 255:
+                raise ValidationError("Choose a static audience, or name a new one.")
+            audience = services.static_audience_create(
+                account=request.account, user=request.user, name=context["name"]
+            )
+    except ValidationError as error:
+        return _static_page(request, None, "contacts", error=error.messages[0], **context)
+    if "ids" in chosen.selection["contacts"]:
+        contacts = services.selected_contacts(request.account, chosen.selection)
+        added = services.static_members_add(audience=audience, contacts=contacts)
+        messages.success(
+            request, f"{added:,} contact{'s' if added != 1 else ''} added to “{audience.name}”."
+        )
+        return redirect("audiences:audience_detail", request.account.slug, audience.pk)
+    job = services.static_fill_start(
+        audience=audience, user=request.user, selection=chosen.selection, replace=False
+    )
+    return _detail_with_job(request, audience, job)
 
 
 @require_GET
@@ -498,6 +683,8 @@ def audience_label_action(request: AccountRequest, audience_id: int, action: str
 def contacts_label_action(request: AccountRequest):
     """Add Label / Remove Label on contacts ticked in a contacts table, or on all that match its
     filter (evaluated again when the job runs)."""
+    if request.POST.get("action") == "static":
+        return _contacts_to_static(request)
     action = bulk.ADD if request.POST.get("action") != bulk.REMOVE else bulk.REMOVE
     chosen = _contacts_selection(request)
     context = {

@@ -50,6 +50,8 @@ TARGET_MS = {
     # Typing in the builder's value search: an answer per keystroke (after a short pause).
     "search": 50,
     "preview": 50,
+    # A static audience's count, at 500k members, on either database.
+    "static": 20,
 }
 SQLITE_FACTOR = 2
 RATIO = 1.25
@@ -429,6 +431,13 @@ TYPED_COUNTS = [
     ),
 ]
 
+# Saved audiences, made by `prepare_audiences` before the statistics are taken: IN AUDIENCE of a
+# dynamic audience beside a label condition, and a static audience of every second contact.
+SAVED_VIP_WINBACK = "Bench VIP Winback"
+SAVED_STATIC = "Bench static half"
+STATIC_TABLE = "audiences_staticmember"
+ENGAGED = Leaf("engagement_level", ("high",))
+
 # The value dropdown is timed for a key with hundreds of values and for a near-unique one.
 VALUE_KEYS = ["city", "customer_id"]
 # The member preview is timed for a rare audience and for a seed audience.
@@ -632,6 +641,129 @@ def run_counts(account, cases: list[Count], repeat: int, factor: float) -> list[
         report_line(result)
         results.append(result)
     return results
+
+
+def prepare_audiences(account) -> None:
+    """Save the audiences the IN AUDIENCE and static rows count, once: "VIP Winback" as a
+    dynamic audience, and a static audience of every second contact of the account (about
+    500k, unsubscribed ones included, as a static audience keeps them)."""
+    from django.db import connection
+
+    from audiences.models import Audience
+
+    Audience.objects.get_or_create(
+        account=account,
+        name=SAVED_VIP_WINBACK,
+        defaults={"conditions": "label:ltv_tier = vip AND label:last_purchase_days = 90"},
+    )
+    static, made = Audience.objects.get_or_create(
+        account=account, name=SAVED_STATIC, defaults={"kind": Audience.Kind.STATIC}
+    )
+    if made:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {STATIC_TABLE} (audience_id, contact_id) "
+                "SELECT %s, id FROM contacts_contact WHERE account_id = %s AND id %% 2 = 0",
+                [static.pk, account.pk],
+            )
+            static.static_size = cursor.rowcount
+        static.save(update_fields=["static_size"])
+
+
+def static_count_candidates() -> dict[str, str]:
+    """Counting a static audience's subscribed contacts (`%(s)s` the audience)."""
+    rows = f"SELECT m.contact_id FROM {STATIC_TABLE} m WHERE m.audience_id = %(s)s"
+    return {
+        "join": f"SELECT count(*) FROM {STATIC_TABLE} m JOIN contacts_contact c "
+        f"ON c.id = m.contact_id WHERE m.audience_id = %(s)s AND c.status = 'subscribed'",
+        "semi-join (IN)": f"SELECT count(*) FROM contacts_contact c WHERE {SCOPE} AND c.id IN "
+        f"({rows})",
+        # Nearly every contact is subscribed: all rows, less the unsubscribed contacts found
+        # among them from their side.
+        "rows minus unsubscribed": f"SELECT (SELECT count(*) FROM {STATIC_TABLE} m WHERE "
+        f"m.audience_id = %(s)s) - (SELECT count(*) FROM contacts_contact c WHERE "
+        f"{UNSUBSCRIBED} AND EXISTS (SELECT 1 FROM {STATIC_TABLE} m WHERE m.audience_id = %(s)s "
+        "AND m.contact_id = c.id))",
+    }
+
+
+def run_audiences(account, repeat: int, factor: float, wanted) -> list[Result]:
+    """IN AUDIENCE of a saved audience with a label condition, and a static audience's count,
+    against hand-written SQL."""
+    from audiences.conditions import And, Condition, InAudience, Not, Op
+    from audiences.models import Audience, count_matching
+
+    results = []
+    saved = Audience.objects.get(account=account, name=SAVED_VIP_WINBACK)
+    static = Audience.objects.get(account=account, name=SAVED_STATIC)
+    cases = [
+        (
+            "count: IN AUDIENCE + label",
+            f'IN AUDIENCE "{SAVED_VIP_WINBACK}" AND engagement_level = high',
+            And((InAudience(saved.pk), Condition("engagement_level", Op.EQ, ("high",)))),
+            "tree",
+            and_candidates(VIP, LAPSED_90, ENGAGED),
+        ),
+        (
+            "count: NOT IN AUDIENCE static + label",
+            f'NOT IN AUDIENCE "{SAVED_STATIC}" AND ltv_tier = vip',
+            And((Not(InAudience(static.pk)), Condition("ltv_tier", Op.EQ, ("vip",)))),
+            "tree",
+            {
+                "anti-join (NOT EXISTS)": f"SELECT count(*) FROM contacts_contact c WHERE {SCOPE} "
+                f"AND c.id IN ({VIP.ids()}) AND NOT EXISTS (SELECT 1 FROM {STATIC_TABLE} m "
+                "WHERE m.audience_id = %(s)s AND m.contact_id = c.id)",
+                "EXCEPT": f"SELECT count(*) FROM (SELECT c.id FROM contacts_contact c WHERE "
+                f"{SCOPE} AND c.id IN ({VIP.ids()}) EXCEPT SELECT m.contact_id FROM "
+                f"{STATIC_TABLE} m WHERE m.audience_id = %(s)s) AS matched",
+            },
+        ),
+    ]
+    for name, detail, tree, target, candidates in cases:
+        if not wanted(name):
+            continue
+        timing = time_all(
+            lambda tree=tree: count_matching(account, tree, None),
+            {
+                label: lambda sql=sql: fetch(sql, {"a": account.pk, "s": static.pk})[0][0]
+                for label, sql in candidates.items()
+            },
+            repeat,
+        )
+        results.append(_checked_count(name, detail, target, timing, factor))
+    name = "count: static audience"
+    if wanted(name):
+        timing = time_all(
+            static.count_members,
+            {
+                label: lambda sql=sql: fetch(sql, {"a": account.pk, "s": static.pk})[0][0]
+                for label, sql in static_count_candidates().items()
+            },
+            repeat,
+        )
+        detail = f"{static.static_size:,} contacts kept (every second one)"
+        results.append(_checked_count(name, detail, "static", timing, factor))
+    return results
+
+
+def _checked_count(name: str, detail: str, target: str, timing: "Timing", factor: float):
+    result = Result.of(name, detail, target, timing)
+    result.rows = timing.ours_result
+    wrong = [
+        f"{label} counted {count}"
+        for label, count in timing.results.items()
+        if count != timing.ours_result
+    ]
+    result.check("same count as every baseline", not wrong)
+    result.notes += wrong
+    limit = TARGET_MS[target] * (1 if target == "static" else factor)
+    result.check(f"p95 <= {limit:g} ms", result.ours_p95 <= limit)
+    result.check(
+        f"<= {RATIO}x baseline + {SLACK_MS} ms",
+        result.ours_median <= RATIO * result.baseline_median + SLACK_MS,
+    )
+    report_line(result)
+    return result
 
 
 def loose_scan(column: str, where: str, limit: int | None = None) -> str:
@@ -1134,6 +1266,7 @@ def run(args: argparse.Namespace, target: Target) -> int:
     vendor = connection.vendor
     build_load = os.getloadavg()
     built = ensure_data_set(target, args.contacts, args.seed)
+    prepare_audiences(Account.objects.get(slug=SLUG))
     analyzed = analyze(vendor)
     print(f"{'VACUUM ANALYZE' if vendor == 'postgresql' else 'ANALYZE'}: {analyzed:.1f} s")
     account = Account.objects.get(slug=SLUG)
@@ -1151,6 +1284,7 @@ def run(args: argparse.Namespace, target: Target) -> int:
     with override_settings(DEBUG=False):
         counts = [case for case in COUNTS + TYPED_COUNTS if wanted(case.name)]
         results += run_counts(account, counts, args.repeat, factor)
+        results += run_audiences(account, args.repeat, factor, wanted)
         results += run_dropdowns(account, vendor, args.repeat, factor, wanted)
         results += run_value_search(account, vendor, args.repeat, factor, wanted)
         results += run_previews(account, vendor, args.repeat, factor, wanted)

@@ -138,6 +138,7 @@ class Job(models.Model):
         REMOVE_LABEL = "remove_label", "Remove label"
         IMPORT_PREVIEW = "import_preview", "Import preview"
         IMPORT = "import", "Import"
+        FILL_STATIC = "fill_static", "Freeze audience"
 
     # The kinds whose result is an import's (`contacts.importing`), shown on the import's page.
     IMPORT_KINDS = (Kind.IMPORT_PREVIEW, Kind.IMPORT)

@@ -60,9 +60,11 @@ def test_an_audience_is_created_from_the_seeds_informal_text(api, shoppers):
         },
         "list_ids": [],
         "status": "active",
+        "kind": "dynamic",
         "created_at": response.json()["created_at"],
         "updated_at": response.json()["updated_at"],
         "count": 3,
+        "dropped_out": 0,
     }
     assert audience.conditions == VIP_WINBACK
 

@@ -35,6 +35,9 @@ ENDPOINTS = [
     ("GET", "/api/v1/audiences/{audience_id}/explain", {"contact_id": "{contact_id}"}, False, True),
     ("POST", "/api/v1/audiences/{audience_id}/add-label", {"key": "a", "value": "b"}, True, True),
     ("POST", "/api/v1/audiences/{audience_id}/remove-label", {"key": "a"}, True, True),
+    ("POST", "/api/v1/audiences/{audience_id}/freeze", {"name": "Frozen"}, True, True),
+    ("POST", "/api/v1/audiences/{audience_id}/members", {"contact_ids": [1]}, True, True),
+    ("POST", "/api/v1/audiences/{audience_id}/members/remove", {"contact_ids": [1]}, True, True),
     ("GET", "/api/v1/jobs/{job_id}", None, False, True),
     ("POST", "/api/v1/imports", "upload", True, False),
 ]
@@ -46,7 +49,9 @@ IDS = [f"{method} {path}" for method, path, *_ in ENDPOINTS]
 def objects(account, contact):
     audience = Audience.objects.create(account=account, name="Gold", conditions="tier = gold")
     job = Job.objects.create(account=account, kind=Job.Kind.ADD_LABEL)
+    static = Audience.objects.create(account=account, name="Kept", kind=Audience.Kind.STATIC)
     return {
+        "static_audience_id": static.pk,
         "list_id": contact.sending_list_id,
         "contact_id": contact.pk,
         "audience_id": audience.pk,
@@ -58,6 +63,9 @@ def objects(account, contact):
 def _call(client: ApiClient, method: str, path: str, body, objects: dict):
     if body == "upload":
         return client.upload(path, {"file": SimpleUploadedFile("c.csv", CSV)})
+    if "/members" in path:
+        # Only a static audience has members to add or remove.
+        objects = {**objects, "audience_id": objects["static_audience_id"]}
     if method == "GET" and body is not None:
         body = {name: value.format(**objects) for name, value in body.items()}
     return client.request(method, path.format(**objects), body)

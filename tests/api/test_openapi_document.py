@@ -48,7 +48,7 @@ def test_parameter_examples_are_a_map_of_example_objects(document):
 
 def test_every_operation_id_is_unique(document):
     ids = [operation_id for _, _, operation_id in operation_ids(document)]
-    assert len(ids) == 25
+    assert len(ids) == 28
     assert sorted(ids) == sorted(set(ids))
 
 
@@ -74,6 +74,9 @@ PUBLISHED_IDS = {
     ("GET", "/api/v1/audiences/{audience_id}/contacts"): "audiences_list_contacts",
     ("GET", "/api/v1/audiences/{audience_id}/explain"): "audiences_explain",
     ("POST", "/api/v1/audiences/{audience_id}/remove-label"): "audiences_remove_label",
+    ("POST", "/api/v1/audiences/{audience_id}/freeze"): "audiences_freeze",
+    ("POST", "/api/v1/audiences/{audience_id}/members"): "audiences_add_members",
+    ("POST", "/api/v1/audiences/{audience_id}/members/remove"): "audiences_remove_members",
     ("GET", "/api/v1/contacts"): "contacts_list",
     ("POST", "/api/v1/contacts"): "contacts_upsert",
     ("DELETE", "/api/v1/contacts/{contact_id}"): "contacts_erase",

@@ -14,7 +14,19 @@ from hypothesis import strategies as st
 
 from audiences import compiler
 from audiences.compiler import compile_conditions, count_members, members, negation_normal_form
-from audiences.conditions import And, Condition, Not, Op, Or, evaluate, parse, to_text
+from audiences.conditions import (
+    And,
+    Condition,
+    InAudience,
+    Not,
+    Op,
+    Or,
+    evaluate,
+    parse,
+    replace_audiences,
+    to_text,
+)
+from audiences.models import Audience, StaticMember, count_matching, matching
 from contacts.models import Contact, Label
 from tests.factories import AccountFactory, ContactFactory, SendingListFactory, label_contact
 
@@ -568,4 +580,99 @@ def test_database_agrees_with_the_reference_semantics_on_typed_and_text_conditio
             assert set(found) == expected, to_text(tree)
             with patch.object(compiler, "_FEW_LABELS", few_labels):
                 assert count_members(account, parsed, None) == len(expected)
+        transaction.set_rollback(True)
+
+
+# IN AUDIENCE: a dynamic audience of other conditions and lists, and a static one.
+
+audience_leaves = st.one_of(leaves, st.sampled_from([InAudience("D"), InAudience("S")]))
+
+
+def audience_trees(depth=2):
+    if depth == 0:
+        return audience_leaves
+    inner = audience_trees(depth - 1)
+    return st.one_of(
+        audience_leaves,
+        st.lists(inner, min_size=2, max_size=3).map(lambda children: _group(And, children)),
+        st.lists(inner, min_size=2, max_size=3).map(lambda children: _group(Or, children)),
+        inner.map(Not),
+    )
+
+
+@settings(
+    max_examples=100,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=st.lists(st.tuples(contact_rows, st.booleans()), min_size=5, max_size=30),
+    dynamic_tree=trees(2),
+    dynamic_scope=st.sets(st.sampled_from([0, 1])),
+    tree_list=st.lists(audience_trees(), min_size=1, max_size=3),
+    scope=st.sets(st.sampled_from([0, 1])),
+)
+def test_in_audience_agrees_with_the_reference_semantics(
+    db, rows, dynamic_tree, dynamic_scope, tree_list, scope
+):
+    with transaction.atomic():
+        accounts = [AccountFactory(), AccountFactory()]
+        lists = [
+            SendingListFactory(account=accounts[0]),
+            SendingListFactory(account=accounts[0]),
+            SendingListFactory(account=accounts[1]),
+        ]
+        now = timezone.now()
+        contacts = Contact.objects.bulk_create(
+            Contact(
+                account=accounts[account_index],
+                sending_list=lists[list_index],
+                phone_number=f"+1555000{number:04d}",
+                status="subscribed" if subscribed else "unsubscribed",
+                unsubscribed_at=None if subscribed else now,
+            )
+            for number, (((account_index, list_index), subscribed, _), _) in enumerate(rows)
+        )
+        Label.objects.bulk_create(
+            Label(account_id=contact.account_id, contact=contact, key=key, value=value)
+            for contact, ((_, _, labels), _) in zip(contacts, rows, strict=True)
+            for key, value in labels.items()
+        )
+        dynamic = Audience.objects.create(
+            account=accounts[0], name="D", conditions=to_text(dynamic_tree)
+        )
+        dynamic.sending_lists.set([lists[index] for index in dynamic_scope])
+        static = Audience.objects.create(account=accounts[0], name="S", kind=Audience.Kind.STATIC)
+        # A static audience's rows: unsubscribed contacts among them are no members.
+        StaticMember.objects.bulk_create(
+            StaticMember(audience=static, contact=contact)
+            for contact, (((account_index, _), _, _), kept) in zip(contacts, rows, strict=True)
+            if kept and account_index == 0
+        )
+        ids = {"D": dynamic.pk, "S": static.pk}
+
+        def member_of(contact_row, kept):
+            (account_index, list_index), subscribed, labels = contact_row
+            mine = account_index == 0 and subscribed
+            return {
+                dynamic.pk: mine
+                and (not dynamic_scope or list_index in dynamic_scope)
+                and evaluate(dynamic_tree, labels),
+                static.pk: mine and kept,
+            }
+
+        for tree in tree_list:
+            stored = replace_audiences(tree, lambda ref: InAudience(ids[ref.audience]))
+            assert parse(to_text(stored)) == stored
+            expected = {
+                contact.pk
+                for contact, (contact_row, kept) in zip(contacts, rows, strict=True)
+                if contact_row[0][0] == 0
+                and contact_row[1]
+                and (not scope or contact_row[0][1] in scope)
+                and evaluate(stored, contact_row[2], member_of(contact_row, kept).__getitem__)
+            }
+            list_ids = [lists[index].pk for index in sorted(scope)]
+            found = matching(accounts[0], stored, list_ids).values_list("pk", flat=True)
+            assert set(found) == expected, to_text(tree)
+            assert count_matching(accounts[0], stored, list_ids) == len(expected)
         transaction.set_rollback(True)

@@ -21,6 +21,7 @@ from audiences.conditions import (
     And,
     Condition,
     ConditionError,
+    InAudience,
     Not,
     Op,
     Or,
@@ -28,6 +29,7 @@ from audiences.conditions import (
     from_json,
     parse,
     quote_value,
+    replace_audiences,
     to_json,
     to_text,
 )
@@ -1232,3 +1234,129 @@ def test_typed_and_text_conditions_round_trip(tree):
 def test_malformed_typed_conditions_cannot_be_built(build):
     with pytest.raises(ValueError, match="cannot take the values"):
         build()
+
+
+# ---------------------------------------------------------------------------------------------
+# IN AUDIENCE
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "tree", "canonical"),
+    [
+        ('IN AUDIENCE "VIP Winback"', InAudience("VIP Winback"), 'IN AUDIENCE "VIP Winback"'),
+        ("in audience vips", InAudience("vips"), 'IN AUDIENCE "vips"'),
+        ("IN AUDIENCE #12", InAudience(12), "IN AUDIENCE #12"),
+        ('IN AUDIENCE "#12"', InAudience("#12"), 'IN AUDIENCE "#12"'),
+        ("NOT IN AUDIENCE 'a \"b\"'", Not(InAudience('a "b"')), 'NOT IN AUDIENCE "a \\"b\\""'),
+        (
+            "tier = gold AND NOT IN AUDIENCE #3",
+            And((Condition("tier", Op.EQ, ("gold",)), Not(InAudience(3)))),
+            "label:tier = gold AND NOT IN AUDIENCE #3",
+        ),
+        (
+            "(IN AUDIENCE #1 OR IN AUDIENCE #2) AND audience EXISTS",
+            And((Or((InAudience(1), InAudience(2))), Condition("audience", Op.EXISTS))),
+            "(IN AUDIENCE #1 OR IN AUDIENCE #2) AND label:audience EXISTS",
+        ),
+    ],
+)
+def test_in_audience_parses_and_prints(text, tree, canonical):
+    assert parse(text) == tree
+    assert to_text(tree) == canonical
+    assert parse(canonical) == tree
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("IN tier", "expected AUDIENCE after IN at column 4"),
+        ("IN AUDIENCE", "expected an audience name after IN AUDIENCE at column 12"),
+        ("IN AUDIENCE #0", "not an audience id at column 13"),
+        ('IN AUDIENCE ""', "an audience name has 1 to 255 characters (column 13)"),
+        ("NOT IN", "expected AUDIENCE after IN at column 7"),
+        ("tier IN AUDIENCE x", "expected '[' after IN at column 9"),
+    ],
+)
+def test_malformed_in_audience_names_the_column(text, message):
+    with pytest.raises(ConditionError) as raised:
+        parse(text)
+    assert raised.value.messages == [message]
+    assert raised.value.code == "invalid_conditions"
+
+
+def test_in_audience_as_json():
+    tree = And((InAudience(7), Not(InAudience(8))))
+    assert to_json(tree) == {
+        "and": [
+            {"op": "IN AUDIENCE", "audience_id": 7},
+            {"not": {"op": "IN AUDIENCE", "audience_id": 8}},
+        ]
+    }
+    assert from_json(to_json(tree)) == tree
+    assert from_json({"op": "IN AUDIENCE", "audience": " VIPs "}) == InAudience("VIPs")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"op": "IN AUDIENCE"}, "expected either 'audience_id' or 'audience' at the top level"),
+        (
+            {"op": "IN AUDIENCE", "audience_id": 1, "audience": "x"},
+            "expected either 'audience_id' or 'audience' at the top level",
+        ),
+        ({"op": "IN AUDIENCE", "audience_id": "1"}, "expected an audience id at audience_id"),
+        ({"op": "IN AUDIENCE", "audience_id": True}, "expected an audience id at audience_id"),
+        ({"op": "IN AUDIENCE", "audience_id": 0}, "not an audience id at audience_id"),
+        (
+            {"op": "IN AUDIENCE", "audience": ""},
+            "expected an audience name of 1 to 255 characters at audience",
+        ),
+        (
+            {"op": "IN AUDIENCE", "audience_id": 1, "key": "k"},
+            "unexpected field 'key' for operator 'IN AUDIENCE' at the top level",
+        ),
+    ],
+)
+def test_malformed_in_audience_json_names_the_path(data, message):
+    with pytest.raises(ConditionError) as raised:
+        from_json(data)
+    assert raised.value.messages == [message]
+
+
+def test_evaluate_asks_member_of_for_in_audience():
+    tree = parse("IN AUDIENCE #1 AND NOT IN AUDIENCE #2")
+    assert evaluate(tree, {}, {1: True, 2: False}.__getitem__) is True
+    assert evaluate(tree, {}, {1: True, 2: True}.__getitem__) is False
+    with pytest.raises(ValueError, match="IN AUDIENCE needs member_of"):
+        evaluate(tree, {})
+
+
+audience_refs_strategy = st.one_of(
+    st.integers(min_value=1, max_value=2**63 - 1).map(InAudience),
+    st.text(min_size=1, max_size=30)
+    .map(str.strip)
+    .filter(lambda name: 0 < len(name) <= 255)
+    .map(InAudience),
+)
+
+
+@settings(max_examples=300)
+@given(trees(st.one_of(conditions(small_keys, small_values), audience_refs_strategy)))
+def test_trees_with_in_audience_round_trip(tree):
+    assume(len(to_text(tree)) <= MAX_TEXT_LENGTH)
+    assume(nesting(replace_audiences(tree, lambda _: Condition("k", Op.EXISTS))) <= 20)
+    assert parse(to_text(tree)) == tree
+    assert from_json(json.loads(json.dumps(to_json(tree)))) == tree
+
+
+audience_pieces = st.sampled_from(
+    ["IN", "in", "NOT", "AUDIENCE", "audience", " ", '"', "'", "#", "12", "#0", "x", "AND", "OR",
+     "(", ")", "=", "k", "\\", "#99999999999999999999999", "\u0131n"]
+)  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(st.lists(audience_pieces, max_size=20).map("".join))
+def test_in_audience_like_text_never_crashes(text):
+    _check_text(text)
