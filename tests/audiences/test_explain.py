@@ -2,6 +2,7 @@
 funnel of an empty audience, and agreement with the SQL members on generated data."""
 
 import dataclasses
+import datetime
 
 import pytest
 from django.db import transaction
@@ -12,6 +13,7 @@ from audiences import compiler
 from audiences.conditions import Condition, Op, parse, to_text
 from audiences.explain import (
     CONDITION_REASONS,
+    Facts,
     Reason,
     explain,
     explain_conditions,
@@ -21,6 +23,7 @@ from audiences.explain import (
 )
 from audiences.models import Audience
 from contacts.models import Contact
+from contacts.services import contact_labels_update
 from tests.audiences.test_compiler import contact_rows, trees
 from tests.factories import AccountFactory, ContactFactory, SendingListFactory, label_contact
 
@@ -348,3 +351,68 @@ def test_explain_agrees_with_the_sql_members_for_every_contact(db, rows, tree_li
 def test_a_condition_without_key_value_is_shown_by_its_text():
     step = explain_conditions(Condition("k", Op.EXISTS), {})
     assert step.text == "label:k EXISTS"
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers, dates, text and IN AUDIENCE
+# ---------------------------------------------------------------------------------------------
+
+TODAY = datetime.date(2026, 12, 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "expected"),
+    [
+        ("zip < 100", {"zip": "50"}, (True, "`zip` is `50`")),
+        ("zip < 100", {"zip": "200"}, (False, "`zip` is `200`")),
+        ("zip < 100", {"zip": "200+"}, (False, "`zip` is `200+`, not a number")),
+        ("zip < 100", {}, (False, "has no `zip` label")),
+        (
+            "seen BETWEEN 2026-01-01 AND 2026-12-31",
+            {"seen": "2026-02-30"},
+            (False, "`seen` is `2026-02-30`, not a date"),
+        ),
+        ("seen WITHIN LAST 30 DAYS", {"seen": "2026-11-20"}, (True, "`seen` is `2026-11-20`")),
+        (
+            "seen WITHIN LAST 30 DAYS",
+            {"seen": "Jan 15, 2024"},
+            (False, "`seen` is `Jan 15, 2024`, not a date"),
+        ),
+        ("seen MORE THAN 30 DAYS AGO", {"seen": "2026-11-20"}, (False, "`seen` is `2026-11-20`")),
+        ("city CONTAINS par", {"city": "Paris"}, (True, "`city` is `Paris`")),
+        ("city ENDS WITH par", {"city": "Paris"}, (False, "`city` is `Paris`")),
+    ],
+)
+def test_typed_and_text_conditions_say_why(text, labels, expected):
+    step = explain_conditions(parse(text), labels, Facts(today=TODAY))
+    assert (step.matched, step.reason.text()) == expected
+
+
+def test_in_audience_says_whether_the_contact_is_a_member_by_the_audience_name(
+    account, sending_list, contact
+):
+    vip = Audience.objects.create(account=account, name="VIP", conditions="source = facebook")
+    gold = Audience.objects.create(account=account, name="Platinum", conditions="tier = platinum")
+    both = Audience.objects.create(
+        account=account,
+        name="Both",
+        conditions=f"IN AUDIENCE #{vip.pk} AND NOT IN AUDIENCE #{gold.pk}",
+    )
+    explanation = explain_contact(both, contact)
+    assert explanation.member is True
+    first, second = explanation.conditions.children
+    assert (first.kind, first.text, first.matched, first.reason.text()) == (
+        "audience",
+        'IN AUDIENCE "VIP"',
+        True,
+        "a member of `VIP`",
+    )
+    assert (second.text, second.matched) == ('NOT IN AUDIENCE "Platinum"', True)
+    assert second.children[0].reason.text() == "not a member of `Platinum`"
+    contact_labels_update(contact=contact, labels={"tier": "platinum"})
+    assert explain_contact(both, contact).member is False
+    steps = funnel(account, both.tree, [])
+    assert [(step.label.text(), step.contacts) for step in steps][-2:] == [
+        ('`IN AUDIENCE "VIP"`', 1),
+        ('`NOT IN AUDIENCE "Platinum"`', 0),
+    ]
