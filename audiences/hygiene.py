@@ -418,9 +418,7 @@ def check_undoable(job: Job) -> None:
     if job.kind not in UNDOABLE_KINDS:
         raise ValidationError(f"A {job.get_kind_display().lower()} job changes nothing to undo.")
     if not job.is_finished:
-        raise ValidationError(
-            "The job is still running: undo it once it has finished.", code="conflict"
-        )
+        raise ValidationError("The job has not finished: undo it once it has.", code="conflict")
     if records_kept_until(job) < timezone.now():
         raise ValidationError(
             f"What the job changed was kept for {settings.LABEL_RECORD_DAYS} days only: "

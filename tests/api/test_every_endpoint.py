@@ -24,6 +24,9 @@ ENDPOINTS = [
     ("POST", "/api/v1/contacts/{contact_id}/resubscribe", None, True, True),
     ("GET", "/api/v1/labels", None, False, False),
     ("GET", "/api/v1/labels/{key}/values", None, False, False),
+    ("POST", "/api/v1/labels/{key}/rename", {"new_key": "level"}, True, False),
+    ("POST", "/api/v1/labels/{key}/merge", {"values": ["gold"], "into": "Gold"}, True, False),
+    ("POST", "/api/v1/labels/{key}/delete", {"value": "gold"}, True, False),
     ("GET", "/api/v1/audiences", None, False, False),
     ("POST", "/api/v1/audiences", {"name": "New"}, True, False),
     ("POST", "/api/v1/audiences/count", {"conditions": "tier = gold"}, False, False),
@@ -34,6 +37,7 @@ ENDPOINTS = [
     ("POST", "/api/v1/audiences/{audience_id}/add-label", {"key": "a", "value": "b"}, True, True),
     ("POST", "/api/v1/audiences/{audience_id}/remove-label", {"key": "a"}, True, True),
     ("GET", "/api/v1/jobs/{job_id}", None, False, True),
+    ("POST", "/api/v1/jobs/{job_id}/undo", {"dry_run": True}, True, True),
     ("POST", "/api/v1/imports", "upload", True, False),
 ]
 CSV = b"phone_number,label_tier\n+14155551299,gold\n"
@@ -43,7 +47,7 @@ IDS = [f"{method} {path}" for method, path, *_ in ENDPOINTS]
 @pytest.fixture
 def objects(account, contact):
     audience = Audience.objects.create(account=account, name="Gold", conditions="tier = gold")
-    job = Job.objects.create(account=account, kind=Job.Kind.ADD_LABEL)
+    job = Job.objects.create(account=account, kind=Job.Kind.ADD_LABEL, status="succeeded")
     return {
         "list_id": contact.sending_list_id,
         "contact_id": contact.pk,
