@@ -32,7 +32,7 @@ from audiences.bulk import ids_source, lock_contacts, of_contacts
 from audiences.conditions import Condition, Node, parse, to_text
 from audiences.models import Audience, LabelChange
 from contacts.labels import MAX_LABELS_PER_CONTACT, clean_key, clean_value
-from contacts.models import Contact, CreatedContact, Label, LabelRecord
+from contacts.models import Contact, CreatedContact, Label, LabelKeyCount, LabelRecord
 from trackly.db import plan_as_lookups
 from trackly.models import Account, Job
 
@@ -443,13 +443,36 @@ def _distinct(left: str, right: str) -> str:
     return f"{left} {op} {right}"
 
 
-def _undo_state(contacts: str, job_id: int, earlier: list[int]) -> str:
-    """SQL classifying each contact of `contacts` (SQL yielding a column `id`) for undoing job
-    `job_id`: (id, verdict). Job ids are integers from the database, written into the SQL."""
-    job = int(job_id)
+@dataclass(frozen=True)
+class _UndoPlan:
+    """What the classification of an undo's contacts must look at: the earlier undos of the
+    same job, whether the job created contacts (an import), and whether any contact of the
+    account can reach the label limit (only if the account uses at least 50 keys; most use far
+    fewer, as `audiences.bulk` also counts on)."""
+
+    job_id: int
+    earlier: tuple[int, ...]
+    created: bool
+    may_be_full: bool
+
+
+def _undo_plan(job: Job, earlier: list[int]) -> _UndoPlan:
+    keys = LabelKeyCount.objects.filter(account_id=job.account_id)
+    return _UndoPlan(
+        job_id=job.pk,
+        earlier=tuple(earlier),
+        created=CreatedContact.objects.filter(job=job).exists(),
+        may_be_full=keys[:_LIMIT].count() >= _LIMIT,
+    )
+
+
+def _undo_state(contacts: str, plan: _UndoPlan) -> str:
+    """SQL classifying each contact of `contacts` (SQL yielding a column `id`) for undoing the
+    plan's job: (id, verdict). Job ids are integers from the database, written into the SQL."""
+    job = int(plan.job_id)
     done = "false"
-    if earlier:
-        ids = ", ".join(str(int(pk)) for pk in earlier)
+    if plan.earlier:
+        ids = ", ".join(str(int(pk)) for pk in plan.earlier)
         done = (
             f"EXISTS (SELECT 1 FROM {_RECORD} d WHERE d.job_id IN ({ids}) AND d.contact_id = c.id)"  # noqa: S608
         )
@@ -460,21 +483,27 @@ def _undo_state(contacts: str, job_id: int, earlier: list[int]) -> str:
         f"WHERE r.job_id = {job} AND r.contact_id = c.id AND {_distinct('l.value', 'r.after')})"
     )
     labels_now = f"(SELECT count(*) FROM {_LABEL} n WHERE n.contact_id = c.id)"  # noqa: S608
-    return f"""
-        SELECT c.id AS id, CASE
-            WHEN {done} THEN '{DONE}'
-            WHEN NOT EXISTS (SELECT 1 FROM {_CONTACT} k WHERE k.id = c.id) THEN '{CHANGED}'
-            WHEN {changed} THEN '{CHANGED}'
+    created = ""
+    if plan.created:
+        created = f"""
             WHEN EXISTS (
                 SELECT 1 FROM {_CREATED} cc WHERE cc.job_id = {job} AND cc.contact_id = c.id
             ) THEN CASE
                 WHEN (SELECT k.status FROM {_CONTACT} k WHERE k.id = c.id) <> 'subscribed'
                     OR {labels_now} <> (SELECT count(*) FROM {records} AND r.after IS NOT NULL)
-                THEN '{CHANGED}' ELSE '{ERASE}' END
+                THEN '{CHANGED}' ELSE '{ERASE}' END"""  # noqa: S608
+    full = ""
+    if plan.may_be_full:
+        full = f"""
             WHEN {labels_now}
                 + (SELECT count(*) FROM {records} AND r.after IS NULL)
                 - (SELECT count(*) FROM {records} AND r.before IS NULL) > {_LIMIT}
-            THEN '{SKIPPED}'
+            THEN '{SKIPPED}'"""  # noqa: S608
+    return f"""
+        SELECT c.id AS id, CASE
+            WHEN {done} THEN '{DONE}'
+            WHEN NOT EXISTS (SELECT 1 FROM {_CONTACT} k WHERE k.id = c.id) THEN '{CHANGED}'
+            WHEN {changed} THEN '{CHANGED}'{created}{full}
             ELSE '{RESTORE}'
         END AS verdict
         FROM ({contacts}) c
@@ -489,11 +518,14 @@ def _undo_contacts(job_id: int) -> str:
     )
 
 
+# `{labels}` counts the records of the contacts to restore: the review's subquery, or 0 where
+# the run counts them as it copies them.
+_LABELS_TO_RESTORE = f"""coalesce(sum(CASE WHEN s.verdict = '{RESTORE}'
+            THEN (SELECT count(*) FROM {_RECORD} r WHERE r.job_id = %s AND r.contact_id = s.id)
+            ELSE 0 END), 0)"""  # noqa: S608
 _UNDO_TALLY = f"""
     SELECT
-        coalesce(sum(CASE WHEN s.verdict = '{RESTORE}'
-            THEN (SELECT count(*) FROM {_RECORD} r WHERE r.job_id = %s AND r.contact_id = s.id)
-            ELSE 0 END), 0),
+        {{labels}},
         coalesce(sum(CASE WHEN s.verdict = '{RESTORE}' THEN 1 ELSE 0 END), 0),
         coalesce(sum(CASE WHEN s.verdict = '{ERASE}' THEN 1 ELSE 0 END), 0),
         coalesce(sum(CASE WHEN s.verdict = '{CHANGED}' THEN 1 ELSE 0 END), 0),
@@ -504,21 +536,22 @@ _UNDO_TALLY = f"""
 
 def undo_review(job: Job) -> UndoCounts:
     """What undoing `job` would do now, changing nothing."""
-    state = _undo_state(_undo_contacts(job.pk), job.pk, _earlier_undos(job))
+    state = _undo_state(_undo_contacts(job.pk), _undo_plan(job, _earlier_undos(job)))
     with connection.cursor() as cursor:
-        cursor.execute(_UNDO_TALLY.format(state=f"({state})"), [job.pk])
+        cursor.execute(_UNDO_TALLY.format(state=f"({state})", labels=_LABELS_TO_RESTORE), [job.pk])
         return UndoCounts(*map(int, cursor.fetchone()))
 
 
-def _undo_chunk(
-    account_id: int, ids: list[int], job_id: int, earlier: list[int], undo_job_id: int
-) -> UndoCounts:
+def _undo_chunk(job: Job, ids: list[int], earlier: list[int], undo_job_id: int) -> UndoCounts:
     if connection.vendor == "postgresql":
         # Contacts erased since are classified too (as changed since), not only those locked.
         lock_contacts(ids)
+    # After the lock: the key counts are kept in the same transactions as the labels.
+    plan = _undo_plan(job, earlier)
+    account_id = job.account_id
     source, source_params = ids_source(ids)
-    state = _undo_state(source, job_id, earlier)
-    job = int(job_id)
+    state = _undo_state(source, plan)
+    job = int(plan.job_id)
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS trackly_undo_state "
@@ -526,7 +559,7 @@ def _undo_chunk(
         )
         cursor.execute("DELETE FROM trackly_undo_state")
         cursor.execute(f"INSERT INTO trackly_undo_state (id, verdict) {state}", source_params)
-        cursor.execute(_UNDO_TALLY.format(state="trackly_undo_state"), [job_id])
+        cursor.execute(_UNDO_TALLY.format(state="trackly_undo_state", labels="0"))
         counts = UndoCounts(*map(int, cursor.fetchone()))
         restoring = f"SELECT id FROM trackly_undo_state WHERE verdict = '{RESTORE}'"  # noqa: S608
         # The undo's own records: the reverse of the change's, so that it can be undone too.
@@ -536,6 +569,7 @@ def _undo_chunk(
             f"WHERE r.job_id = {job} AND r.contact_id IN ({restoring})",
             [undo_job_id],
         )
+        counts.labels = cursor.rowcount
         cursor.execute(
             f"DELETE FROM {_LABEL} WHERE contact_id IN ({restoring}) AND EXISTS ("  # noqa: S608
             f"SELECT 1 FROM {_RECORD} r WHERE r.job_id = {job} "
@@ -572,7 +606,7 @@ def undo_apply(
     for chunk in _chunks(ids, chunk_size):
         with transaction.atomic():
             plan_as_lookups()
-            chunk_counts = _undo_chunk(job.account_id, chunk, job.pk, earlier, undo_job_id)
+            chunk_counts = _undo_chunk(job, chunk, earlier, undo_job_id)
             done += len(chunk)
             if progress is not None:
                 progress(done, total)

@@ -87,7 +87,7 @@ def _base_rename(account, old: str, new: str):
 def _spread_values(account) -> None:
     """`a` on 20% of the flags, `b` on 20%, `c` on the rest (untimed set-up)."""
     _execute(
-        "UPDATE contacts_label SET value = CASE contact_id % 5 WHEN 0 THEN 'a' WHEN 1 THEN 'b' "
+        "UPDATE contacts_label SET value = CASE contact_id %% 5 WHEN 0 THEN 'a' WHEN 1 THEN 'b' "
         "ELSE 'c' END WHERE account_id = %s AND key = %s",
         [account.pk, KEY],
     )
