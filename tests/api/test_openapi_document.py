@@ -48,7 +48,7 @@ def test_parameter_examples_are_a_map_of_example_objects(document):
 
 def test_every_operation_id_is_unique(document):
     ids = [operation_id for _, _, operation_id in operation_ids(document)]
-    assert len(ids) == 24
+    assert len(ids) == 28
     assert sorted(ids) == sorted(set(ids))
 
 
@@ -83,7 +83,11 @@ PUBLISHED_IDS = {
     ("POST", "/api/v1/contacts/{contact_id}/unsubscribe"): "contacts_unsubscribe",
     ("POST", "/api/v1/imports"): "imports_create",
     ("GET", "/api/v1/jobs/{job_id}"): "jobs_get",
+    ("POST", "/api/v1/jobs/{job_id}/undo"): "jobs_undo",
     ("GET", "/api/v1/labels"): "labels_list_keys",
+    ("POST", "/api/v1/labels/{key}/delete"): "labels_delete",
+    ("POST", "/api/v1/labels/{key}/merge"): "labels_merge_values",
+    ("POST", "/api/v1/labels/{key}/rename"): "labels_rename_key",
     ("GET", "/api/v1/labels/{key}/values"): "labels_list_values",
     ("GET", "/api/v1/lists"): "lists_list",
     ("POST", "/api/v1/lists"): "lists_create",
