@@ -60,7 +60,7 @@ clean:
 # counts (audience counts, label dropdowns, member preview; options in BENCH_ARGS, e.g.
 # BENCH_ARGS="--rebuild" or "--repeat 9"), bulk (Add / Remove Label) and import (CSV import of
 # 1M rows). See bench/README.md.
-BENCH_SUITES ?= counts bulk import
+BENCH_SUITES ?= counts bulk hygiene import
 BENCH_ARGS ?=
 .PHONY: bench
 bench: $(VENV)/.installed
@@ -68,7 +68,8 @@ bench: $(VENV)/.installed
 	  case $$suite in \
 	    counts) DEBUG=true DATABASE_URL='$(DATABASE_URL)' $(PY) -m bench.run $(BENCH_ARGS) ;; \
 	    bulk) DEBUG=true DATABASE_URL='$(DATABASE_URL)' $(PY) -m bench.bulk_bench ;; \
+	    hygiene) DEBUG=true DATABASE_URL='$(DATABASE_URL)' $(PY) -m bench.hygiene_bench ;; \
 	    import) DATABASE_URL='$(DATABASE_URL)' $(PY) -m bench.import_bench ;; \
-	    *) echo "make bench: unknown suite '$$suite' (counts, bulk, import)" >&2; exit 2 ;; \
+	    *) echo "make bench: unknown suite '$$suite' (counts, bulk, hygiene, import)" >&2; exit 2 ;; \
 	  esac || exit 1; \
 	done

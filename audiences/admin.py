@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
+from audiences import services
 from audiences.conditions import ConditionError, parse, to_text
 from audiences.models import Audience, LabelChange, resolve_audiences
 from trackly.admin import ReadOnlyAdmin
@@ -69,3 +70,20 @@ class LabelChangeAdmin(ReadOnlyAdmin):
     list_filter = ["action", "account"]
     list_select_related = ["account", "created_by"]
     search_fields = ["key", "value", "target"]
+    actions = ["undo"]
+
+    @admin.action(description="Undo the selected changes")
+    def undo(self, request, queryset):
+        """The dashboard's undo, one job per change; a change that cannot be undone says why."""
+        for change in queryset.select_related("account", "job"):
+            if change.job is None:
+                self.message_user(request, f"{change}: it has no job to undo.", level="error")
+                continue
+            try:
+                undo = services.undo_start(
+                    account=change.account, user=request.user, job=change.job
+                )
+            except ValidationError as error:
+                self.message_user(request, f"{change}: {error.messages[0]}", level="error")
+            else:
+                self.message_user(request, f"{change}: undo started as job #{undo.job_id}.")

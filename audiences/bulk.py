@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from contacts.labels import MAX_LABELS_PER_CONTACT, clean_key, clean_value
-from contacts.models import Contact, Label, LabelKeyCount
+from contacts.models import Contact, Label, LabelKeyCount, LabelRecord
 from trackly.db import plan_as_lookups
 
 ADD = "add"
@@ -32,6 +32,7 @@ REMOVE = "remove"
 
 _CONTACT = Contact._meta.db_table
 _LABEL = Label._meta.db_table
+_RECORD = LabelRecord._meta.db_table
 _LIMIT = MAX_LABELS_PER_CONTACT
 
 
@@ -150,7 +151,7 @@ def preview_remove(contacts: QuerySet[Contact], key: str) -> RemoveCounts:
     return RemoveCounts(matching=matching, removed=having)
 
 
-def _ids_source(ids: list[int]) -> tuple[str, list]:
+def ids_source(ids: list[int]) -> tuple[str, list]:
     """A subquery yielding `ids` as rows of one column `id`, passed as a single parameter."""
     if connection.vendor == "postgresql":
         return "SELECT unnest(%s::bigint[]) AS id", [ids]
@@ -167,35 +168,48 @@ def _in_id_range(column: str, ids: list[int]) -> tuple[str, list]:
     return condition, [min(ids), max(ids), ids]
 
 
-def _add_chunk(account_id: int, ids: list[int], key: str, value: str) -> AddCounts:
+def _add_chunk(
+    account_id: int, ids: list[int], key: str, value: str, job_id: int | None
+) -> AddCounts:
     """Add the label to those of the contacts `ids` that still exist (one may have been deleted
-    since the job started)."""
+    since the job started), recording each changed label under `job_id` (unless None)."""
     if connection.vendor == "postgresql":
-        source, source_params = _ids_source(_lock(ids))
+        source, source_params = ids_source(lock_contacts(ids))
     else:
         # No row locks: SQLite's IMMEDIATE transactions serialise writers.
-        source, source_params = _ids_source(ids)
+        source, source_params = ids_source(ids)
         source = f"SELECT id FROM {_CONTACT} WHERE id IN ({source})"  # noqa: S608
     # After the lock, which settles the contacts' labels.
     state, state_params = _state(source, source_params, account_id, key)
-    insert = """
-        INSERT INTO {label} (account_id, contact_id, key, value)
-        SELECT %s, id, %s, %s FROM {state} WHERE NOT at_limit AND (current IS NULL OR current <> %s)
+    changing = "WHERE NOT at_limit AND (current IS NULL OR current <> %s)"
+    insert = f"""
+        INSERT INTO {_LABEL} (account_id, contact_id, key, value)
+        SELECT %s, id, %s, %s FROM {{state}} {changing}
         ON CONFLICT (contact_id, key) DO UPDATE SET value = excluded.value
-    """
+    """  # noqa: S608
     insert_params = [account_id, key, value, value]
+    # The change's records: what each changed label was before.
+    record = f"""
+        INSERT INTO {_RECORD} (job_id, contact_id, key, before, after)
+        SELECT %s, id, %s, current, %s FROM {{state}} {changing}
+    """  # noqa: S608
+    record_params = [job_id, key, value, value]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One statement: the tally and the insert read the same snapshot of `state`.
-            written = insert.format(label=_LABEL, state="state")
+            # One statement: the tally, the records and the insert read the same snapshot.
+            recorded, params = "", [*state_params, *insert_params]
+            if job_id is not None:
+                recorded = f", recorded AS ({record.format(state='state')} RETURNING 1)"
+                params += record_params
             cursor.execute(
-                f"WITH state AS ({state}), written AS ({written} RETURNING 1) "
-                f"{_TALLY.format(state='state')}",
-                [*state_params, *insert_params, value, value],
+                f"WITH state AS ({state}), written AS ({insert.format(state='state')} RETURNING 1)"
+                f"{recorded} {_TALLY.format(state='state')}",
+                [*params, value, value],
             )
             return AddCounts(*cursor.fetchone())
         # SQLite has no INSERT inside WITH: the chunk's state goes to a temporary table once,
-        # for the tally and the insert to read, rather than being worked out twice.
+        # for the tally, the records and the insert to read, rather than being worked out
+        # several times.
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS trackly_bulk_state "
             "(id INTEGER PRIMARY KEY, current TEXT, at_limit INTEGER)"
@@ -206,24 +220,48 @@ def _add_chunk(account_id: int, ids: list[int], key: str, value: str) -> AddCoun
         )
         cursor.execute(_TALLY.format(state="trackly_bulk_state"), [value, value])
         counts = AddCounts(*cursor.fetchone())
-        cursor.execute(insert.format(label=_LABEL, state="trackly_bulk_state"), insert_params)
+        if job_id is not None:
+            cursor.execute(record.format(state="trackly_bulk_state"), record_params)
+        cursor.execute(insert.format(state="trackly_bulk_state"), insert_params)
         return counts
 
 
-def _remove_chunk(ids: list[int], key: str) -> RemoveCounts:
+def of_contacts(ids: list[int], column: str = "contact_id") -> tuple[str, list]:
+    """A condition keeping the rows whose `column` is one of the contact ids `ids`, the fastest
+    way per database."""
+    if connection.vendor == "postgresql":
+        return _in_id_range(column, ids)
+    source, source_params = ids_source(ids)
+    return f"{column} IN ({source})", source_params
+
+
+def _remove_chunk(ids: list[int], key: str, job_id: int | None) -> RemoveCounts:
+    """Remove `key` from the contacts `ids`, recording each removed label under `job_id`
+    (unless None)."""
+    record = f"INSERT INTO {_RECORD} (job_id, contact_id, key, before, after) "
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            members, params = _in_id_range("contact_id", ids)
+        if job_id is None:
+            members, params = of_contacts(ids)
             cursor.execute(
                 f"DELETE FROM {_LABEL} WHERE key = %s AND {members}",  # noqa: S608
                 [key, *params],
             )
-        else:
-            source, source_params = _ids_source(ids)
+        elif connection.vendor == "postgresql":
+            members, params = of_contacts(ids)
             cursor.execute(
-                f"DELETE FROM {_LABEL} WHERE key = %s AND contact_id IN ({source})",  # noqa: S608
-                [key, *source_params],
+                f"WITH removed AS (DELETE FROM {_LABEL} WHERE key = %s AND {members} "  # noqa: S608
+                f"RETURNING contact_id, value) {record} "
+                "SELECT %s, contact_id, %s, value, NULL FROM removed",
+                [key, *params, job_id, key],
             )
+        else:
+            members, params = of_contacts(ids)
+            chosen = f"FROM {_LABEL} WHERE key = %s AND {members}"
+            cursor.execute(
+                f"{record} SELECT %s, contact_id, key, value, NULL {chosen}",
+                [job_id, key, *params],
+            )
+            cursor.execute(f"DELETE {chosen}", [key, *params])
         return RemoveCounts(matching=len(ids), removed=cursor.rowcount)
 
 
@@ -234,7 +272,7 @@ def _member_ids(contacts: QuerySet[Contact]) -> array:
     return ids
 
 
-def _lock(ids: list[int]) -> list[int]:
+def lock_contacts(ids: list[int]) -> list[int]:
     """Lock the contacts `ids` and return those that still exist (PostgreSQL).
 
     Locked in id order (the order `contacts.services` and the import lock in, so that writers
@@ -257,10 +295,13 @@ def apply(
     action: str,
     key: str,
     value: str = "",
+    job_id: int | None = None,
     progress=None,
     chunk_size: int | None = None,
 ) -> AddCounts | RemoveCounts:
-    """Add `key=value` to, or remove `key` from, the contacts matching now; chunk by chunk.
+    """Add `key=value` to, or remove `key` from, the contacts matching now; chunk by chunk,
+    recording every changed label under `job_id` (`LabelRecord`), so that it can be undone
+    (None records nothing: tests and benchmarks of the change alone).
 
     `progress(done, total)` is called once the contacts are found, then inside each chunk's
     transaction, after its writes, with the contacts done so far and the number that matched at
@@ -277,9 +318,9 @@ def apply(
         with transaction.atomic():
             plan_as_lookups()
             if action == ADD:
-                chunk_counts = _add_chunk(account_id, chunk, key, value)
+                chunk_counts = _add_chunk(account_id, chunk, key, value, job_id)
             else:
-                chunk_counts = _remove_chunk(chunk, key)
+                chunk_counts = _remove_chunk(chunk, key, job_id)
             if progress is not None:
                 progress(min(start + chunk_size, total), total)
         counts += chunk_counts

@@ -340,6 +340,11 @@ class LabelChange(models.Model):
     class Action(models.TextChoices):
         ADD = "add", "Add label"
         REMOVE = "remove", "Remove label"
+        RENAME_KEY = "rename_key", "Rename key"
+        MERGE_VALUES = "merge_values", "Merge values"
+        DELETE_VALUE = "delete_value", "Delete value"
+        DELETE_KEY = "delete_key", "Delete key"
+        UNDO = "undo", "Undo"
 
     account = models.ForeignKey(
         Account, on_delete=models.CASCADE, related_name="label_changes", db_index=False
@@ -351,7 +356,7 @@ class LabelChange(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    action = models.CharField(max_length=10, choices=Action.choices)
+    action = models.CharField(max_length=20, choices=Action.choices)
     key = models.CharField(max_length=64)
     value = models.CharField(max_length=256, blank=True)
     audience = models.ForeignKey(
@@ -364,6 +369,16 @@ class LabelChange(models.Model):
     # {"contacts": {"ids"}} or {"contacts": {"list_id", "q", "key", "value"}}.
     selection = models.JSONField(default=dict)
     counts = models.JSONField(default=dict, blank=True)
+    # A rename's new key.
+    new_key = models.CharField(max_length=64, blank=True)
+    # A merge's values merged into `value`.
+    old_values = models.JSONField(default=list, blank=True)
+    # The saved audiences whose conditions a rename or merge rewrites in the same job.
+    audience_ids = models.JSONField(default=list, blank=True)
+    # What an undo takes back: the job of the change (or import) undone.
+    undoes = models.ForeignKey(
+        "trackly.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="undone_by"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -373,8 +388,24 @@ class LabelChange(models.Model):
         ]
 
     def __str__(self) -> str:
-        what = f"{self.key}={self.value}" if self.action == self.Action.ADD else self.key
-        return f"{self.get_action_display()} {what} on {self.target}"
+        return f"{self.get_action_display()} {self.summary} on {self.target}"
+
+    @property
+    def summary(self) -> str:
+        """The change in a few words: `source=facebook`, `src → source`, `FB, Facebook →
+        facebook`."""
+        match self.action:
+            case self.Action.ADD:
+                return f"{self.key}={self.value}"
+            case self.Action.RENAME_KEY:
+                return f"{self.key} → {self.new_key}"
+            case self.Action.MERGE_VALUES:
+                return f"{self.key}: {', '.join(self.old_values)} → {self.value}"
+            case self.Action.DELETE_VALUE:
+                return f"{self.key}={self.value}"
+            case self.Action.UNDO:
+                return f"job #{self.undoes_id}"
+        return self.key
 
     @property
     def description(self) -> str:
@@ -383,4 +414,8 @@ class LabelChange(models.Model):
         contacts = f"the audience “{self.target}”" if "audience" in self.selection else self.target
         if self.action == self.Action.ADD:
             return f"Add label {self.key}={self.value} to {contacts}"
-        return f"Remove label {self.key} from {contacts}"
+        if self.action == self.Action.REMOVE:
+            return f"Remove label {self.key} from {contacts}"
+        if self.action == self.Action.UNDO:
+            return f"Undo {self.summary}"
+        return f"{self.get_action_display()} {self.summary}"

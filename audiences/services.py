@@ -12,7 +12,7 @@ from django.db.models.functions import Greatest
 from django.tasks import task
 from django.utils import timezone
 
-from audiences import bulk
+from audiences import bulk, hygiene
 from audiences.conditions import audience_text, parse
 from audiences.models import Audience, LabelChange, StaticMember, matching
 from contacts.filters import saved_filter_contacts
@@ -121,6 +121,7 @@ def label_change_run(job: Job, progress: Progress) -> dict:
         action=change.action,
         key=change.key,
         value=change.value,
+        job_id=job.pk,
         progress=progress,
     )
     change.counts = asdict(counts)
@@ -379,3 +380,119 @@ def static_members_add_file(*, audience: Audience, path: Path) -> PhonesAdded:
     finally:
         path.unlink(missing_ok=True)
     return static_members_add_phones(audience=audience, phones=phones)
+
+
+# Label hygiene (rename, merge, delete) and undo: reviewed first, then run as jobs like bulk
+# label changes, and recorded in the same audit log.
+
+_EDIT_KINDS = {
+    LabelChange.Action.RENAME_KEY: Job.Kind.RENAME_KEY,
+    LabelChange.Action.MERGE_VALUES: Job.Kind.MERGE_VALUES,
+    LabelChange.Action.DELETE_VALUE: Job.Kind.DELETE_VALUE,
+    LabelChange.Action.DELETE_KEY: Job.Kind.DELETE_KEY,
+}
+
+
+def label_edit_start(
+    *, account: Account, user, edit: hygiene.LabelEdit, audience_ids: list[int] = ()
+) -> LabelChange:
+    """Record a reviewed label edit in the audit log and start its job; `audience_ids` are the
+    saved audiences (of those naming the edit's key or values) to rewrite in the same job."""
+    naming = {found.id for found in hygiene.naming_audiences(account, edit)}
+    rewrite = sorted(pk for pk in set(audience_ids) if pk in naming)
+    if rewrite and edit.action not in (
+        LabelChange.Action.RENAME_KEY,
+        LabelChange.Action.MERGE_VALUES,
+    ):
+        raise ValidationError(
+            "Only a rename or a merge can rewrite audiences.", code="invalid_request"
+        )
+    change = LabelChange.objects.create(
+        account=account,
+        created_by=user,
+        action=edit.action,
+        key=edit.key,
+        new_key=edit.new_key,
+        old_values=list(edit.values),
+        value=edit.value,
+        target="All contacts of the account",
+        audience_ids=rewrite,
+        selection={"account": True},
+    )
+    change.job = start_job(
+        account=account,
+        kind=_EDIT_KINDS[edit.action],
+        user=user,
+        params={"label_change": change.pk},
+        task=label_edit_task,
+    )
+    change.save(update_fields=["job"])
+    return change
+
+
+def label_edit_run(job: Job, progress: Progress) -> dict:
+    """The job's work: apply the recorded edit, then rewrite the chosen audiences."""
+    change = LabelChange.objects.get(pk=job.params["label_change"])
+    edit = hygiene.edit_of(change)
+    counts = asdict(hygiene.edit_apply(change.account_id, edit, job_id=job.pk, progress=progress))
+    if change.audience_ids:
+        with transaction.atomic():
+            counts["audiences_rewritten"] = hygiene.audiences_rewrite(
+                change.account_id, change.audience_ids, edit
+            )
+    change.counts = counts
+    change.save(update_fields=["counts"])
+    return counts
+
+
+@task
+def label_edit_task(job_id: int) -> None:
+    run_job(job_id, label_edit_run)
+
+
+def undo_target(job: Job) -> str:
+    """What an undo takes back, in words: the audit log's entry, or the import's file."""
+    change = LabelChange.objects.filter(job=job).first()
+    if change is not None:
+        return f"{change.get_action_display()} {change.summary} on {change.target}"
+    if job.kind == Job.Kind.IMPORT:
+        return f"Import of {job.params.get('file_name', 'a file')}"
+    return str(job)
+
+
+def undo_start(*, account: Account, user, job: Job) -> LabelChange:
+    """Record an undo of `job`'s change in the audit log and start its job."""
+    hygiene.check_undoable(job)
+    change = LabelChange.objects.create(
+        account=account,
+        created_by=user,
+        action=LabelChange.Action.UNDO,
+        key="",
+        undoes=job,
+        target=undo_target(job)[:500],
+        selection={"job": job.pk},
+    )
+    change.job = start_job(
+        account=account,
+        kind=Job.Kind.UNDO,
+        user=user,
+        params={"label_change": change.pk},
+        task=undo_task,
+    )
+    change.save(update_fields=["job"])
+    return change
+
+
+def undo_run(job: Job, progress: Progress) -> dict:
+    change = LabelChange.objects.select_related("undoes").get(pk=job.params["label_change"])
+    if change.undoes is None:
+        raise ValidationError("The job to undo no longer exists.")
+    counts = asdict(hygiene.undo_apply(change.undoes, undo_job_id=job.pk, progress=progress))
+    change.counts = counts
+    change.save(update_fields=["counts"])
+    return counts
+
+
+@task
+def undo_task(job_id: int) -> None:
+    run_job(job_id, undo_run)

@@ -60,6 +60,8 @@ urlpatterns = [
     ),
     path("contacts/actions/", views.contacts_label_action, name="contacts_label_action"),
     path("audit/", views.label_changes, name="label_changes"),
+    path("audit/undo/<int:job_id>/", views.undo, name="undo"),
     path("labels/", views.labels, name="labels"),
     path("labels/<str:key>/", views.label_detail, name="label_detail"),
+    path("labels/<str:key>/edit/", views.label_edit, name="label_edit"),
 ]

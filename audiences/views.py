@@ -3,19 +3,21 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from audiences import bulk, catalogue, services
+from audiences import bulk, catalogue, hygiene, services
 from audiences.builder import (
     DATE_OPERATORS,
     OPERATORS,
@@ -584,7 +586,10 @@ def labels(request: AccountRequest):
         "nav": "labels",
         "label_keys": keys,
         "most": max((item.contacts for item in keys), default=0),
-        "similar_keys": catalogue.similar_names(item.key for item in keys),
+        "similar_keys": [
+            {"names": group, "merges": [(t, next(k for k in group if k != t)) for t in group]}
+            for group in catalogue.similar_names(item.key for item in keys)
+        ],
     }
     return render(request, "audiences/labels.html", context)
 
@@ -614,7 +619,10 @@ def label_detail(request: AccountRequest, key: str):
         ),
         "label_values": values,
         "most": max((item.contacts for item in values), default=0),
-        "similar_values": catalogue.similar_names(item.value for item in values),
+        "similar_values": [
+            {"names": group, "merges": [(t, [v for v in group if v != t]) for t in group]}
+            for group in catalogue.similar_names(item.value for item in values)
+        ],
         "top_values": catalogue.TOP_VALUES,
     }
     return render(request, "audiences/label_detail.html", context)
@@ -830,10 +838,102 @@ def label_changes(request: AccountRequest):
     page = keyset_page(
         changes, ("-created_at", "-id"), per_page=AUDIT_PER_PAGE, params=request.GET, kept=()
     )
+    undone = set(
+        LabelChange.objects.filter(
+            account=request.account,
+            undoes__in=[change.job_id for change in page.rows if change.job_id],
+            job__status=Job.Status.SUCCEEDED,
+        ).values_list("undoes_id", flat=True)
+    )
+    now = timezone.now()
+    for change in page.rows:
+        change.undoable_until = None
+        job = change.job
+        if job is not None and job.kind in hygiene.UNDOABLE_KINDS and job.is_finished:
+            until = hygiene.records_kept_until(job)
+            if until >= now and job.pk not in undone:
+                change.undoable_until = until
+        change.undone = change.job_id in undone
     context = {
         "nav": "audit",
         "changes": page.rows,
         "page": page,
         "one_change": one_change is not None,
+        "record_days": settings.LABEL_RECORD_DAYS,
     }
     return render(request, "audiences/label_changes.html", context)
+
+
+_EDIT_TITLES = {
+    LabelChange.Action.RENAME_KEY: "Rename a key",
+    LabelChange.Action.MERGE_VALUES: "Merge values",
+    LabelChange.Action.DELETE_VALUE: "Delete a value",
+    LabelChange.Action.DELETE_KEY: "Delete a key",
+}
+
+
+@require_http_methods(["GET", "POST"])
+@account_view(Role.EDITOR)
+def label_edit(request: AccountRequest, key: str):
+    """Rename a key, merge values, delete a value or the key: the form, the review with exact
+    counts and the audiences naming what changes, then the job."""
+    if catalogue.label_key(request.account, key) is None:
+        raise Http404
+    data = request.POST if request.method == "POST" else request.GET
+    action = data.get("action", LabelChange.Action.RENAME_KEY)
+    if action not in _EDIT_TITLES:
+        action = LabelChange.Action.RENAME_KEY
+    given = {
+        "new_key": data.get("new_key", ""),
+        "values": data.getlist("values"),
+        "value": data.get("value", ""),
+    }
+    context = {
+        "nav": "labels",
+        "key": key,
+        "action": action,
+        "title": _EDIT_TITLES[action],
+        "given": given,
+        "key_values": catalogue.label_values(request.account, key),
+    }
+    if request.method == "POST":
+        try:
+            edit = hygiene.clean_edit(action=action, key=key, **given)
+        except ValidationError as error:
+            context["error"] = error.messages[0]
+        else:
+            if "confirm" in request.POST:
+                change = services.label_edit_start(
+                    account=request.account,
+                    user=request.user,
+                    edit=edit,
+                    audience_ids=[
+                        int(pk) for pk in request.POST.getlist("rewrite") if pk.isdigit()
+                    ],
+                )
+                return redirect("job_detail", request.account.slug, change.job_id)
+            context.update(
+                edit=edit,
+                review=hygiene.edit_review(request.account, edit),
+                audiences=hygiene.naming_audiences(request.account, edit),
+            )
+    return render(request, "audiences/label_edit.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@account_view(Role.EDITOR)
+def undo(request: AccountRequest, job_id: int):
+    """Undo a recorded change (a bulk change, a label edit, an import, an undo): the review,
+    then the job."""
+    job = get_object_or_404(Job.objects.filter(account=request.account), pk=job_id)
+    context = {"nav": "audit", "job": job, "target": services.undo_target(job)}
+    try:
+        hygiene.check_undoable(job)
+    except ValidationError as error:
+        context["error"] = error.messages[0]
+        return render(request, "audiences/undo.html", context)
+    if request.method == "POST":
+        change = services.undo_start(account=request.account, user=request.user, job=job)
+        return redirect("job_detail", request.account.slug, change.job_id)
+    context.update(review=hygiene.undo_review(job), undoable_until=hygiene.records_kept_until(job))
+    return render(request, "audiences/undo.html", context)

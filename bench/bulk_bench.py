@@ -10,7 +10,9 @@ contact):
 - baseline, add: `INSERT INTO label ... SELECT id, key, value FROM (<audience>) ON CONFLICT
   (contact_id, key) DO UPDATE SET value = EXCLUDED.value WHERE label.value <> EXCLUDED.value`;
 - baseline, remove: `DELETE FROM label WHERE key = ... AND contact_id IN (<audience>)`;
-- re-applying a label every member already has (ours), against ours' first application.
+- re-applying a label every member already has (ours), against ours' first application;
+- ours with its change records (what the job writes, to undo it) against ours without them,
+  one right after the other: the records' cost.
 
 Every run puts the data back as it found it (the benchmark key is removed again), so the data
 set stays reusable. Targets (docs/performance.md): ours within 1.3x of the baseline; on
@@ -32,6 +34,8 @@ KEY = "bench_flag"
 VALUE = "on"
 RATIO = 1.3
 REAPPLY_SHARE = 0.5
+# Recording what a change did (to undo it) may add at most this much.
+RECORDING_COST = 1.25
 AUDIENCES = {"100k": "label:store EXISTS", "1M": ""}
 LIMIT_S = {"100k": 2.0, "1M": 15.0}
 
@@ -59,18 +63,25 @@ def _timed(work) -> float:
     return time.perf_counter() - start
 
 
-def _ours(account, conditions: str, action: str):
+def _ours(account, conditions: str, action: str, *, recorded: bool = True):
+    """What the job runs, recording every changed label (`recorded`) as the job does, or not:
+    the two measured one right after the other give the cost of the records."""
     from audiences import bulk
     from audiences.compiler import members
     from audiences.conditions import parse
+    from trackly.models import Job
 
     def work():
+        job_id = None
+        if recorded:
+            job_id = Job.objects.create(account=account, kind=Job.Kind.ADD_LABEL).pk
         bulk.apply(
             members(account, parse(conditions), None),
             account_id=account.pk,
             action=action,
             key=KEY,
             value=VALUE,
+            job_id=job_id,
         )
 
     return work
@@ -104,8 +115,10 @@ def _baseline_remove(account, conditions: str):
 
 
 def _tidy() -> None:
-    """Reclaim the rows a round deleted, as autovacuum would between bulk changes, untimed."""
+    """Reclaim the rows a round deleted, as autovacuum would between bulk changes, untimed;
+    the round's change records go too."""
     with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM contacts_labelrecord")
         if connection.vendor == "postgresql":
             cursor.execute("VACUUM (ANALYZE) contacts_label")
         else:
@@ -121,7 +134,8 @@ def run(account, repeat: int = 3) -> list[dict]:
     rows = []
     for size, conditions in AUDIENCES.items():
         samples: dict[str, list[float]] = {
-            name: [] for name in ("ours add", "base add", "ours again", "ours rm", "base rm")
+            name: []
+            for name in ("ours add", "base add", "ours again", "ours rm", "base rm", "unrecorded")
         }
         for round_ in range(repeat):
             order = [("base", "ours"), ("ours", "base")][round_ % 2]
@@ -130,6 +144,10 @@ def run(account, repeat: int = 3) -> list[dict]:
                     samples["base add"].append(_timed(_baseline_add(account, conditions)))
                     samples["base rm"].append(_timed(_baseline_remove(account, conditions)))
                 else:
+                    unrecorded = _ours(account, conditions, "add", recorded=False)
+                    samples["unrecorded"].append(_timed(unrecorded))
+                    _timed(_baseline_remove(account, conditions))
+                    _tidy()
                     samples["ours add"].append(_timed(_ours(account, conditions, "add")))
                     samples["ours again"].append(_timed(_ours(account, conditions, "add")))
                     samples["ours rm"].append(_timed(_ours(account, conditions, "remove")))
@@ -152,6 +170,17 @@ def run(account, repeat: int = 3) -> list[dict]:
                     "target": f"<= {RATIO}x baseline, <= {limit:g} s",
                 }
             )
+        recording = median["ours add"] / median["unrecorded"]
+        rows.append(
+            {
+                "operation": f"recording cost: add label to {size}",
+                "ours_s": round(median["ours add"], 3),
+                "baseline_s": round(median["unrecorded"], 3),
+                "ratio": round(recording, 3),
+                "status": "PASS" if recording <= RECORDING_COST else "MISS",
+                "target": f"<= {RECORDING_COST}x the same without records",
+            }
+        )
         again = median["ours again"] / median["ours add"]
         rows.append(
             {
@@ -182,6 +211,9 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--contacts", type=int, help="the data set's size (default: bench.run's, 1,000,000)"
+    )
     args = parser.parse_args()
     from bench import run as harness
 
@@ -194,7 +226,7 @@ def main() -> None:
     # The data set of `bench.run`, built first if it is missing (with bench.run's defaults).
     defaults = harness.parse_args([])
     target.create(drop=False)
-    harness.ensure_data_set(target, defaults.contacts, defaults.seed)
+    harness.ensure_data_set(target, args.contacts or defaults.contacts, defaults.seed)
     account = Account.objects.get(slug=harness.SLUG)
     load = os.getloadavg()
     rows = run(account, args.repeat)

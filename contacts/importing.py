@@ -70,7 +70,7 @@ from contacts.labels import (
     clean_key,
     clean_value,
 )
-from contacts.models import Contact, Label, SendingList
+from contacts.models import Contact, CreatedContact, Label, LabelRecord, SendingList
 from contacts.phones import (
     is_doubtful,
     is_supported_region,
@@ -110,6 +110,10 @@ CREATED, UPDATED, UNCHANGED, SKIPPED, REJECTED = (
 
 _CONTACT = Contact._meta.db_table
 _LABEL = Label._meta.db_table
+_RECORD = LabelRecord._meta.db_table
+_CREATED = CreatedContact._meta.db_table
+# A phone met again in a later chunk: the label's first value before stays, its last after wins.
+_RECORD_AGAIN = "ON CONFLICT (job_id, contact_id, key) DO UPDATE SET after = excluded.after"
 _SUBSCRIBED = Contact.Status.SUBSCRIBED.value
 _UPLOAD_NAME_LENGTH = 32
 
@@ -1098,9 +1102,11 @@ class _StaleReadError(Exception):
 
 
 class _Store:
-    def __init__(self, sending_list: SendingList):
+    def __init__(self, sending_list: SendingList, job_id: int | None = None):
         self.list_id = sending_list.pk
         self.account_id = sending_list.account_id
+        # The import's records (`LabelRecord`, `CreatedContact`), so that it can be undone.
+        self.job_id = job_id
 
     def fetch(self, phones: list[str], *, lock: bool) -> dict[str, _Contact]:
         """The list's contacts with these phones, with their labels (subscribed ones only:
@@ -1169,11 +1175,16 @@ class _Store:
         for contact in contacts.values():
             changed = contact.changed_labels()
             if changed:
-                rows.extend((contact.id, key, value) for key, value in changed.items())
+                stored = contact.stored
+                rows.extend(
+                    (contact.id, key, value, stored.get(key)) for key, value in changed.items()
+                )
                 if not contact.created:
                     touched.append(contact.id)
         if rows:
             self.upsert_labels(rows)
+        if self.job_id is not None and new:
+            self.record_created([contacts[phone].id for phone in new])
         if touched:
             with connection.cursor() as cursor:
                 cursor.execute(
@@ -1198,8 +1209,18 @@ class _Store:
     def insert_contacts(self, phones: list[str], now) -> list[tuple[str, int]]:
         raise NotImplementedError
 
-    def upsert_labels(self, rows: list[tuple[int, str, str]]) -> None:
+    def upsert_labels(self, rows: list[tuple[int, str, str, str | None]]) -> None:
+        """Write (contact id, key, value) of each row, and record its value before (the row's
+        last item) under the job."""
         raise NotImplementedError
+
+    def record_created(self, ids: list[int]) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {_CREATED} (job_id, contact_id) "  # noqa: S608
+                f"SELECT %s, created.* FROM ({self.ids_source}) AS created",
+                [self.job_id, self.many(ids)],
+            )
 
 
 class _PostgresStore(_Store):
@@ -1263,20 +1284,27 @@ class _PostgresStore(_Store):
             )
             return cursor.fetchall()
 
-    def upsert_labels(self, rows: list[tuple[int, str, str]]) -> None:
+    def upsert_labels(self, rows: list[tuple[int, str, str, str | None]]) -> None:
         with connection.cursor() as cursor:
             # A session-private staging table, emptied for each chunk; COPY is the fastest way
             # to hand PostgreSQL many rows.
             cursor.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS trackly_import_labels "
-                "(contact_id bigint, key text, value text)"
+                "(contact_id bigint, key text, value text, before text)"
             )
             cursor.execute("TRUNCATE trackly_import_labels")
             with cursor.copy(
-                "COPY trackly_import_labels (contact_id, key, value) FROM STDIN"
+                "COPY trackly_import_labels (contact_id, key, value, before) FROM STDIN"
             ) as copy:
                 for row in rows:
                     copy.write_row(row)
+            if self.job_id is not None:
+                cursor.execute(
+                    f"INSERT INTO {_RECORD} (job_id, contact_id, key, before, after) "  # noqa: S608
+                    "SELECT %s, contact_id, key, before, value FROM trackly_import_labels "
+                    f"{_RECORD_AGAIN}",
+                    [self.job_id],
+                )
             cursor.execute(
                 f"""
                 INSERT INTO {_LABEL} (account_id, contact_id, key, value)
@@ -1320,21 +1348,30 @@ class _SQLiteStore(_Store):
             )
             return cursor.fetchall()
 
-    def upsert_labels(self, rows: list[tuple[int, str, str]]) -> None:
+    def upsert_labels(self, rows: list[tuple[int, str, str, str | None]]) -> None:
         with connection.cursor() as cursor:
             cursor.executemany(
                 f"""
                 INSERT INTO {_LABEL} (account_id, contact_id, key, value) VALUES (%s, %s, %s, %s)
                 ON CONFLICT (contact_id, key) DO UPDATE SET value = excluded.value
                 """,  # noqa: S608
-                [(self.account_id, *row) for row in rows],
+                [(self.account_id, *row[:3]) for row in rows],
             )
+            if self.job_id is not None:
+                cursor.execute(
+                    f"""
+                    INSERT INTO {_RECORD} (job_id, contact_id, key, before, after)
+                    SELECT %s, value ->> 0, value ->> 1, value ->> 3, value ->> 2
+                    FROM json_each(%s) WHERE true {_RECORD_AGAIN}
+                    """,  # noqa: S608
+                    [self.job_id, json.dumps(rows)],
+                )
 
 
-def _store_for(sending_list: SendingList) -> _Store:
+def _store_for(sending_list: SendingList, job_id: int | None = None) -> _Store:
     if connection.vendor == "postgresql":
-        return _PostgresStore(sending_list)
-    return _SQLiteStore(sending_list)
+        return _PostgresStore(sending_list, job_id)
+    return _SQLiteStore(sending_list, job_id)
 
 
 class _DryRunMemory:
@@ -1551,6 +1588,7 @@ def import_file(
     chunk_rows: int = CHUNK_ROWS,
     mapping: Mapping | None = None,
     region: str | None = None,
+    job_id: int | None = None,
 ) -> ImportResult:
     """Import a CSV file into `sending_list` (or, with `dry_run`, only tell what it would do),
     its columns read as `mapping` says (the header decides what it leaves out), its numbers
@@ -1559,6 +1597,8 @@ def import_file(
     Raises `ValidationError` before writing anything when the file is rejected as a whole;
     otherwise every row gets an outcome. `progress(done, total)` is called after each chunk (a
     dry run's) or inside its transaction, after its writes: what it raises rolls the chunk back.
+    With `job_id`, every changed label and every created contact is recorded under that job
+    (`LabelRecord`, `CreatedContact`), in the chunk's transaction, so that it can be undone.
     """
     path = Path(path)
     progress = progress or _no_progress
@@ -1568,7 +1608,7 @@ def import_file(
     result = ImportResult(dry_run=dry_run, region=region, mapping=mapping.as_dict())
     result.describe_columns(header, filled)
     progress(0, total)
-    store = _store_for(sending_list)
+    store = _store_for(sending_list, None if dry_run else job_id)
     memory = _DryRunMemory() if dry_run else None
     try:
         chunks = _read_chunks(path, header, _Regions(region), chunk_rows, store.stored_phones)
@@ -1708,6 +1748,7 @@ def import_run(job: Job, progress: Progress) -> dict:
             progress=progress,
             mapping=clean_mapping(params.get("mapping")),
             region=params.get("region"),
+            job_id=job.pk,
         )
     except ValidationError:
         path.unlink(missing_ok=True)

@@ -342,3 +342,42 @@ class LabelValueCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}: {self.contacts}"
+
+
+class LabelRecord(models.Model):
+    """One label a bulk change changed on one contact: its value before and after.
+
+    Written by the change's own chunk transactions, set-based, for every bulk change (Add and
+    Remove Label, rename, merge, delete, import, undo), so that the change can be undone. NULL
+    stands for "absent". Kept `LABEL_RECORD_DAYS` days (`label_records_prune`). No foreign key
+    constraints: checking them would cost every recorded row a lookup, and a contact erased
+    since simply has nothing to restore.
+    """
+
+    # Also serves reading a job's records in contact order, chunk by chunk, and pruning.
+    pk = models.CompositePrimaryKey("job_id", "contact_id", "key")
+    job = models.ForeignKey(
+        "trackly.Job", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    contact_id = models.BigIntegerField()
+    key = models.CharField(max_length=KEY_MAX_LENGTH)
+    # NULL, not "", for absent: a label value is never empty, and SQL compares NULLs apart.
+    before = models.CharField(max_length=VALUE_MAX_LENGTH, null=True)  # noqa: DJ001
+    after = models.CharField(max_length=VALUE_MAX_LENGTH, null=True)  # noqa: DJ001
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.before} → {self.after}"
+
+
+class CreatedContact(models.Model):
+    """A contact an import created: the import's undo erases it unless it changed since."""
+
+    # Also serves reading an import's new contacts in id order, and pruning.
+    pk = models.CompositePrimaryKey("job_id", "contact_id")
+    job = models.ForeignKey(
+        "trackly.Job", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    contact_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} (job {self.job_id})"

@@ -9,15 +9,17 @@ is the one place a write counts the labels (the callers only validate them).
 """
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from contacts.labels import check_label_count, clean_key, clean_label_set
-from contacts.models import Contact, Label, SendingList
+from contacts.models import Contact, CreatedContact, Label, LabelRecord, SendingList
 from contacts.phones import normalize_phone
-from trackly.models import Account
+from trackly.models import Account, Job
 
 
 def _lock_contact(contact: Contact) -> Contact:
@@ -178,3 +180,14 @@ def sending_list_update(*, sending_list: SendingList, name: str) -> SendingList:
     sending_list.name = name
     _save_list(sending_list, update_fields=["name"])
     return sending_list
+
+
+def label_records_prune(*, now: datetime | None = None) -> int:
+    """Delete the change records (`LabelRecord`, `CreatedContact`) of jobs started more than
+    `LABEL_RECORD_DAYS` days ago, after which those changes can no longer be undone; return
+    how many label records went."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.LABEL_RECORD_DAYS)
+    old_jobs = Job.objects.filter(created_at__lt=cutoff).values("pk")
+    deleted, _ = LabelRecord.objects.filter(job__in=old_jobs).delete()
+    CreatedContact.objects.filter(job__in=old_jobs).delete()
+    return deleted

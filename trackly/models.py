@@ -139,6 +139,11 @@ class Job(models.Model):
         IMPORT_PREVIEW = "import_preview", "Import preview"
         IMPORT = "import", "Import"
         FILL_STATIC = "fill_static", "Freeze audience"
+        RENAME_KEY = "rename_key", "Rename label key"
+        MERGE_VALUES = "merge_values", "Merge label values"
+        DELETE_VALUE = "delete_value", "Delete label value"
+        DELETE_KEY = "delete_key", "Delete label key"
+        UNDO = "undo", "Undo"
 
     # The kinds whose result is an import's (`contacts.importing`), shown on the import's page.
     IMPORT_KINDS = (Kind.IMPORT_PREVIEW, Kind.IMPORT)

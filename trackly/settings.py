@@ -162,6 +162,8 @@ IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 100 * 1024 * 1024)
 IMPORT_DIR = Path(os.environ.get("IMPORT_DIR", str(BASE_DIR / "var" / "imports")))
 # Contacts per transaction in bulk label changes: smaller means shorter locks, more statements.
 BULK_CHUNK_SIZE = env_int("BULK_CHUNK_SIZE", 20_000)
+# Days a bulk change's records are kept, and so how long it can be undone.
+LABEL_RECORD_DAYS = env_int("LABEL_RECORD_DAYS", 30)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -24,6 +24,9 @@ ENDPOINTS = [
     ("POST", "/api/v1/contacts/{contact_id}/resubscribe", None, True, True),
     ("GET", "/api/v1/labels", None, False, False),
     ("GET", "/api/v1/labels/{key}/values", None, False, False),
+    ("POST", "/api/v1/labels/{key}/rename", {"new_key": "level"}, True, False),
+    ("POST", "/api/v1/labels/{key}/merge", {"values": ["gold"], "into": "Gold"}, True, False),
+    ("POST", "/api/v1/labels/{key}/delete", {"value": "gold"}, True, False),
     ("GET", "/api/v1/audiences", None, False, False),
     ("POST", "/api/v1/audiences", {"name": "New"}, True, False),
     ("POST", "/api/v1/audiences/count", {"conditions": "tier = gold"}, False, False),
@@ -39,6 +42,7 @@ ENDPOINTS = [
     ("POST", "/api/v1/audiences/{audience_id}/members", {"contact_ids": [1]}, True, True),
     ("POST", "/api/v1/audiences/{audience_id}/members/remove", {"contact_ids": [1]}, True, True),
     ("GET", "/api/v1/jobs/{job_id}", None, False, True),
+    ("POST", "/api/v1/jobs/{job_id}/undo", {"dry_run": True}, True, True),
     ("POST", "/api/v1/imports", "upload", True, False),
 ]
 CSV = b"phone_number,label_tier\n+14155551299,gold\n"
@@ -48,7 +52,7 @@ IDS = [f"{method} {path}" for method, path, *_ in ENDPOINTS]
 @pytest.fixture
 def objects(account, contact):
     audience = Audience.objects.create(account=account, name="Gold", conditions="tier = gold")
-    job = Job.objects.create(account=account, kind=Job.Kind.ADD_LABEL)
+    job = Job.objects.create(account=account, kind=Job.Kind.ADD_LABEL, status="succeeded")
     static = Audience.objects.create(account=account, name="Kept", kind=Audience.Kind.STATIC)
     return {
         "static_audience_id": static.pk,

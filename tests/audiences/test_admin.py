@@ -141,3 +141,23 @@ def test_admin_add_label_action_asks_for_a_value(superuser_client, contact):
     )
     assert 'name="key"' in remove.content.decode()
     assert 'name="value"' not in remove.content.decode()
+
+
+def test_admin_action_undoes_a_change_through_the_same_job(superuser_client, contact):
+    url = reverse("admin:contacts_contact_changelist")
+    superuser_client.post(
+        url,
+        {"action": "add_label", ACTION_CHECKBOX_NAME: [contact.pk], "key": "tier", "value": "x"},
+    )
+    change = LabelChange.objects.get()
+    assert Label.objects.get(contact=contact, key="tier").value == "x"
+    audit = reverse("admin:audiences_labelchange_changelist")
+    superuser_client.post(audit, {"action": "undo", ACTION_CHECKBOX_NAME: [change.pk]})
+    assert Label.objects.get(contact=contact, key="tier").value == "gold"
+    undo = LabelChange.objects.get(action="undo")
+    assert undo.undoes_id == change.job_id
+    assert undo.counts["labels"] == 1
+    response = superuser_client.post(
+        audit, {"action": "undo", ACTION_CHECKBOX_NAME: [change.pk]}, follow=True
+    )
+    assert "undo that undo instead" in response.content.decode()

@@ -498,13 +498,19 @@ def test_similar_keys_and_values_are_flagged(viewer_client, shop, sending_list):
         {"Source": "facebook", "buyer-status": "once", "LTV_tier": "vip"},
     )
     keys = viewer_client.get(url("labels", "acme")).context["similar_keys"]
-    assert keys == [
+    assert [group["names"] for group in keys] == [
         ["LTV_tier", "ltv_tier"],
         ["Source", "source"],
         ["buyer-status", "buyer_status"],
     ]
+    assert keys[1]["merges"] == [("Source", "source"), ("source", "Source")]
     values = viewer_client.get(url("label_detail", "acme", "source")).context["similar_values"]
-    assert values == [["Facebook", "facebook"]]
+    assert values == [
+        {
+            "names": ["Facebook", "facebook"],
+            "merges": [("Facebook", ["facebook"]), ("facebook", ["Facebook"])],
+        }
+    ]
 
 
 def test_label_detail_shows_values_as_bars_with_links(viewer_client, shop):

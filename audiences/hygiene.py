@@ -1,0 +1,621 @@
+"""Label hygiene and undo: rename a key, merge values, delete a value or a key across an
+account, and take back any recorded bulk change.
+
+Every operation has a review (`edit_review`, `undo_review`) that counts exactly what it would
+do now, changing nothing, and a run (`edit_apply`, `undo_apply`) that does it chunk by chunk
+of contacts, each chunk a transaction of a few set-based statements that also writes the
+change's records (`contacts.models.LabelRecord`: per contact and key, the value before and
+after). The review and the run classify contacts with the same SQL, so their counts agree.
+A run stopped half-way leaves whole chunks; running the operation again finds only what is
+left to do (a rename finds only contacts still having the old key; an undo leaves out the
+contacts an earlier run of the same undo restored), so nothing changes twice.
+
+Undo works from the records alone: a contact is restored only if every label the change wrote
+is still as the change left it (and, for a contact an import created, it has no other label
+and is still subscribed, in which case it is erased); otherwise it changed since and is left
+alone, counted. A contact that restoring would take past the 50-label limit is skipped,
+counted. On PostgreSQL each chunk locks its contacts first (as `audiences.bulk` does), so the
+classification holds until the chunk commits.
+"""
+
+import dataclasses
+from array import array
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audiences.bulk import ids_source, lock_contacts, of_contacts
+from audiences.conditions import Condition, Node, parse, to_text
+from audiences.models import Audience, LabelChange
+from contacts.labels import MAX_LABELS_PER_CONTACT, clean_key, clean_value
+from contacts.models import Contact, CreatedContact, Label, LabelKeyCount, LabelRecord
+from trackly.db import plan_as_lookups
+from trackly.models import Account, Job
+
+Action = LabelChange.Action
+EDITS = (Action.RENAME_KEY, Action.MERGE_VALUES, Action.DELETE_VALUE, Action.DELETE_KEY)
+
+_LABEL = Label._meta.db_table
+_CONTACT = Contact._meta.db_table
+_RECORD = LabelRecord._meta.db_table
+_CREATED = CreatedContact._meta.db_table
+_LIMIT = MAX_LABELS_PER_CONTACT
+
+# The jobs whose changes are recorded, and so can be undone.
+UNDOABLE_KINDS = (
+    Job.Kind.ADD_LABEL,
+    Job.Kind.REMOVE_LABEL,
+    Job.Kind.IMPORT,
+    Job.Kind.RENAME_KEY,
+    Job.Kind.MERGE_VALUES,
+    Job.Kind.DELETE_VALUE,
+    Job.Kind.DELETE_KEY,
+    Job.Kind.UNDO,
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# What an edit is
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelEdit:
+    """One account-wide label edit. `key` is the key edited; a rename's `new_key`; a merge's
+    `values` merged into `value`; a deleted value is `value`."""
+
+    action: str
+    key: str
+    new_key: str = ""
+    values: tuple[str, ...] = ()
+    value: str = ""
+
+    def labels(self, account_id: int):
+        """The labels the edit changes (one per contact: a contact has each key once)."""
+        labels = Label.objects.filter(account_id=account_id, key=self.key)
+        if self.action == Action.MERGE_VALUES:
+            return labels.filter(value__in=self.values)
+        if self.action == Action.DELETE_VALUE:
+            return labels.filter(value=self.value)
+        return labels
+
+    def describe(self) -> str:
+        match self.action:
+            case Action.RENAME_KEY:
+                return f"Rename {self.key} to {self.new_key}"
+            case Action.MERGE_VALUES:
+                return f"Merge {', '.join(self.values)} into {self.value} ({self.key})"
+            case Action.DELETE_VALUE:
+                return f"Delete {self.key}={self.value}"
+        return f"Delete the key {self.key}"
+
+
+def clean_edit(
+    *, action: str, key: object, new_key: object = "", values: object = (), value: object = ""
+) -> LabelEdit:
+    """Validate an edit with the one label validator; raise `ValidationError` naming the
+    problem (codes `invalid_label_key`, `invalid_label_value`, `invalid_request`)."""
+    if action not in EDITS:
+        raise ValidationError(f"Unknown label edit {action!r}.", code="invalid_request")
+    key = clean_key(key)
+    if action == Action.RENAME_KEY:
+        new_key = clean_key(new_key)
+        if new_key == key:
+            raise ValidationError(
+                "The new key is the key itself: there is nothing to rename.",
+                code="invalid_label_key",
+            )
+        return LabelEdit(action, key, new_key=new_key)
+    if action == Action.MERGE_VALUES:
+        if not isinstance(values, list | tuple) or not values:
+            raise ValidationError("Choose at least one value to merge.", code="invalid_label_value")
+        target = clean_value(value)
+        merged = []
+        for raw in values:
+            cleaned = clean_value(raw)
+            if cleaned != target and cleaned not in merged:
+                merged.append(cleaned)
+        if not merged:
+            raise ValidationError(
+                f"Every value chosen is {target!r} already: there is nothing to merge.",
+                code="invalid_label_value",
+            )
+        return LabelEdit(action, key, values=tuple(merged), value=target)
+    if action == Action.DELETE_VALUE:
+        return LabelEdit(action, key, value=clean_value(value))
+    return LabelEdit(action, key)
+
+
+def edit_of(change: LabelChange) -> LabelEdit:
+    return LabelEdit(
+        change.action,
+        change.key,
+        new_key=change.new_key,
+        values=tuple(change.old_values),
+        value=change.value,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Saved audiences that name what an edit changes
+# ---------------------------------------------------------------------------------------------
+
+
+def _nodes(node: object) -> Iterator[object]:
+    """`node` and every node below it, whatever kinds of condition the language has."""
+    if node is None:
+        return
+    yield node
+    for field in dataclasses.fields(node):
+        value = getattr(node, field.name)
+        items = value if isinstance(value, tuple) else (value,)
+        for item in items:
+            if dataclasses.is_dataclass(item):
+                yield from _nodes(item)
+
+
+def _names(node: object, edit: LabelEdit) -> bool:
+    if getattr(node, "key", None) != edit.key:
+        return False
+    if edit.action in (Action.RENAME_KEY, Action.DELETE_KEY):
+        return True
+    named = set(edit.values) if edit.action == Action.MERGE_VALUES else {edit.value}
+    return isinstance(node, Condition) and bool(named & set(node.values))
+
+
+def _rewritten_node(node, edit: LabelEdit):
+    changes = {}
+    for field in dataclasses.fields(node):
+        value = getattr(node, field.name)
+        if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+            changes[field.name] = tuple(_rewritten_node(child, edit) for child in value)
+        elif dataclasses.is_dataclass(value):
+            changes[field.name] = _rewritten_node(value, edit)
+    if getattr(node, "key", None) == edit.key:
+        if edit.action == Action.RENAME_KEY:
+            changes["key"] = edit.new_key
+        elif edit.action == Action.MERGE_VALUES and isinstance(node, Condition):
+            mapped = [edit.value if v in edit.values else v for v in node.values]
+            # `IN [Facebook, facebook]` becomes `IN [facebook]`: a list names a value once.
+            changes["values"] = tuple(dict.fromkeys(mapped))
+    return dataclasses.replace(node, **changes) if changes else node
+
+
+def rewritten_conditions(conditions: str, edit: LabelEdit) -> str | None:
+    """The conditions with the edit applied (a rename's key, a merge's values), printed in
+    canonical form; None for an edit that has no rewrite (deleting)."""
+    if edit.action not in (Action.RENAME_KEY, Action.MERGE_VALUES):
+        return None
+    return to_text(_rewritten_node(parse(conditions), edit))
+
+
+@dataclass
+class NamingAudience:
+    id: int
+    name: str
+    conditions: str
+    rewritten: str | None
+
+
+def naming_audiences(account: Account, edit: LabelEdit) -> list[NamingAudience]:
+    """The account's saved audiences whose conditions name what the edit changes, with their
+    conditions as the edit would rewrite them."""
+    found = []
+    candidates = Audience.objects.for_account(account).exclude(conditions="")
+    for audience in candidates.filter(conditions__contains=edit.key).order_by("name"):
+        tree: Node | None = parse(audience.conditions)
+        if any(_names(node, edit) for node in _nodes(tree)):
+            rewritten = rewritten_conditions(audience.conditions, edit)
+            found.append(NamingAudience(audience.pk, audience.name, audience.conditions, rewritten))
+    return found
+
+
+def audiences_rewrite(account_id: int, audience_ids: list[int], edit: LabelEdit) -> int:
+    """Rewrite the conditions of these audiences (those that still name the edit's key or
+    values); return how many changed. Running it twice changes nothing the second time."""
+    rewritten = 0
+    for audience in Audience.objects.filter(account_id=account_id, pk__in=audience_ids):
+        conditions = rewritten_conditions(audience.conditions, edit)
+        if conditions is not None and conditions != audience.conditions:
+            audience.conditions = conditions
+            audience.save(update_fields=["conditions", "updated_at"])
+            rewritten += 1
+    return rewritten
+
+
+# ---------------------------------------------------------------------------------------------
+# Renaming, merging, deleting
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EditCounts:
+    """What an edit does: `contacts` change; for a rename, `kept_target` of them already had
+    the new key (their value of it stays, the old key goes); `skipped` would pass 50 labels
+    (an edit never adds a label to a contact, so none is)."""
+
+    contacts: int = 0
+    kept_target: int = 0
+    skipped: int = 0
+
+    def __iadd__(self, other: "EditCounts") -> "EditCounts":
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+        return self
+
+
+def _edit_filter(edit: LabelEdit) -> tuple[str, list]:
+    """The SQL condition (on a label `l`) of the labels an edit changes, and its parameters."""
+    if edit.action == Action.MERGE_VALUES:
+        marks = ", ".join(["%s"] * len(edit.values))
+        return f"l.key = %s AND l.value IN ({marks})", [edit.key, *edit.values]
+    if edit.action == Action.DELETE_VALUE:
+        return "l.key = %s AND l.value = %s", [edit.key, edit.value]
+    return "l.key = %s", [edit.key]
+
+
+_HAS_TARGET = f"EXISTS (SELECT 1 FROM {_LABEL} t WHERE t.contact_id = l.contact_id AND t.key = %s)"  # noqa: S608
+
+
+def edit_review(account: Account, edit: LabelEdit) -> EditCounts:
+    """What the edit would do now, changing nothing."""
+    chosen, params = _edit_filter(edit)
+    kept, kept_params = "0", []
+    if edit.action == Action.RENAME_KEY:
+        kept = f"coalesce(sum(CASE WHEN {_HAS_TARGET} THEN 1 ELSE 0 END), 0)"
+        kept_params = [edit.new_key]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*), {kept} FROM {_LABEL} l WHERE l.account_id = %s AND {chosen}",  # noqa: S608
+            [*kept_params, account.pk, *params],
+        )
+        contacts, kept_target = map(int, cursor.fetchone())
+    return EditCounts(contacts=contacts, kept_target=kept_target)
+
+
+def _edit_chunk(account_id: int, ids: list[int], edit: LabelEdit, job_id: int) -> EditCounts:
+    """Apply the edit to the contacts `ids`, recording every changed label under `job_id`."""
+    if connection.vendor == "postgresql":
+        ids = lock_contacts(ids)
+        if not ids:
+            return EditCounts()
+    members, member_params = of_contacts(ids, "l.contact_id")
+    chosen, chosen_params = _edit_filter(edit)
+    where = f"l.account_id = %s AND {chosen} AND {members}"
+    where_params = [account_id, *chosen_params, *member_params]
+    record = f"INSERT INTO {_RECORD} (job_id, contact_id, key, before, after) "
+    counts = EditCounts()
+    with connection.cursor() as cursor:
+        if edit.action == Action.RENAME_KEY:
+            cursor.execute(
+                f"{record} SELECT %s, l.contact_id, l.key, l.value, NULL "  # noqa: S608
+                f"FROM {_LABEL} l WHERE {where}",
+                [job_id, *where_params],
+            )
+            counts.contacts = cursor.rowcount
+            cursor.execute(
+                f"{record} SELECT %s, l.contact_id, %s, NULL, l.value "  # noqa: S608
+                f"FROM {_LABEL} l WHERE {where} AND NOT {_HAS_TARGET}",
+                [job_id, edit.new_key, *where_params, edit.new_key],
+            )
+            counts.kept_target = counts.contacts - cursor.rowcount
+            if counts.kept_target:
+                cursor.execute(
+                    f"DELETE FROM {_LABEL} WHERE id IN (SELECT l.id FROM {_LABEL} l "  # noqa: S608
+                    f"WHERE {where} AND {_HAS_TARGET})",
+                    [*where_params, edit.new_key],
+                )
+            cursor.execute(
+                f"UPDATE {_LABEL} SET key = %s WHERE id IN "  # noqa: S608
+                f"(SELECT l.id FROM {_LABEL} l WHERE {where})",
+                [edit.new_key, *where_params],
+            )
+            return counts
+        after, after_params = (
+            ("%s", [edit.value])
+            if edit.action == Action.MERGE_VALUES
+            else (
+                "NULL",
+                [],
+            )
+        )
+        cursor.execute(
+            f"{record} SELECT %s, l.contact_id, l.key, l.value, {after} "  # noqa: S608
+            f"FROM {_LABEL} l WHERE {where}",
+            [job_id, *after_params, *where_params],
+        )
+        counts.contacts = cursor.rowcount
+        if edit.action == Action.MERGE_VALUES:
+            cursor.execute(
+                f"UPDATE {_LABEL} SET value = %s WHERE id IN "  # noqa: S608
+                f"(SELECT l.id FROM {_LABEL} l WHERE {where})",
+                [edit.value, *where_params],
+            )
+        else:
+            cursor.execute(
+                f"DELETE FROM {_LABEL} WHERE id IN (SELECT l.id FROM {_LABEL} l WHERE {where})",  # noqa: S608
+                where_params,
+            )
+    return counts
+
+
+def _chunks(ids: array, chunk_size: int | None) -> Iterator[list[int]]:
+    chunk_size = chunk_size or settings.BULK_CHUNK_SIZE
+    for start in range(0, len(ids), chunk_size):
+        yield ids[start : start + chunk_size].tolist()
+
+
+def edit_apply(
+    account_id: int, edit: LabelEdit, *, job_id: int, progress=None, chunk_size: int | None = None
+) -> EditCounts:
+    """Apply the edit to every contact it concerns now, chunk by chunk (see the module's
+    docstring); `progress` as in `audiences.bulk.apply`."""
+    # 8 bytes per contact, streamed from the database.
+    ids = array("q")
+    ids.extend(
+        edit.labels(account_id)
+        .order_by("contact_id")
+        .values_list("contact_id", flat=True)
+        .iterator(chunk_size=20_000)
+    )
+    total = len(ids)
+    if progress is not None:
+        progress(0, total)
+    counts = EditCounts()
+    done = 0
+    for chunk in _chunks(ids, chunk_size):
+        with transaction.atomic():
+            plan_as_lookups()
+            chunk_counts = _edit_chunk(account_id, chunk, edit, job_id)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+        counts += chunk_counts
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------
+# Undo
+# ---------------------------------------------------------------------------------------------
+
+RESTORE, ERASE, CHANGED, SKIPPED, DONE = "restore", "erase", "changed", "skipped", "done"
+
+
+@dataclass
+class UndoCounts:
+    """What an undo does: `labels` restored on `contacts`; `erased` contacts an import created;
+    `changed_since` contacts left alone because they changed after the change (or were
+    erased); `skipped` contacts that restoring would take past 50 labels."""
+
+    labels: int = 0
+    contacts: int = 0
+    erased: int = 0
+    changed_since: int = 0
+    skipped: int = 0
+
+    def __iadd__(self, other: "UndoCounts") -> "UndoCounts":
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+        return self
+
+
+def records_kept_until(job: Job) -> datetime:
+    """Until when a job's records are kept, and so until when it can be undone."""
+    return job.created_at + timedelta(days=settings.LABEL_RECORD_DAYS)
+
+
+def _earlier_undos(job: Job) -> list[int]:
+    """The jobs of earlier undos of `job`: the contacts they restored are not undone again."""
+    return list(
+        LabelChange.objects.filter(undoes=job, job__isnull=False).values_list("job_id", flat=True)
+    )
+
+
+def check_undoable(job: Job) -> None:
+    """Raise `ValidationError` (code `conflict`) when the job cannot be undone now."""
+    if job.kind not in UNDOABLE_KINDS:
+        raise ValidationError(
+            f"Job {job.pk} ({job.get_kind_display().lower()}) changed no labels: there is "
+            "nothing to undo.",
+            code="conflict",
+        )
+    if not job.is_finished:
+        raise ValidationError("The job has not finished: undo it once it has.", code="conflict")
+    if records_kept_until(job) < timezone.now():
+        raise ValidationError(
+            f"What the job changed was kept for {settings.LABEL_RECORD_DAYS} days only: "
+            "it can no longer be undone.",
+            code="conflict",
+        )
+    undos = LabelChange.objects.filter(undoes=job).select_related("job")
+    for undo in undos:
+        if undo.job is not None and undo.job.status == Job.Status.SUCCEEDED:
+            raise ValidationError(
+                f"This change was undone already (job {undo.job_id}); undo that undo instead.",
+                code="conflict",
+            )
+        if undo.job is not None and not undo.job.is_finished:
+            raise ValidationError(
+                f"An undo of this change is running (job {undo.job_id}).", code="conflict"
+            )
+
+
+def _distinct(left: str, right: str) -> str:
+    op = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    return f"{left} {op} {right}"
+
+
+@dataclass(frozen=True)
+class _UndoPlan:
+    """What the classification of an undo's contacts must look at: the earlier undos of the
+    same job, whether the job created contacts (an import), and whether any contact of the
+    account can reach the label limit (only if the account uses at least 50 keys; most use far
+    fewer, as `audiences.bulk` also counts on)."""
+
+    job_id: int
+    earlier: tuple[int, ...]
+    created: bool
+    may_be_full: bool
+
+
+def _undo_plan(job: Job, earlier: list[int]) -> _UndoPlan:
+    keys = LabelKeyCount.objects.filter(account_id=job.account_id)
+    return _UndoPlan(
+        job_id=job.pk,
+        earlier=tuple(earlier),
+        created=CreatedContact.objects.filter(job=job).exists(),
+        may_be_full=keys[:_LIMIT].count() >= _LIMIT,
+    )
+
+
+def _undo_state(contacts: str, plan: _UndoPlan) -> str:
+    """SQL classifying each contact of `contacts` (SQL yielding a column `id`) for undoing the
+    plan's job: (id, verdict). Job ids are integers from the database, written into the SQL."""
+    job = int(plan.job_id)
+    done = "false"
+    if plan.earlier:
+        ids = ", ".join(str(int(pk)) for pk in plan.earlier)
+        done = (
+            f"EXISTS (SELECT 1 FROM {_RECORD} d WHERE d.job_id IN ({ids}) AND d.contact_id = c.id)"  # noqa: S608
+        )
+    records = f"{_RECORD} r WHERE r.job_id = {job} AND r.contact_id = c.id"
+    changed = (
+        f"EXISTS (SELECT 1 FROM {_RECORD} r LEFT JOIN {_LABEL} l "  # noqa: S608
+        "ON l.contact_id = r.contact_id AND l.key = r.key "
+        f"WHERE r.job_id = {job} AND r.contact_id = c.id AND {_distinct('l.value', 'r.after')})"
+    )
+    labels_now = f"(SELECT count(*) FROM {_LABEL} n WHERE n.contact_id = c.id)"  # noqa: S608
+    created = ""
+    if plan.created:
+        created = f"""
+            WHEN EXISTS (
+                SELECT 1 FROM {_CREATED} cc WHERE cc.job_id = {job} AND cc.contact_id = c.id
+            ) THEN CASE
+                WHEN (SELECT k.status FROM {_CONTACT} k WHERE k.id = c.id) <> 'subscribed'
+                    OR {labels_now} <> (SELECT count(*) FROM {records} AND r.after IS NOT NULL)
+                THEN '{CHANGED}' ELSE '{ERASE}' END"""  # noqa: S608
+    full = ""
+    if plan.may_be_full:
+        full = f"""
+            WHEN {labels_now}
+                + (SELECT count(*) FROM {records} AND r.after IS NULL)
+                - (SELECT count(*) FROM {records} AND r.before IS NULL) > {_LIMIT}
+            THEN '{SKIPPED}'"""  # noqa: S608
+    return f"""
+        SELECT c.id AS id, CASE
+            WHEN {done} THEN '{DONE}'
+            WHEN NOT EXISTS (SELECT 1 FROM {_CONTACT} k WHERE k.id = c.id) THEN '{CHANGED}'
+            WHEN {changed} THEN '{CHANGED}'{created}{full}
+            ELSE '{RESTORE}'
+        END AS verdict
+        FROM ({contacts}) c
+    """  # noqa: S608
+
+
+def _undo_contacts(job_id: int) -> str:
+    job = int(job_id)
+    return (
+        f"SELECT DISTINCT contact_id AS id FROM {_RECORD} WHERE job_id = {job} "  # noqa: S608
+        f"UNION SELECT contact_id AS id FROM {_CREATED} WHERE job_id = {job}"
+    )
+
+
+# `{labels}` counts the records of the contacts to restore: the review's subquery, or 0 where
+# the run counts them as it copies them.
+_LABELS_TO_RESTORE = f"""coalesce(sum(CASE WHEN s.verdict = '{RESTORE}'
+            THEN (SELECT count(*) FROM {_RECORD} r WHERE r.job_id = %s AND r.contact_id = s.id)
+            ELSE 0 END), 0)"""  # noqa: S608
+_UNDO_TALLY = f"""
+    SELECT
+        {{labels}},
+        coalesce(sum(CASE WHEN s.verdict = '{RESTORE}' THEN 1 ELSE 0 END), 0),
+        coalesce(sum(CASE WHEN s.verdict = '{ERASE}' THEN 1 ELSE 0 END), 0),
+        coalesce(sum(CASE WHEN s.verdict = '{CHANGED}' THEN 1 ELSE 0 END), 0),
+        coalesce(sum(CASE WHEN s.verdict = '{SKIPPED}' THEN 1 ELSE 0 END), 0)
+    FROM {{state}} s
+"""  # noqa: S608
+
+
+def undo_review(job: Job) -> UndoCounts:
+    """What undoing `job` would do now, changing nothing."""
+    state = _undo_state(_undo_contacts(job.pk), _undo_plan(job, _earlier_undos(job)))
+    with connection.cursor() as cursor:
+        cursor.execute(_UNDO_TALLY.format(state=f"({state})", labels=_LABELS_TO_RESTORE), [job.pk])
+        return UndoCounts(*map(int, cursor.fetchone()))
+
+
+def _undo_chunk(job: Job, ids: list[int], earlier: list[int], undo_job_id: int) -> UndoCounts:
+    if connection.vendor == "postgresql":
+        # Contacts erased since are classified too (as changed since), not only those locked.
+        lock_contacts(ids)
+    # After the lock: the key counts are kept in the same transactions as the labels.
+    plan = _undo_plan(job, earlier)
+    account_id = job.account_id
+    source, source_params = ids_source(ids)
+    state = _undo_state(source, plan)
+    job = int(plan.job_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS trackly_undo_state "
+            "(id bigint PRIMARY KEY, verdict text)"
+        )
+        cursor.execute("DELETE FROM trackly_undo_state")
+        cursor.execute(f"INSERT INTO trackly_undo_state (id, verdict) {state}", source_params)
+        cursor.execute(_UNDO_TALLY.format(state="trackly_undo_state", labels="0"))
+        counts = UndoCounts(*map(int, cursor.fetchone()))
+        restoring = f"SELECT id FROM trackly_undo_state WHERE verdict = '{RESTORE}'"  # noqa: S608
+        # The undo's own records: the reverse of the change's, so that it can be undone too.
+        cursor.execute(
+            f"INSERT INTO {_RECORD} (job_id, contact_id, key, before, after) "  # noqa: S608
+            f"SELECT %s, r.contact_id, r.key, r.after, r.before FROM {_RECORD} r "
+            f"WHERE r.job_id = {job} AND r.contact_id IN ({restoring})",
+            [undo_job_id],
+        )
+        counts.labels = cursor.rowcount
+        cursor.execute(
+            f"DELETE FROM {_LABEL} WHERE contact_id IN ({restoring}) AND EXISTS ("  # noqa: S608
+            f"SELECT 1 FROM {_RECORD} r WHERE r.job_id = {job} "
+            f"AND r.contact_id = {_LABEL}.contact_id AND r.key = {_LABEL}.key AND r.before IS NULL)"
+        )
+        cursor.execute(
+            f"INSERT INTO {_LABEL} (account_id, contact_id, key, value) "  # noqa: S608
+            f"SELECT %s, r.contact_id, r.key, r.before FROM {_RECORD} r "
+            f"WHERE r.job_id = {job} AND r.before IS NOT NULL AND r.contact_id IN ({restoring}) "
+            "ON CONFLICT (contact_id, key) DO UPDATE SET value = excluded.value",
+            [account_id],
+        )
+        cursor.execute(f"SELECT id FROM trackly_undo_state WHERE verdict = '{ERASE}'")  # noqa: S608
+        erased = [pk for (pk,) in cursor.fetchall()]
+    if erased:
+        # Through the ORM, so that whatever refers to a contact goes with it.
+        Contact.objects.filter(pk__in=erased).delete()
+    return counts
+
+
+def undo_apply(
+    job: Job, *, undo_job_id: int, progress=None, chunk_size: int | None = None
+) -> UndoCounts:
+    """Undo `job`'s recorded change, chunk by chunk (see the module's docstring)."""
+    earlier = [pk for pk in _earlier_undos(job) if pk != undo_job_id]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM ({_undo_contacts(job.pk)}) c ORDER BY id")  # noqa: S608
+        ids = array("q", (pk for (pk,) in cursor.fetchall()))
+    total = len(ids)
+    if progress is not None:
+        progress(0, total)
+    counts = UndoCounts()
+    done = 0
+    for chunk in _chunks(ids, chunk_size):
+        with transaction.atomic():
+            plan_as_lookups()
+            chunk_counts = _undo_chunk(job, chunk, earlier, undo_job_id)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+        counts += chunk_counts
+    return counts
