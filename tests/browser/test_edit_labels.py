@@ -122,9 +122,9 @@ def test_invalid_key_shows_its_error_in_place_and_saves_nothing(page, log_in, ed
 def test_errors_take_the_focus_stay_in_view_and_are_announced(
     page, log_in, editor_user, contact, width
 ):
-    page.set_viewport_size({"width": width, "height": 800})
     label_contact(contact, {f"key_{number:02d}": f"value {number}" for number in range(30)})
     log_in(editor_user)
+    page.set_viewport_size({"width": width, "height": 800})
     _open_contact(page, contact)
     _edit_labels(page)
     # Row 25 of 32 (source, tier and 30 more in key order) is far below the first screen.
