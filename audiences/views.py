@@ -335,6 +335,12 @@ def audience_archive(request: AccountRequest, audience_id: int):
     audience = _get_audience(request, audience_id)
     archive = request.POST.get("archive") != "0"
     if archive and not audience.is_archived:
+        try:
+            # Refused before the confirm step: confirming could not help.
+            services.audience_check_unused(audience=audience, doing="archived")
+        except ValidationError as error:
+            messages.error(request, error.messages[0])
+            return redirect("audiences:audience_detail", request.account.slug, audience.pk)
         confirm = confirmation(
             request,
             title=f"Archive “{audience.name}”?",

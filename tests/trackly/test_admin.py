@@ -18,6 +18,7 @@ def account_form(account, memberships: list[dict]) -> dict:
         "name": account.name,
         "slug": account.slug,
         "default_region": account.default_region,
+        "time_zone": account.time_zone,
         "memberships-TOTAL_FORMS": str(len(memberships)),
         "memberships-INITIAL_FORMS": str(sum(1 for row in memberships if "id" in row)),
         "memberships-MIN_NUM_FORMS": "0",
