@@ -117,7 +117,7 @@ def region_for_country(value: str) -> str | None:
     if text.upper() in phonenumbers.SUPPORTED_REGIONS:
         return text.upper()
     digits = text.removeprefix("+")
-    if digits.isdigit() and len(digits) <= 3:
+    if digits.isascii() and digits.isdigit() and len(digits) <= 3:
         region = phonenumbers.region_code_for_country_code(int(digits))
     else:
         region = COUNTRY_ALIASES.get(text.lower())

@@ -165,6 +165,11 @@ def test_a_country_is_a_supported_region_or_nothing(text):
     assert region is None or region in phonenumbers.SUPPORTED_REGIONS
 
 
+def test_digits_that_are_not_ascii_are_not_a_calling_code():
+    assert region_for_country("+4\N{SUPERSCRIPT FOUR}") is None
+    assert region_for_country("\N{SUPERSCRIPT TWO}") is None
+
+
 # Numbers of another region
 
 
