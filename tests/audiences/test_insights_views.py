@@ -291,10 +291,8 @@ def test_an_empty_list_leads_to_the_import(editor_client, account, sending_list)
     response = editor_client.get(url("contacts:list_contacts", sending_list.pk))
     html = response.content.decode()
     assert 'data-testid="empty-list"' in html
-    assert (
-        f'<a class="button primary" href="/a/acme/lists/{sending_list.pk}/import/">Import CSV</a>'
-        in html
-    )
+    link = f'href="/a/acme/lists/{sending_list.pk}/import/">Import a CSV file</a>'
+    assert f'<a class="button primary" {link}' in html
 
 
 def test_a_filtered_list_without_matches_says_so(editor_client, account, contact):

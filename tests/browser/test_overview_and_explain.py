@@ -134,7 +134,7 @@ def test_an_empty_account_is_led_to_its_first_contacts(
     expect(empty).to_contain_text("No contacts on this list yet.")
     assert_no_overflow(page)
     shoot(page, "list-empty")
-    empty.get_by_role("link", name="Import CSV").click()
+    empty.get_by_role("link", name="Import a CSV file").click()
     expect(page).to_have_url(f"{live_server.url}/a/acme/lists/{sending_list.pk}/import/")
 
 
