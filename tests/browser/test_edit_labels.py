@@ -3,6 +3,7 @@
 import pytest
 from playwright.sync_api import Page, expect
 
+from contacts.phones import display_phone
 from tests.factories import label_contact
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -16,7 +17,7 @@ def _open_contact(page: Page, contact) -> None:
     """From the sending lists, open the contact's list and then the contact, by their links."""
     page.get_by_role("link", name=contact.sending_list.name, exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(contact.sending_list.name)
-    page.get_by_role("link", name=contact.phone_number, exact=True).click()
+    page.get_by_role("link", name=display_phone(contact.phone_number), exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(contact.phone_number)
 
 

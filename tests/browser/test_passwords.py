@@ -44,7 +44,7 @@ def test_a_new_member_chooses_a_password_at_first_login_and_changes_it_later(
     page.get_by_label("New password again").fill(NEW)
     page.get_by_role("button", name="Save password").click()
     expect(page.get_by_text("Your password is changed.")).to_be_visible()
-    expect(page).to_have_url(re.compile(r"/a/acme/lists/$"))
+    expect(page).to_have_url(re.compile(r"/a/acme/$"))
 
     page.get_by_role("link", name="Password").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Change your password")

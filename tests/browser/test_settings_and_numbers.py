@@ -4,6 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from contacts.models import Contact
+from contacts.phones import display_phone
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -37,7 +38,7 @@ def test_counts_are_grouped_and_one_is_singular(
     page.goto(f"{live_server.url}/a/acme/lists/")
     expect(page.get_by_test_id(f"count-{sending_list.pk}")).to_have_text("1,234")
     page.goto(f"{live_server.url}/a/acme/lists/{sending_list.pk}/?q=%2B14155551234")
-    page.get_by_role("checkbox", name=f"Tick {contact.phone_number}").check()
+    page.get_by_role("checkbox", name=f"Tick {display_phone(contact.phone_number)}").check()
     page.get_by_role("button", name="Continue…").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(
         "Add a label to 1 ticked contact on Main"
