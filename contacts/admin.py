@@ -6,7 +6,10 @@ only by `services.contact_labels_replace`. Labels are edited on their contact; t
 read-only. Contacts are imported as CSV into one sending list by the dashboard's import pipeline
 (`contacts.importing.import_file`: the same rows, outcomes and messages), at
 django-import-export's import and confirmation URLs with its forms; the export is
-django-import-export's, of one sending list (`contacts.resources`).
+django-import-export's, of one sending list (`contacts.resources`). The label key and value
+counts are read-only lists whose actions rename a key, merge values and delete a value or a key
+with the dashboard's review (`hygiene.edit_review`, `hygiene.naming_audiences`) and job
+(`audiences.services.label_edit_start`).
 """
 
 from collections import defaultdict
@@ -27,13 +30,14 @@ from import_export.admin import ImportExportMixin
 from import_export.formats import base_formats
 from import_export.forms import ConfirmImportForm, ExportForm, ImportForm
 
-from audiences import bulk
+from audiences import bulk, hygiene
 from audiences.forms import LabelActionForm
-from audiences.services import label_change_start
+from audiences.models import LabelChange
+from audiences.services import label_change_start, label_edit_start
 from contacts import importing, services
 from contacts.import_views import effect_context
 from contacts.labels import check_label_count, check_new_key, clean_key, clean_value
-from contacts.models import Contact, Label, SendingList
+from contacts.models import Contact, Label, LabelKeyCount, LabelValueCount, SendingList
 from contacts.phones import DEFAULT_REGION, normalize_phone
 from contacts.resources import ContactResource
 from trackly.admin import ReadOnlyAdmin
@@ -504,3 +508,130 @@ class LabelAdmin(ReadOnlyAdmin):
     def contact_link(self, label: Label) -> str:
         url = reverse("admin:contacts_contact_change", args=[label.contact_id])
         return format_html('<a href="{}">{}</a>', url, label.contact)
+
+
+Edit = LabelChange.Action
+EDIT_TITLES = {
+    Edit.RENAME_KEY: "Rename a key",
+    Edit.MERGE_VALUES: "Merge values",
+    Edit.DELETE_VALUE: "Delete a value",
+    Edit.DELETE_KEY: "Delete a key",
+}
+
+
+class LabelEditActions:
+    """Admin actions that edit labels account-wide: a form where the edit needs one, the
+    review with exact counts and the saved audiences that name what changes, then the job."""
+
+    def has_label_edit_permission(self, request) -> bool:
+        # Those who may change labels may edit them account-wide; viewers only look.
+        return request.user.has_perm("contacts.change_label")
+
+    def _selection_problem(self, rows: list, action: str) -> str | None:
+        if action == Edit.MERGE_VALUES:
+            if len({(row.account_id, row.key) for row in rows}) > 1:
+                return "Choose values of one key of one account to merge."
+            return None
+        if len(rows) != 1:
+            thing = "key" if action in (Edit.RENAME_KEY, Edit.DELETE_KEY) else "value"
+            return f"Choose one {thing} at a time: {counted(len(rows), 'row')} were selected."
+        return None
+
+    def _label_edit(self, request, queryset, action: str):
+        rows = list(queryset.select_related("account").order_by("value" if self.values else "key"))
+        problem = self._selection_problem(rows, action)
+        if problem:
+            self.message_user(request, problem, level=messages.ERROR)
+            return None
+        first = rows[0]
+        given = {"new_key": request.POST.get("new_key", ""), "value": request.POST.get("value", "")}
+        if action == Edit.MERGE_VALUES:
+            given["values"] = [row.value for row in rows]
+        elif action == Edit.DELETE_VALUE:
+            given["value"] = first.value
+        context = {
+            **self.admin_site.each_context(request),
+            "title": EDIT_TITLES[action],
+            "opts": self.model._meta,
+            "action": action,
+            "rows": rows,
+            "account": first.account,
+            "key": first.key,
+            "given": given,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        asked = "review" in request.POST or "confirm" in request.POST
+        if asked or action in (Edit.DELETE_VALUE, Edit.DELETE_KEY):
+            try:
+                edit = hygiene.clean_edit(action=action, key=first.key, **given)
+            except ValidationError as error:
+                context["error"] = error.messages[0]
+            else:
+                if "confirm" in request.POST:
+                    change = label_edit_start(
+                        account=first.account,
+                        user=request.user,
+                        edit=edit,
+                        audience_ids=[
+                            int(pk) for pk in request.POST.getlist("rewrite") if pk.isdigit()
+                        ],
+                    )
+                    self.message_user(
+                        request, f"{first.account}: {change} started as job #{change.job_id}."
+                    )
+                    return None
+                context.update(
+                    edit=edit,
+                    review=hygiene.edit_review(first.account, edit),
+                    audiences=hygiene.naming_audiences(first.account, edit),
+                )
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/contacts/label_edit.html", context)
+
+
+@admin.register(LabelKeyCount)
+class LabelKeyCountAdmin(LabelEditActions, ReadOnlyAdmin):
+    """An account's label keys with their contacts; rename or delete a key from here."""
+
+    values = False
+    list_display = ["key", "contacts", "account"]
+    list_filter = ["account"]
+    list_select_related = ["account"]
+    search_fields = ["key"]
+    show_full_result_count = False
+    ordering = ["account", "key"]
+    actions = ["rename_key", "delete_key"]
+
+    @admin.action(description="Rename the selected key", permissions=["label_edit"])
+    def rename_key(self, request, queryset):
+        return self._label_edit(request, queryset, Edit.RENAME_KEY)
+
+    @admin.action(
+        description="Delete the selected key from its account", permissions=["label_edit"]
+    )
+    def delete_key(self, request, queryset):
+        return self._label_edit(request, queryset, Edit.DELETE_KEY)
+
+
+@admin.register(LabelValueCount)
+class LabelValueCountAdmin(LabelEditActions, ReadOnlyAdmin):
+    """An account's label values with their contacts; merge values or delete one from here."""
+
+    values = True
+    list_display = ["key", "value", "contacts", "account"]
+    list_filter = ["account"]
+    list_select_related = ["account"]
+    search_fields = ["key", "value"]
+    show_full_result_count = False
+    ordering = ["account", "key", "value"]
+    actions = ["merge_values", "delete_value"]
+
+    @admin.action(description="Merge the selected values into one", permissions=["label_edit"])
+    def merge_values(self, request, queryset):
+        return self._label_edit(request, queryset, Edit.MERGE_VALUES)
+
+    @admin.action(
+        description="Delete the selected value from its account", permissions=["label_edit"]
+    )
+    def delete_value(self, request, queryset):
+        return self._label_edit(request, queryset, Edit.DELETE_VALUE)

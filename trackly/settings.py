@@ -164,6 +164,9 @@ IMPORT_DIR = Path(os.environ.get("IMPORT_DIR", str(BASE_DIR / "var" / "imports")
 BULK_CHUNK_SIZE = env_int("BULK_CHUNK_SIZE", 20_000)
 # Days a bulk change's records are kept, and so how long it can be undone.
 LABEL_RECORD_DAYS = env_int("LABEL_RECORD_DAYS", 30)
+# Run by every task worker when it starts and then once a day (`manage.py db_worker`): upkeep
+# that needs no cron. Named by path, so that the base app imports no feature app.
+WORKER_DAILY = ["contacts.services.label_records_prune"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

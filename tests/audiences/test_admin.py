@@ -1,9 +1,14 @@
+import re
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission
+from django.test import Client
 from django.urls import reverse
 
 from audiences.models import Audience, LabelChange
-from contacts.models import Label
+from contacts.models import Label, LabelKeyCount, LabelValueCount
+from tests.factories import ContactFactory, UserFactory, label_contact
 from trackly.models import Job, Membership
 
 
@@ -78,6 +83,8 @@ def test_admin_keeps_the_last_admin(superuser_client, admin_user, account):
         "admin:audiences_audience_changelist",
         "admin:audiences_labelchange_changelist",
         "admin:trackly_job_changelist",
+        "admin:contacts_labelkeycount_changelist",
+        "admin:contacts_labelvaluecount_changelist",
     ],
 )
 def test_new_admin_pages_render(superuser_client, name, contact):
@@ -161,3 +168,137 @@ def test_admin_action_undoes_a_change_through_the_same_job(superuser_client, con
         audit, {"action": "undo", ACTION_CHECKBOX_NAME: [change.pk]}, follow=True
     )
     assert "undo that undo instead" in response.content.decode()
+
+
+# Rename, merge and delete from the label count lists ------------------------------------------
+
+
+def labelled(sending_list, *label_sets: dict[str, str]) -> list:
+    return [
+        label_contact(ContactFactory(sending_list=sending_list), labels) for labels in label_sets
+    ]
+
+
+def review_of(response) -> dict[str, str]:
+    """The review's counts as the page shows them."""
+    html = response.content.decode()
+    return dict(re.findall(r'data-review="(\w+)">([\d,]+)<', html))
+
+
+def labels_by_key(key: str) -> list[tuple[int, str]]:
+    return sorted(Label.objects.filter(key=key).values_list("contact_id", "value"))
+
+
+def test_admin_renames_a_key_after_a_review_with_exact_counts(
+    superuser_client, account, sending_list, other_contact
+):
+    first, second, third = labelled(
+        sending_list, {"src": "fb"}, {"src": "google", "source": "ads"}, {"src": "fb"}
+    )
+    audience = Audience.objects.create(account=account, name="From fb", conditions="label:src = fb")
+    url = reverse("admin:contacts_labelkeycount_changelist")
+    row = LabelKeyCount.objects.get(account=account, key="src")
+    selected = {"action": "rename_key", ACTION_CHECKBOX_NAME: [row.pk]}
+    asked = superuser_client.post(url, selected)
+    assert asked.status_code == 200
+    assert 'name="new_key"' in asked.content.decode()
+    bad = superuser_client.post(url, {**selected, "new_key": "src", "review": "1"})
+    assert "The new key is the key itself: there is nothing to rename." in bad.content.decode()
+    review = superuser_client.post(url, {**selected, "new_key": "source", "review": "1"})
+    assert review_of(review) == {"contacts": "3", "kept": "1", "skipped": "0"}
+    html = review.content.decode()
+    assert f'name="rewrite" value="{audience.pk}" checked' in html
+    assert "<code>label:src = fb</code> → <code>label:source = fb</code>" in html
+    assert not LabelChange.objects.exists()
+    superuser_client.post(
+        url, {**selected, "new_key": "source", "confirm": "1", "rewrite": [audience.pk]}
+    )
+    change = LabelChange.objects.get()
+    assert (change.action, change.key, change.new_key) == ("rename_key", "src", "source")
+    assert change.job.status == Job.Status.SUCCEEDED
+    assert change.counts["contacts"] == 3
+    assert labels_by_key("src") == []
+    # The second contact's own `source` stays; another account's labels are not touched.
+    assert labels_by_key("source") == sorted(
+        [(first.pk, "fb"), (second.pk, "ads"), (third.pk, "fb"), (other_contact.pk, "google")]
+    )
+    audience.refresh_from_db()
+    assert audience.conditions == "label:source = fb"
+
+
+def test_admin_merges_the_selected_values_into_one(superuser_client, account, sending_list):
+    contacts = labelled(
+        sending_list, {"source": "Facebook"}, {"source": "FB"}, {"source": "FB"}, {"source": "x"}
+    )
+    url = reverse("admin:contacts_labelvaluecount_changelist")
+    rows = LabelValueCount.objects.filter(
+        account=account, key="source", value__in=["FB", "Facebook"]
+    )
+    selected = {"action": "merge_values", ACTION_CHECKBOX_NAME: [row.pk for row in rows]}
+    review = superuser_client.post(url, {**selected, "value": "facebook", "review": "1"})
+    assert review_of(review) == {"contacts": "3", "skipped": "0"}
+    assert (
+        "<code>FB</code>, <code>Facebook</code> of <code>source</code>" in review.content.decode()
+    )
+    superuser_client.post(url, {**selected, "value": "facebook", "confirm": "1"})
+    assert LabelChange.objects.get().job.status == Job.Status.SUCCEEDED
+    assert labels_by_key("source") == sorted(
+        [(c.pk, "facebook") for c in contacts[:3]] + [(contacts[3].pk, "x")]
+    )
+
+
+def test_admin_merge_refuses_values_of_different_keys(superuser_client, account, sending_list):
+    labelled(sending_list, {"source": "FB", "tier": "gold"})
+    rows = LabelValueCount.objects.filter(account=account)
+    response = superuser_client.post(
+        reverse("admin:contacts_labelvaluecount_changelist"),
+        {"action": "merge_values", ACTION_CHECKBOX_NAME: [row.pk for row in rows]},
+        follow=True,
+    )
+    assert "Choose values of one key of one account to merge." in response.content.decode()
+    assert not LabelChange.objects.exists()
+
+
+def test_admin_deletes_a_value_and_a_key(superuser_client, account, sending_list):
+    contacts = labelled(
+        sending_list, {"source": "FB", "tier": "gold"}, {"source": "x"}, {"tier": "silver"}
+    )
+    values = reverse("admin:contacts_labelvaluecount_changelist")
+    row = LabelValueCount.objects.get(account=account, key="source", value="FB")
+    selected = {"action": "delete_value", ACTION_CHECKBOX_NAME: [row.pk]}
+    review = superuser_client.post(values, selected)
+    assert review_of(review) == {"contacts": "1", "skipped": "0"}
+    superuser_client.post(values, {**selected, "confirm": "1"})
+    assert labels_by_key("source") == [(contacts[1].pk, "x")]
+    keys = reverse("admin:contacts_labelkeycount_changelist")
+    row = LabelKeyCount.objects.get(account=account, key="tier")
+    selected = {"action": "delete_key", ACTION_CHECKBOX_NAME: [row.pk]}
+    assert review_of(superuser_client.post(keys, selected)) == {"contacts": "2", "skipped": "0"}
+    superuser_client.post(keys, {**selected, "confirm": "1"})
+    assert labels_by_key("tier") == []
+    assert list(LabelChange.objects.order_by("pk").values_list("action", "job__status")) == [
+        ("delete_value", "succeeded"),
+        ("delete_key", "succeeded"),
+    ]
+
+
+def test_staff_who_may_only_view_labels_cannot_edit_them(account, sending_list):
+    labelled(sending_list, {"source": "FB"})
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(
+        Permission.objects.get(codename="view_labelkeycount"),
+        Permission.objects.get(codename="view_labelvaluecount"),
+    )
+    client = Client()
+    client.force_login(viewer)
+    keys = reverse("admin:contacts_labelkeycount_changelist")
+    listed = client.get(keys)
+    assert listed.status_code == 200
+    assert "rename_key" not in listed.content.decode()
+    row = LabelKeyCount.objects.get(account=account, key="source")
+    client.post(keys, {"action": "delete_key", ACTION_CHECKBOX_NAME: [row.pk], "confirm": "1"})
+    values = reverse("admin:contacts_labelvaluecount_changelist")
+    row = LabelValueCount.objects.get(account=account, key="source")
+    client.post(values, {"action": "delete_value", ACTION_CHECKBOX_NAME: [row.pk], "confirm": "1"})
+    assert not LabelChange.objects.exists()
+    assert labels_by_key("source") != []

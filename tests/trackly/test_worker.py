@@ -3,6 +3,7 @@
 import signal
 import sqlite3
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -11,7 +12,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from audiences import bulk, services
-from contacts.models import Contact, Label
+from contacts.models import Contact, CreatedContact, Label, LabelRecord
 from tests.factories import ContactFactory, vip_audience
 from tests.trackly.slow_jobs import slow_chunk_task
 from tests.workers import DATABASE_QUEUE, start_worker, stop, wait_for
@@ -263,6 +264,31 @@ def test_a_running_worker_is_seen_and_a_stopped_one_is_not(settings, admin_clien
     # A worker that stops removes itself.
     assert not Worker.objects.exists()
     assert NO_WORKER in admin_client.get(jobs_page).content.decode()
+
+
+def test_a_worker_prunes_change_records_past_their_days_without_cron(settings, account):
+    old, kept = (
+        Job.objects.create(account=account, kind=Job.Kind.ADD_LABEL, status=Job.Status.SUCCEEDED)
+        for _ in range(2)
+    )
+    now = timezone.now()
+    # The worker reads LABEL_RECORD_DAYS from its environment: the default, 30.
+    Job.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=30, minutes=1))
+    Job.objects.filter(pk=kept.pk).update(created_at=now - timedelta(days=29, hours=23))
+    for job in (old, kept):
+        LabelRecord.objects.bulk_create(
+            LabelRecord(job=job, contact_id=n, key="tier", before=None, after="gold")
+            for n in range(1, 4)
+        )
+        CreatedContact.objects.create(job=job, contact_id=1)
+    worker = start_worker()
+    try:
+        wait_for(lambda: not LabelRecord.objects.filter(job=old).exists())
+    finally:
+        stop(worker)
+    assert not CreatedContact.objects.filter(job=old).exists()
+    assert LabelRecord.objects.filter(job=kept).count() == 3
+    assert CreatedContact.objects.filter(job=kept).count() == 1
 
 
 def kill_other_connections() -> int:

@@ -4,7 +4,9 @@ The worker it extends stops at the first database error outside a task: a SQLite
 past the busy timeout when it claims a task, a PostgreSQL restart, a dropped connection. This one
 logs the first error of a run of them, drops its connections and tries again with a growing
 pause, so queued jobs run again once the database answers. It also records itself in `Worker`
-every few seconds, which the dashboard reads to say when no worker is running.
+every few seconds, which the dashboard reads to say when no worker is running, and runs the
+upkeep of `settings.WORKER_DAILY` (pruning change records past `LABEL_RECORD_DAYS`) when it
+starts and then once a day, so that no cron is needed.
 """
 
 import logging
@@ -15,8 +17,10 @@ import threading
 import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult
 
@@ -31,6 +35,9 @@ FIRST_PAUSE = 0.5
 LONGEST_PAUSE = 30.0
 # Rows of workers not seen for this long are removed (a killed worker cannot remove its own).
 FORGOTTEN_AFTER = timedelta(days=1)
+# How often each worker runs the upkeep of `settings.WORKER_DAILY`. Several workers may run it
+# the same day: each piece deletes what is past its time, so running it twice deletes nothing.
+UPKEEP_EVERY = timedelta(days=1)
 
 
 def _pause(failures: int) -> float:
@@ -90,6 +97,8 @@ class _Presence:
     def __init__(self, worker_id: str):
         self.worker_id = worker_id
         self.started_at = timezone.now()
+        # `time.monotonic()` of the last upkeep that ran through; None until then.
+        self._upkept_at: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="worker-presence", daemon=True)
 
@@ -109,6 +118,7 @@ class _Presence:
             self._forget_old()
             while True:
                 self._record()
+                self._upkeep_when_due()
                 if self._stop.wait(renew_every()):
                     return
         finally:
@@ -119,6 +129,21 @@ class _Presence:
             Worker.objects.filter(seen_at__lt=timezone.now() - FORGOTTEN_AFTER).delete()
         except DatabaseError:
             drop_connection()
+
+    def _upkeep_when_due(self) -> None:
+        """Run `settings.WORKER_DAILY` at the first beat and then once every `UPKEEP_EVERY`;
+        after a database error, at the next beat."""
+        now = time.monotonic()
+        if self._upkept_at is not None and now - self._upkept_at < UPKEEP_EVERY.total_seconds():
+            return
+        try:
+            for path in settings.WORKER_DAILY:
+                import_string(path)()
+        except DatabaseError as error:
+            logger.warning("Daily upkeep failed; the worker will try again: %s", error)
+            drop_connection()
+        else:
+            self._upkept_at = now
 
     def _record(self) -> None:
         try:
