@@ -20,7 +20,7 @@ classification holds until the chunk commits.
 
 import dataclasses
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -363,15 +363,27 @@ def edit_apply(
         .values_list("contact_id", flat=True)
         .iterator(chunk_size=20_000)
     )
+    return _in_chunks(
+        ids,
+        chunk_size,
+        progress,
+        EditCounts(),
+        lambda chunk: _edit_chunk(account_id, chunk, edit, job_id),
+    )
+
+
+def _in_chunks[C](ids, chunk_size: int, progress, counts: C, work: Callable[[list[int]], C]) -> C:
+    """Run `work` on `ids` chunk by chunk, each chunk in its own transaction (progress reported
+    inside it, so a lease check there is atomic with the chunk's writes); the sum of its
+    counts."""
     total = len(ids)
     if progress is not None:
         progress(0, total)
-    counts = EditCounts()
     done = 0
     for chunk in _chunks(ids, chunk_size):
         with transaction.atomic():
             plan_as_lookups()
-            chunk_counts = _edit_chunk(account_id, chunk, edit, job_id)
+            chunk_counts = work(chunk)
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
@@ -605,17 +617,10 @@ def undo_apply(
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id FROM ({_undo_contacts(job.pk)}) c ORDER BY id")  # noqa: S608
         ids = array("q", (pk for (pk,) in cursor.fetchall()))
-    total = len(ids)
-    if progress is not None:
-        progress(0, total)
-    counts = UndoCounts()
-    done = 0
-    for chunk in _chunks(ids, chunk_size):
-        with transaction.atomic():
-            plan_as_lookups()
-            chunk_counts = _undo_chunk(job, chunk, earlier, undo_job_id)
-            done += len(chunk)
-            if progress is not None:
-                progress(done, total)
-        counts += chunk_counts
-    return counts
+    return _in_chunks(
+        ids,
+        chunk_size,
+        progress,
+        UndoCounts(),
+        lambda chunk: _undo_chunk(job, chunk, earlier, undo_job_id),
+    )
