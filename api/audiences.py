@@ -27,8 +27,8 @@ from audiences.models import Audience, count_matching
 from audiences.services import audience_selection, label_change_start
 from contacts.labels import MAX_LABELS_PER_CONTACT
 from contacts.models import Contact, SendingList
-from contacts.phones import normalize_phone
 from trackly.models import Account
+from trackly.phones import normalize_phone
 
 router = Router()
 

@@ -20,8 +20,8 @@ from audiences.models import conditions_q
 from contacts import services
 from contacts.labels import clean_labels
 from contacts.models import Contact, Label, SendingList
-from contacts.phones import normalize_phone
 from trackly.models import Account
+from trackly.phones import normalize_phone
 
 router = Router()
 

@@ -14,6 +14,7 @@ from api.auth import ApiRequest
 from api.errors import ApiError, get_or_404
 from api.openapi import operation
 from audiences import hygiene, services
+from contacts.labels import MAX_LABELS_PER_CONTACT
 from trackly.jobs import fail_stale_jobs
 from trackly.models import Job
 
@@ -108,7 +109,9 @@ class UndoReviewOut(Schema):
     changed_since: int = Field(
         description="Contacts changed again since (or erased): left alone, never overwritten."
     )
-    skipped: int = Field(description="Contacts that restoring would take past 50 labels.")
+    skipped: int = Field(
+        description=f"Contacts that restoring would take past {MAX_LABELS_PER_CONTACT} labels."
+    )
     undoable_until: datetime = Field(description="Until when the change can be undone.")
 
     model_config = ConfigDict(

@@ -16,7 +16,7 @@ from api.jobs import JobOut, job_out
 from api.openapi import operation
 from audiences import catalogue, hygiene, services
 from audiences.models import LabelChange
-from contacts.labels import VALUE_MAX_LENGTH, clean_key
+from contacts.labels import MAX_LABELS_PER_CONTACT, VALUE_MAX_LENGTH, clean_key
 from trackly.paging import MAX_CURSOR_LENGTH
 
 router = Router()
@@ -175,7 +175,9 @@ class EditReviewOut(Schema):
         description="For a rename: contacts that already have the new key; its value stays and "
         "the old key is removed."
     )
-    skipped: int = Field(description="Contacts that would pass 50 labels (skipped).")
+    skipped: int = Field(
+        description=f"Contacts that would pass {MAX_LABELS_PER_CONTACT} labels (skipped)."
+    )
     audiences: list[NamingAudienceOut] = Field(
         description="Saved audiences whose conditions name the key or values."
     )

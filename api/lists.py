@@ -14,8 +14,8 @@ from api.openapi import operation
 from api.paging import Page, PageParams, paginate
 from contacts import services
 from contacts.models import SendingList
-from contacts.phones import normalize_phone
 from trackly.models import Account
+from trackly.phones import normalize_phone
 
 router = Router()
 

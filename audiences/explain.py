@@ -42,8 +42,8 @@ from audiences.conditions import (
 from audiences.models import Audience, conditions_q, named_audiences
 from contacts.labels import date_value, number_value
 from contacts.models import Contact, SendingList
-from contacts.phones import normalize_phone
 from trackly.models import Account
+from trackly.phones import normalize_phone
 
 type Term = str | tuple[str, ...]
 

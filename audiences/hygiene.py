@@ -236,7 +236,7 @@ def audiences_rewrite(account_id: int, audience_ids: list[int], edit: LabelEdit)
 @dataclass
 class EditCounts:
     """What an edit does: `contacts` change; for a rename, `kept_target` of them already had
-    the new key (their value of it stays, the old key goes); `skipped` would pass 50 labels
+    the new key (their value of it stays, the old key goes); `skipped` would pass the label limit
     (an edit never adds a label to a contact, so none is)."""
 
     contacts: int = 0
@@ -402,7 +402,7 @@ RESTORE, ERASE, CHANGED, SKIPPED, DONE = "restore", "erase", "changed", "skipped
 class UndoCounts:
     """What an undo does: `labels` restored on `contacts`; `erased` contacts an import created;
     `changed_since` contacts left alone because they changed after the change (or were
-    erased); `skipped` contacts that restoring would take past 50 labels."""
+    erased); `skipped` contacts that restoring would take past the label limit."""
 
     labels: int = 0
     contacts: int = 0

@@ -18,9 +18,10 @@ from audiences.models import Audience, LabelChange, StaticMember, matching
 from contacts.filters import saved_filter_contacts
 from contacts.importing import check_header, read_records
 from contacts.models import Contact, SendingList
-from contacts.phones import normalize_phone
 from trackly.jobs import Progress, run_job, start_job
 from trackly.models import Account, Job
+from trackly.phones import normalize_phone
+from trackly.text import check_multiline_text, check_text
 
 NAME_TAKEN = "An audience with this name already exists."
 
@@ -37,8 +38,11 @@ def audience_check_name(*, account: Account, name: str, audience: Audience | Non
 def audience_save(*, audience: Audience, lists: list[SendingList] | None = None) -> Audience:
     """Save an audience and, when `lists` is given, its list scope, all or nothing.
 
-    A name taken by a concurrent save between the check and the write is `conflict` too.
+    A name taken by a concurrent save between the check and the write is `conflict` too; a
+    name or description with a control character is `control_character`, whatever face called.
     """
+    check_text(audience.name)
+    check_multiline_text(audience.description)
     try:
         with transaction.atomic():
             audience.save()

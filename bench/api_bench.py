@@ -89,9 +89,9 @@ def prepare(url: str, contacts: int) -> tuple[str, list[str]]:
     from django.core.management import call_command
 
     from contacts.models import Contact, Label, SendingList
-    from contacts.phones import normalize_phone
     from trackly.api_keys import api_key_create
     from trackly.models import Account
+    from trackly.phones import normalize_phone
 
     account, _ = Account.objects.get_or_create(slug=ACCOUNT, defaults={"name": "API bench"})
     sending_list, _ = SendingList.objects.get_or_create(

@@ -376,7 +376,7 @@ COUNTS = [
     ),
 ]
 
-# Numbers, dates and text (SPEC 6b). The baselines read the same typed columns and indexes the
+# Numbers, dates and text. The baselines read the same typed columns and indexes the
 # compiler reads, written by hand; the text ones are the plain LIKEs a person would write
 # (which fold case as the compiler does here, the generated values being lower case).
 # Today's date in the account's time zone and 30 days before it are parameters (`run_counts`).

@@ -38,10 +38,10 @@ from contacts import importing, services
 from contacts.import_views import effect_context
 from contacts.labels import check_label_count, check_new_key, clean_key, clean_value
 from contacts.models import Contact, Label, LabelKeyCount, LabelValueCount, SendingList
-from contacts.phones import DEFAULT_REGION, normalize_phone
 from contacts.resources import ContactResource
 from trackly.admin import ReadOnlyAdmin
 from trackly.models import Account
+from trackly.phones import DEFAULT_REGION, normalize_phone
 from trackly.text import check_text, counted
 
 PHONE_HELP = "Read with the account's default region and stored in E.164 form."
@@ -268,21 +268,6 @@ def _chosen_list(form: forms.Form | None) -> SendingList | None:
     return getattr(form, "cleaned_data", {}).get("sending_list")
 
 
-def _keep_upload(upload) -> str:
-    """Store an uploaded file in the import directory, where the dashboard keeps its uploads
-    between preview and import; return the name an import refers to it by."""
-    importing.remove_stale_uploads()
-    name = importing.new_upload_name()
-    stored = importing.upload_path(name)
-    partial = stored.with_suffix(".part")
-    with partial.open("wb") as file:
-        for chunk in upload.chunks():
-            file.write(chunk)
-    # Under its final name only once whole.
-    partial.rename(stored)
-    return name
-
-
 def _summary(result: importing.ImportResult) -> str:
     return (
         f"{counted(result.rows, 'row')}: {result.created:,} created, {result.updated:,} updated, "
@@ -357,7 +342,7 @@ class ContactAdmin(ImportExportMixin, admin.ModelAdmin):
         context = {}
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["import_file"]
-            name = _keep_upload(upload)
+            name = importing.store_upload(upload)
             try:
                 result = importing.import_file(
                     importing.upload_path(name),

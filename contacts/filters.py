@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from contacts.labels import VALUE_MAX_LENGTH, clean_key
 from contacts.models import Contact
-from contacts.phones import normalize_phone
+from trackly.phones import normalize_phone
 
 # The longest phone search read; a formatted number with an extension fits.
 PHONE_SEARCH_MAX_LENGTH = 64

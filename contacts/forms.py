@@ -16,8 +16,8 @@ from contacts.labels import (
     clean_value,
 )
 from contacts.models import Contact, SendingList
-from contacts.phones import normalize_phone
 from trackly.models import Account
+from trackly.phones import normalize_phone
 from trackly.text import check_text
 
 

@@ -20,9 +20,9 @@ from django.views.decorators.vary import vary_on_headers
 from contacts import importing, services
 from contacts.cells import neutralise_cell
 from contacts.models import SendingList
-from contacts.phones import region_choices
 from trackly.jobs import fail_stale_jobs, worker_warning
 from trackly.models import Job, Role
+from trackly.phones import region_choices
 from trackly.tenancy import AccountRequest, account_view
 
 # Rejected rows shown on the page; all of them (up to the result's cap) are in the download.

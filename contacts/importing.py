@@ -51,7 +51,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.uploadedfile import TemporaryUploadedFile
+from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.core.files.uploadhandler import (
     FileUploadHandler,
     SkipFile,
@@ -71,18 +71,18 @@ from contacts.labels import (
     clean_value,
 )
 from contacts.models import Contact, CreatedContact, Label, LabelRecord, SendingList
-from contacts.phones import (
+from contacts.services import check_list_open
+from trackly import body_size
+from trackly.db import plan_as_lookups
+from trackly.jobs import Progress, run_job, start_job
+from trackly.models import Account, Job
+from trackly.phones import (
     is_doubtful,
     is_supported_region,
     normalize_phone,
     other_regions,
     region_for_country,
 )
-from contacts.services import check_list_open
-from trackly import body_size
-from trackly.db import plan_as_lookups
-from trackly.jobs import Progress, run_job, start_job
-from trackly.models import Account, Job
 
 # Rows per transaction: large enough that per-statement costs vanish, small enough that a chunk
 # of parsed rows stays a few megabytes and its locks are short.
@@ -160,6 +160,29 @@ def remove_stale_uploads() -> None:
             path.unlink(missing_ok=True)
 
 
+def store_upload(upload: UploadedFile) -> str:
+    """Put an uploaded file into the import directory, where it waits for its import; return
+    the name the import refers to it by. Every face's upload ends here: the dashboard's and the
+    API's through `receive_upload`, the admin's after its own form checked it.
+
+    A file on disk (`TemporaryUploadedFile`) is moved: a rename where the temporary directory
+    (FILE_UPLOAD_TEMP_DIR) is on the import directory's file system, a copy otherwise; one in
+    memory is written out. Under its final name only once whole.
+    """
+    remove_stale_uploads()
+    name = new_upload_name()
+    stored = upload_path(name)
+    partial = stored.with_suffix(".part")
+    if isinstance(upload, TemporaryUploadedFile):
+        shutil.move(upload.temporary_file_path(), partial)
+    else:
+        with partial.open("wb") as file:
+            for chunk in upload.chunks():
+                file.write(chunk)
+    partial.rename(stored)
+    return name
+
+
 class ReceivedUpload(TemporaryUploadedFile):
     """An upload as received: a temporary file outside the import directory, deleted when the
     request ends (Django closes a request's files), unless `keep` moves it there."""
@@ -174,13 +197,7 @@ class ReceivedUpload(TemporaryUploadedFile):
         Call it only once the request passed its CSRF and permission checks and the file its
         header check: a request refused on the way leaves nothing behind.
         """
-        name = new_upload_name()
-        stored = upload_path(name)
-        partial = stored.with_suffix(".part")
-        # A rename where the temporary directory (FILE_UPLOAD_TEMP_DIR) is on the import
-        # directory's file system, a copy otherwise; under its final name only once whole.
-        shutil.move(self.path, partial)
-        partial.rename(stored)
+        name = store_upload(self)
         self.close()
         return name
 
@@ -294,7 +311,6 @@ def receive_upload[T](
         raise ValidationError("Choose a CSV file to import.", code="missing_file")
     accepted = accept()
     check_header(upload.path, mapping(accepted))
-    remove_stale_uploads()
     return StoredUpload(name=upload.keep(), file_name=upload.name or "import.csv"), accepted
 
 

@@ -18,8 +18,9 @@ from django.utils import timezone
 
 from contacts.labels import check_label_count, clean_key, clean_label_set
 from contacts.models import Contact, CreatedContact, Label, LabelRecord, SendingList
-from contacts.phones import normalize_phone
 from trackly.models import Account, Job
+from trackly.phones import normalize_phone
+from trackly.text import check_text
 
 
 def _lock_contact(contact: Contact) -> Contact:
@@ -166,7 +167,9 @@ def _save_list(sending_list: SendingList, **save_kwargs) -> None:
 
 
 def sending_list_create(*, account: Account, name: str, phone_number: str) -> SendingList:
-    """A new sending list; `invalid_phone`, or `conflict` when its name or number is taken."""
+    """A new sending list; `control_character` in the name, `invalid_phone`, or `conflict`
+    when its name or number is taken."""
+    check_text(name)
     phone = normalize_phone(phone_number, account.default_region)
     sending_list_check_unique(account=account, name=name, phone_number=phone)
     sending_list = SendingList(account=account, name=name, phone_number=phone)
@@ -175,7 +178,9 @@ def sending_list_create(*, account: Account, name: str, phone_number: str) -> Se
 
 
 def sending_list_update(*, sending_list: SendingList, name: str) -> SendingList:
-    """Rename a sending list; `conflict` when another list of its account has the name."""
+    """Rename a sending list; `control_character` in the name, or `conflict` when another
+    list of its account has the name."""
+    check_text(name)
     sending_list_check_unique(account=sending_list.account, name=name, sending_list=sending_list)
     sending_list.name = name
     _save_list(sending_list, update_fields=["name"])

@@ -12,10 +12,10 @@ from audiences import catalogue
 from contacts import services
 from contacts.forms import ContactSearchForm, LabelRowsForm, SendingListForm
 from contacts.models import Contact, SendingList
-from contacts.phones import display_phone, normalize_phone
 from trackly.confirm import confirmation
 from trackly.models import Role
 from trackly.paging import is_fragment_request, keyset_page
+from trackly.phones import display_phone, normalize_phone
 from trackly.tenancy import AccountRequest, account_view, require_role
 
 CONTACTS_PER_PAGE = 50

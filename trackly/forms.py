@@ -2,8 +2,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from contacts.phones import region_choices
 from trackly.models import Account, Membership, Role, time_zone_names, validate_region
+from trackly.phones import region_choices
 
 
 class RegionField(forms.ChoiceField):

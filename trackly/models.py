@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from contacts.phones import DEFAULT_REGION, is_supported_region
+from trackly.phones import DEFAULT_REGION, is_supported_region
 
 
 def validate_region(region: str) -> None:

@@ -107,6 +107,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "trackly.context_processors.accounts",
+                "contacts.context_processors.label_limits",
             ],
         },
     },

@@ -557,3 +557,28 @@ def test_a_static_count_is_its_subscribed_members_from_either_side(
         assert static.count_members() == 4
     assert static.members().count() == 4
     assert _static(account, "Empty").count_members() == 0
+
+
+def test_saving_an_audience_refuses_control_characters_whatever_face_calls(account, admin_user):
+    # The service checks names and descriptions itself: a caller that skips the forms and the
+    # API (a command, a script) gets the same refusal, and nothing is saved.
+    with pytest.raises(ValidationError) as named:
+        services.static_audience_create(account=account, user=admin_user, name="VIP\x07")
+    with pytest.raises(ValidationError) as described:
+        services.static_audience_create(
+            account=account, user=admin_user, name="VIP", description="Line\x00two"
+        )
+    assert (named.value.code, named.value.messages) == (
+        "control_character",
+        ["The text contains the control character U+0007."],
+    )
+    assert (described.value.code, described.value.messages) == (
+        "control_character",
+        ["The text contains the control character U+0000."],
+    )
+    # A description keeps its line breaks.
+    audience = services.static_audience_create(
+        account=account, user=admin_user, name="VIP", description="Line one\nLine two"
+    )
+    assert list(Audience.objects.for_account(account).values_list("name", flat=True)) == ["VIP"]
+    assert audience.description == "Line one\nLine two"

@@ -4,8 +4,8 @@ is ticked, and for all matching contacts at any time."""
 import pytest
 from playwright.sync_api import Page, expect
 
-from contacts.phones import display_phone
 from tests.factories import ContactFactory, SendingListFactory, label_contact
+from trackly.phones import display_phone
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -3,8 +3,8 @@
 import pytest
 from playwright.sync_api import Page, expect
 
-from contacts.phones import display_phone
 from tests.factories import label_contact
+from trackly.phones import display_phone
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

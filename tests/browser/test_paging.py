@@ -6,8 +6,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from contacts.phones import display_phone
 from tests.factories import ContactFactory, label_contact
+from trackly.phones import display_phone
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from contacts.models import Contact
-from contacts.phones import display_phone
+from trackly.phones import display_phone
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from contacts.models import Contact
-from contacts.phones import display_phone
 from tests.factories import ContactFactory, label_contact
+from trackly.phones import display_phone
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 

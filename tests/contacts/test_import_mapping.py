@@ -18,8 +18,8 @@ from contacts import importing
 from contacts.importing import Mapping, import_file
 from contacts.labels import clean_key
 from contacts.models import Contact, Label
-from contacts.phones import region_for_country
 from trackly.models import Job
+from trackly.phones import region_for_country
 
 urlpatterns = [
     path("a/<slug:account_slug>/", include("contacts.import_urls")),

@@ -172,3 +172,20 @@ def test_a_name_taken_by_a_concurrent_write_is_the_same_error(sending_list, acco
     assert taken.value.message_dict == {"name": ["A sending list with this name already exists."]}
     assert len(calls) == 2
     assert account.sending_lists.count() == 1
+
+
+@pytest.mark.parametrize("name", ["Spring\x00sale", "Spring\nsale", "Spring\u2028sale"])
+def test_the_list_services_refuse_a_name_with_a_control_character(sending_list, account, name):
+    # The services check the name themselves, so a caller that skips the forms and the API
+    # (a command, a script) gets the same refusal.
+    char = next(c for c in name if not c.isalpha())
+    with pytest.raises(ValidationError) as created:
+        services.sending_list_create(account=account, name=name, phone_number="+14155550999")
+    with pytest.raises(ValidationError) as renamed:
+        services.sending_list_update(sending_list=sending_list, name=name)
+    for error in (created.value, renamed.value):
+        assert error.code == "control_character"
+        assert error.messages == [f"The text contains the control character U+{ord(char):04X}."]
+    sending_list.refresh_from_db()
+    assert sending_list.name != name
+    assert not account.sending_lists.filter(phone_number="+14155550999").exists()

@@ -325,6 +325,8 @@ def test_contact_page_shows_labels_and_edit_controls_for_editors(editor_client, 
     ]
     assert "Edit Labels" in html
     assert "Unsubscribe" in html
+    # The limit comes from the label rules (`contacts.labels.MAX_LABELS_PER_CONTACT`).
+    assert "2 of 50 labels." in html
 
 
 def test_viewer_sees_no_edit_controls(viewer_client, contact):

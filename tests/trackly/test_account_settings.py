@@ -7,9 +7,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from contacts.phones import region_choices
 from tests.factories import UserFactory
 from trackly.models import Membership
+from trackly.phones import region_choices
 
 
 def test_admin_sees_members_and_settings(admin_client, editor_user, viewer_user):

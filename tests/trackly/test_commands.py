@@ -19,10 +19,10 @@ from contacts.management.commands.seed_demo import (
     demo_phone_numbers,
 )
 from contacts.models import Contact, Label, SendingList
-from contacts.phones import normalize_phone
 from tests.conftest import PASSWORD
 from tests.factories import MembershipFactory, UserFactory
 from trackly.models import Account, Membership, Role
+from trackly.phones import normalize_phone
 
 LOGIN_LINE = "Demo login: http://127.0.0.1:8000/  e-mail: demo@trackly.test  password: trackly-demo"
 # The seed's example audiences, each as the label values a member must have.

@@ -49,3 +49,17 @@ def test_stopping_it_stops_the_command_and_waits_for_it(tmp_path):
     assert keeper.wait(timeout=10) == 0
     assert time.monotonic() - started < 5
     assert not is_alive(command_pid)
+
+
+def test_make_run_keeps_its_task_worker_alive_with_it():
+    # `make -n` prints the recipe without running it.
+    recipe = subprocess.run(
+        ["make", "-n", "run"],
+        cwd=SCRIPT.parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    workers = [line for line in recipe.splitlines() if "manage.py db_worker" in line]
+    assert len(workers) == 1
+    assert " bin/keep-running .venv/bin/python manage.py db_worker " in workers[0]

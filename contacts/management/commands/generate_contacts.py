@@ -27,8 +27,8 @@ from django.utils import timezone
 
 from contacts.labels import MAX_LABELS_PER_CONTACT, clean_key, clean_value
 from contacts.models import Contact, Label, LabelKeyCount, LabelValueCount, SendingList
-from contacts.phones import normalize_phone
 from trackly.models import Account
+from trackly.phones import normalize_phone
 
 # Bump when the generated data changes, so that stored benchmark data sets are rebuilt.
 DATA_VERSION = 2

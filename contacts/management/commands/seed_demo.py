@@ -15,8 +15,8 @@ from audiences.models import Audience
 from contacts import services
 from contacts.labels import clean_labels
 from contacts.models import Contact, Label, SendingList
-from contacts.phones import normalize_phone
 from trackly.models import Account, Membership, Role
+from trackly.phones import normalize_phone
 
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Store"

@@ -2,8 +2,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError, transaction
 
-from contacts.phones import DEFAULT_REGION
 from trackly.models import Account
+from trackly.phones import DEFAULT_REGION
 
 # How the command line names each field, for error messages.
 OPTION_NAMES = {"slug": "SLUG", "name": "--name", "default_region": "--region"}

@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contacts.phones import normalize_phone
+from trackly.phones import normalize_phone
 
 
 @pytest.mark.parametrize(
