@@ -294,7 +294,7 @@ def reads_from_replica(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
                 _record(failed, False, f"it failed during a request ({_one_line(error)})")
                 state.primary_only = True
             else:
-                if response.streaming:
+                if getattr(response, "streaming", False):
                     response.streaming_content = _streamed(state, response.streaming_content)
                 return response
         return view(request, *args, **kwargs)
