@@ -75,7 +75,7 @@ def test_each_replica_url_becomes_an_alias_with_the_primarys_connection_settings
     assert first["OPTIONS"] == {"sslmode": "require", "connect_timeout": 2}
     assert second["HOST"] == "replica-b"
     assert second["OPTIONS"] == {"sslmode": "require", "connect_timeout": 9}
-    assert first["TEST"] == second["TEST"] == {"MIRROR": "default"}
+    assert first["TEST"]["MIRROR"] == second["TEST"]["MIRROR"] == "default"
 
 
 def test_replica_urls_may_be_separated_by_spaces():
