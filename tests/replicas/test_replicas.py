@@ -2,6 +2,7 @@
 from the primary, a lagging or stopped replica leaves the reads to the primary."""
 
 import logging
+import os
 import re
 import time
 
@@ -24,6 +25,11 @@ pytestmark = [
         not settings.DATABASE_REPLICAS,
         reason="DATABASE_REPLICA_URL is not set: these tests need a streaming replica "
         "(bin/pg-replica start; see docs/replicas.md)",
+    ),
+    # Some tests pause the replica's replay or stop it: tests beside them would wait or fail.
+    pytest.mark.skipif(
+        "PYTEST_XDIST_WORKER" in os.environ,
+        reason="the replica tests run in one process: pytest -p no:xdist -m replica",
     ),
     pytest.mark.django_db(transaction=True, databases=["default", REPLICA]),
 ]
