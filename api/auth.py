@@ -10,6 +10,7 @@ from api.ratelimit import check_rate
 from trackly.api_keys import api_key_touch, find_api_key
 from trackly.body_size import declared_length, too_large_error
 from trackly.models import Account, ApiKey
+from trackly.replicas import writes_not_tracked
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -51,7 +52,9 @@ class ApiKeyAuth(APIKeyHeader):
         limit = settings.API_MAX_BODY_BYTES if self.max_body_bytes == -1 else self.max_body_bytes
         if limit is not None:
             check_body_size(request, limit)
-        api_key_touch(api_key)
+        # Bookkeeping that no read depends on: reads may still go to a replica.
+        with writes_not_tracked():
+            api_key_touch(api_key)
         request.account = api_key.account
         return api_key
 

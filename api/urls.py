@@ -20,6 +20,7 @@ from api import audiences, contacts, imports, jobs, labels, lists
 from api.auth import ApiKeyAuth
 from api.errors import add_error_handlers, error_response
 from api.openapi import TracklyAPI, api_description
+from trackly.replicas import reads_from_replica
 
 api = TracklyAPI(
     title="Trackly API",
@@ -96,6 +97,10 @@ def _api_urls() -> list:
         for path_view in bound_router.path_operations.values():
             for op in path_view.operations:
                 op.run = _knowing_query_names(op.run, _query_names(op))
+                # The API's reads may go to a replica (docs/replicas.md); the key is checked
+                # on the primary before.
+                if op.methods == ["GET"]:
+                    op.view_func = reads_from_replica(op.view_func)
     patterns, app_name, namespace = api.urls
     wrapped = [
         URLPattern(pattern.pattern, _api_view(pattern.callback), pattern.default_args, pattern.name)

@@ -9,6 +9,7 @@ from audiences.conditions import And, Condition, Node, Not, Or
 from audiences.models import Audience
 from contacts.models import Contact, SendingList
 from trackly.models import Job, Role
+from trackly.replicas import reads_from_replica
 from trackly.tenancy import AccountRequest, account_view
 
 # The overview lists this many audiences and jobs; their own pages have the rest.
@@ -54,6 +55,7 @@ def overview(request: AccountRequest):
 
 @require_GET
 @account_view()
+@reads_from_replica
 def overview_lists(request: AccountRequest):
     """The lists with their subscribed contacts, and the account's contacts: counted after the
     page, two queries."""
@@ -68,6 +70,7 @@ def overview_lists(request: AccountRequest):
 
 @require_GET
 @account_view()
+@reads_from_replica
 def overview_added(request: AccountRequest):
     """Contacts added per day over the last 30 days, as bars in an SVG."""
     days = insights.added_per_day(request.account)
@@ -98,6 +101,7 @@ def overview_added(request: AccountRequest):
 
 @require_GET
 @account_view()
+@reads_from_replica
 def overview_hygiene(request: AccountRequest):
     """Label hygiene warnings: keys and values that look like duplicates."""
     return render(
@@ -114,6 +118,7 @@ def _get_audience(request: AccountRequest, audience_id: int) -> Audience:
 
 @require_GET
 @account_view()
+@reads_from_replica
 def audience_breakdown(request: AccountRequest, audience_id: int):
     """The audience's members by their value of one key (`?key=`; by default the first key its
     conditions name, else the most used key)."""
@@ -148,6 +153,7 @@ def _conditions_of(node: Node | None) -> list[Condition]:
 
 @require_GET
 @account_view()
+@reads_from_replica
 def audience_why_empty(request: AccountRequest, audience_id: int):
     """For an audience with no members: the contacts left after each of its tests."""
     audience = _get_audience(request, audience_id)

@@ -46,6 +46,7 @@ from contacts.services import ARCHIVED_LIST
 from trackly.confirm import confirmation
 from trackly.models import Job, Role
 from trackly.paging import keyset_page
+from trackly.replicas import reads_from_replica
 from trackly.tenancy import AccountRequest, account_view
 from trackly.text import check_text, counted
 
@@ -76,6 +77,7 @@ def audiences(request: AccountRequest):
 
 @require_GET
 @account_view()
+@reads_from_replica
 def audience_count(request: AccountRequest, audience_id: int):
     """The live member count of a saved audience, as a fragment loaded after the page."""
     audience = _get_audience(request, audience_id)
@@ -217,6 +219,7 @@ ROW_PREFIX = re.compile(r"g(\d{1,2})-r(\d{1,2})")
 
 @require_GET
 @account_view(Role.EDITOR)
+@reads_from_replica
 def audience_builder_values(request: AccountRequest):
     """One builder row's value choices for what the user typed in its search, as a fragment
     that replaces the row's choices without touching the rest of the builder."""
@@ -370,6 +373,7 @@ def audience_archive(request: AccountRequest, audience_id: int):
 @require_GET
 @vary_on_headers("HX-Request")
 @account_view()
+@reads_from_replica
 def audience_detail(request: AccountRequest, audience_id: int):
     """The audience, its live count (loaded after the page) and its members, paged by id."""
     audience = _get_audience(request, audience_id)
@@ -413,6 +417,7 @@ def _export_rows(audience: Audience) -> Iterator[str]:
 
 @require_GET
 @account_view(Role.EDITOR)
+@reads_from_replica
 def audience_export(request: AccountRequest, audience_id: int):
     """The members as CSV, streamed in chunks of contacts so memory stays flat."""
     audience = _get_audience(request, audience_id)
@@ -585,6 +590,7 @@ def _contacts_to_static(request: AccountRequest):
 
 @require_GET
 @account_view()
+@reads_from_replica
 def labels(request: AccountRequest):
     """The label catalogue: every key with its contact count, and likely duplicate keys."""
     keys = catalogue.label_keys(request.account)
@@ -602,6 +608,7 @@ def labels(request: AccountRequest):
 
 @require_GET
 @account_view()
+@reads_from_replica
 def label_detail(request: AccountRequest, key: str):
     """One key's values with their contact counts, drawn as bars; how many are numbers and
     dates, the values that break the key's main type, and likely duplicate values."""

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.test import Client, override_settings
 from hypothesis import settings as hypothesis_settings
 
 from tests.factories import (
@@ -35,6 +35,17 @@ def _rate_limit_counters_file():
     if cache["BACKEND"] == "trackly.caches.SQLiteCache":
         for suffix in ("", "-wal", "-shm"):
             Path(cache["LOCATION"] + suffix).unlink(missing_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _replica_reads_only_in_replica_tests(request):
+    """With DATABASE_REPLICA_URL set, only the replica tests read from a replica: in the others
+    the replica aliases mirror the primary's test database, which they may not query."""
+    if not settings.DATABASE_REPLICAS or request.node.get_closest_marker("replica"):
+        yield
+        return
+    with override_settings(DATABASE_REPLICAS=[]):
+        yield
 
 
 @pytest.fixture

@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "trackly.middleware.RefuseNulMiddleware",
+    # Follows each request's writes, for the reads that may go to a replica (trackly/replicas.py).
+    "trackly.replicas.ReplicaMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -147,6 +149,42 @@ elif DATABASE_URL.startswith(("postgres://", "postgresql://")):
     }
 else:
     raise ImproperlyConfigured("DATABASE_URL must start with postgres:// or sqlite://.")
+
+# PostgreSQL streaming replicas for the heavy reads (trackly/replicas.py, docs/replicas.md):
+# DATABASE_REPLICA_URL holds one URL or several, separated by commas or spaces; each becomes
+# a database alias replica_1, replica_2, ... with the primary's connection settings.
+DATABASE_REPLICAS: list[str] = []
+for number, url in enumerate(os.environ.get("DATABASE_REPLICA_URL", "").replace(",", " ").split()):
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs DATABASE_URL=postgres://...")
+    if not url.startswith(("postgres://", "postgresql://")):
+        raise ImproperlyConfigured(f"DATABASE_REPLICA_URL must hold postgres:// URLs, not {url!r}.")
+    replica = dj_database_url.parse(
+        url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+    # The primary's options, then the URL's own; a replica that does not answer soon is taken
+    # for down, and its reads go to the primary.
+    replica["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {}), **replica.get("OPTIONS", {})}
+    replica["OPTIONS"].setdefault("connect_timeout", env_int("REPLICA_CONNECT_TIMEOUT", 2))
+    # Tests read the primary's test database through it, unless a test points it at a real
+    # replica (tests/replicas/).
+    replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica_{number + 1}"] = replica
+    DATABASE_REPLICAS.append(f"replica_{number + 1}")
+DATABASE_ROUTERS = ["trackly.replicas.ReplicaRouter"] if DATABASE_REPLICAS else []
+# A replica further behind than this is not read; checked at most every REPLICA_CHECK_SECONDS.
+REPLICA_MAX_LAG_SECONDS = env_int("REPLICA_MAX_LAG_SECONDS", 5)
+REPLICA_CHECK_SECONDS = env_int("REPLICA_CHECK_SECONDS", 2)
+# After a write, the user's or API key's reads stay on the primary this long; to be sure of
+# seeing a change, longer than the lag a replica may have when it was last checked.
+REPLICA_READ_YOUR_WRITES_SECONDS = env_int(
+    "REPLICA_READ_YOUR_WRITES_SECONDS", REPLICA_MAX_LAG_SECONDS + REPLICA_CHECK_SECONDS + 3
+)
+if REPLICA_READ_YOUR_WRITES_SECONDS < REPLICA_MAX_LAG_SECONDS + REPLICA_CHECK_SECONDS:
+    raise ImproperlyConfigured(
+        "REPLICA_READ_YOUR_WRITES_SECONDS must be at least REPLICA_MAX_LAG_SECONDS + "
+        "REPLICA_CHECK_SECONDS, or a change can be missing from the next page."
+    )
 
 # Long work runs as tasks; the database-backed queue needs no other server. Workers:
 # `python manage.py db_worker` (as many as needed, on any machine that reaches the database).
