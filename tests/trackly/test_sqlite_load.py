@@ -33,7 +33,8 @@ pytestmark = [
 
 # The clients write at least this long, and on until both jobs have finished.
 CLIENT_SECONDS = 6
-GIVE_UP_SECONDS = 45
+# Past this the jobs count as stuck; a machine busy with other work needs the margin.
+GIVE_UP_SECONDS = 150
 # One chunk of a bulk change, three of an import: each holds the write lock for a while.
 AUDIENCE_SIZE = 20_000
 IMPORT_ROWS = 30_000
