@@ -9,14 +9,26 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format install clean
+.PHONY: run serve test lint format install lock clean
 
-$(VENV)/.installed: pyproject.toml
+# The venv holds exactly what a lock file pins, checked against its hashes: requirements-dev.lock
+# (the app, the tests and the tools; the default) or requirements.lock (the app alone, for a
+# production host: `make serve LOCK=requirements.lock`). `make lock` writes both from
+# pyproject.toml. The stamp names the lock it was installed from; a venv installed from the
+# other one, or from an older lock or pyproject.toml, is made again from scratch.
+LOCK ?= requirements-dev.lock
+ifneq ($(wildcard $(VENV)/.installed),)
+ifneq ($(shell cat $(VENV)/.installed),$(LOCK))
+.PHONY: $(VENV)/.installed
+endif
+endif
+
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	@test -n "$(PYTHON)" || { echo "Trackly needs Python 3.12 or newer; none of python3.13, python3.12, python3 is." >&2; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
-	$(PY) -m pip install --quiet --editable . --group dev
-	@touch $@
+	$(PYTHON) -m venv --clear $(VENV)
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --editable .
+	@echo $(LOCK) > $@
 
 install: $(VENV)/.installed
 
@@ -54,6 +66,18 @@ format: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) staticfiles .hypothesis
+
+# `make lock` writes requirements.lock (the dependencies of pyproject.toml) and
+# requirements-dev.lock (those and the dev group, at the same versions) with exact versions and
+# the hashes of every file the index has for them, for any platform on Python 3.12 or newer.
+# Pins still allowed by pyproject.toml are kept: `make lock LOCK_ARGS=--upgrade` moves every
+# package to its newest allowed version, `LOCK_ARGS="--upgrade-package django"` one of them.
+LOCK_ARGS ?=
+UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.12 \
+	--generate-hashes --custom-compile-command "make lock" --quiet $(LOCK_ARGS)
+lock: $(VENV)/.installed
+	$(UV_COMPILE) -o requirements.lock
+	$(UV_COMPILE) --group dev -c requirements.lock -o requirements-dev.lock
 
 # `make bench`: every benchmark at 1M contacts against hand-written SQL on the same data (SQLite;
 # `make bench DATABASE_URL=postgres://...` for PostgreSQL). BENCH_SUITES picks some of them:
