@@ -50,6 +50,22 @@ run: $(VENV)/.installed .env
 	DEBUG=true bin/keep-running $(PY) manage.py db_worker --no-startup-delay & worker=$$!; \
 	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
 
+# Production: gunicorn (gunicorn.conf.py) with DEBUG off and the task worker beside it, started
+# again whenever it stops, as `make run` does. Settings come from the environment alone (.env is
+# for development): SECRET_KEY and ALLOWED_HOSTS at least, DATABASE_URL for PostgreSQL; one line
+# says what is missing. WEB_CONCURRENCY sets the number of web workers (2 per CPU + 1 by
+# default); `kill -HUP $$(cat var/gunicorn.pid)` reloads them gracefully. README: Production.
+serve: $(VENV)/.installed
+	@$(PY) -m trackly.production
+	DEBUG=false $(PY) manage.py migrate --noinput
+	DEBUG=false $(PY) manage.py createcachetable
+	DEBUG=false $(PY) manage.py collectstatic --noinput --verbosity 0
+	@mkdir -p var
+	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
+	DEBUG=false bin/keep-running $(PY) manage.py db_worker & worker=$$!; \
+	DEBUG=false BIND=$${BIND:-$(HOST):$(PORT)} GUNICORN_PID_FILE=$${GUNICORN_PID_FILE:-var/gunicorn.pid} \
+	  $(PY) -m gunicorn --config gunicorn.conf.py
+
 test: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
