@@ -304,7 +304,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         f"\n{vendor}, {started}, {args.contacts:,} contacts, gunicorn with 2 sync workers, "
         f"{args.concurrency} client "
         f"threads, {args.duration:.0f} s per scenario, rate-limit cache "
-        f"{args.cache_url or 'database'}, {os.cpu_count()} CPUs "
+        f"{args.cache_url or ('a SQLite file' if vendor == 'SQLite' else 'the database')}, "
+        f"{os.cpu_count()} CPUs "
         f"(1-minute load average {load_start[0]:.1f} at the start, {load[0]:.1f} at the end)\n"
     )
     print("| Scenario | Requests | Errors | Requests/s | p50 (ms) | p99 (ms) |")

@@ -13,7 +13,8 @@ scenario (a new contact, an existing one):
   reading the contact back, ninja's parsing and serialization), and the time spent in the
   database driver (all SQL, as the client waits for it);
 - the slowest functions by own time;
-- without the profiler: wall time, this process's CPU time and, on PostgreSQL, the CPU time of
+- without the profiler (after the calibration of `bench.run`, which says how busy the machine
+  is): wall time, this process's CPU time and, on PostgreSQL, the CPU time of
   its server process (from /proc, when readable) per request: what a request costs the cores.
 
 No HTTP, no second process: the numbers are a request's own cost, without gunicorn's parsing or
@@ -121,9 +122,12 @@ def main(argv: list[str] | None = None) -> None:
     def existing_contact() -> dict:
         return {"phone_number": next(existing), "labels": {"bench_run": str(next(values) % 7)}}
 
+    from bench.run import calibrate
+
     print(
         f"{connection.vendor}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"1-minute load average {os.getloadavg()[0]:.1f}"
+        f"1-minute load average {os.getloadavg()[0]:.1f}; "
+        f"calibration (ms): {calibrate(connection.vendor)}"
     )
     for name, body, status in (
         ("POST /contacts, new contact", new_contact, 201),
