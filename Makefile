@@ -92,8 +92,14 @@ LOCK_ARGS ?=
 UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.12 \
 	--generate-hashes --custom-compile-command "make lock" --quiet $(LOCK_ARGS)
 lock: $(VENV)/.installed
+	@mkdir -p var && cp -p requirements.lock requirements-dev.lock var/
 	$(UV_COMPILE) -o requirements.lock
 	$(UV_COMPILE) --group dev -c requirements.lock -o requirements-dev.lock
+	@# A lock that came out the same keeps its time, so the venv is not made again for nothing.
+	@for f in requirements.lock requirements-dev.lock; do \
+	  if cmp -s $$f var/$$f; then touch -r var/$$f $$f; echo "$$f: unchanged"; else echo "$$f: updated"; fi; \
+	  rm -f var/$$f; \
+	done
 
 # `make bench`: every benchmark at 1M contacts against hand-written SQL on the same data (SQLite;
 # `make bench DATABASE_URL=postgres://...` for PostgreSQL). BENCH_SUITES picks some of them:
