@@ -44,11 +44,12 @@ pidfile = os.environ.get("GUNICORN_PID_FILE") or None
 # user in ~/.gunicorn.
 control_socket_disable = True
 
-# A worker silent for this long (a request stuck past it) is killed and replaced; the API's
-# slowest reads take well under a second, long work runs as background jobs.
-timeout = 30
+# A worker busy with one request for this long is killed and replaced. Long work runs as
+# background jobs; the longest request left is an audience's CSV export, streamed by a sync
+# worker that cannot report meanwhile (a million contacts take tens of seconds).
+timeout = 120
 # On HUP or TERM, how long a worker may finish the requests it has before it is killed.
-graceful_timeout = 30
+graceful_timeout = 60
 # Seconds a kept-alive connection from the proxy in front waits for its next request.
 keepalive = 5
 # Each worker is replaced after about this many requests, so a slow leak cannot grow for ever.

@@ -65,7 +65,7 @@ def test_the_config_file_reads_the_environment(monkeypatch):
     assert config["bind"] == ["0.0.0.0:8100", "unix:/run/trackly.sock"]
     assert config["wsgi_app"] == "trackly.wsgi:application"
     assert config["pidfile"] is None
-    assert (config["timeout"], config["graceful_timeout"], config["accesslog"]) == (30, 30, "-")
+    assert (config["timeout"], config["graceful_timeout"], config["accesslog"]) == (120, 60, "-")
     # Reloading on HUP imports the code afresh only when the master has not preloaded it.
     assert "preload_app" not in config
 
