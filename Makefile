@@ -56,7 +56,7 @@ run: $(VENV)/.installed .env
 # says what is missing. WEB_CONCURRENCY sets the number of web workers (2 per CPU + 1 by
 # default); `kill -HUP $$(cat var/gunicorn.pid)` reloads them gracefully. README: Production.
 serve: $(VENV)/.installed
-	@$(PY) -m trackly.production
+	@DEBUG=false $(PY) -m trackly.production
 	DEBUG=false $(PY) manage.py migrate --noinput
 	DEBUG=false $(PY) manage.py createcachetable
 	DEBUG=false $(PY) manage.py collectstatic --noinput --verbosity 0
