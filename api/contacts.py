@@ -252,7 +252,11 @@ def contact_upsert(request: ApiRequest, payload: ContactIn):
     with reported_as("labels"):
         labels = clean_labels(payload.labels)
         contact, labels, created = _upsert(sending_list, phone, labels)
-    return Status(201 if created else 200, _fresh(contact, labels))
+    if created:
+        # Made by this request and returned as stored: nothing to read back.
+        out = contact_out(contact, labels={})
+        return Status(201, {**out, "labels": dict(sorted(labels.items()))})
+    return Status(200, _fresh(contact, labels))
 
 
 @router.get(

@@ -28,7 +28,11 @@ def _lock_contact(contact: Contact) -> Contact:
     return Contact.objects.select_for_update().get(pk=contact.pk)
 
 
-def _write_labels(contact: Contact, current: dict[str, str], wanted: dict[str, str]) -> None:
+def _write_labels(
+    contact: Contact, current: dict[str, str], wanted: dict[str, str], *, touch: bool = True
+) -> None:
+    """Store `wanted` as the contact's labels, given its `current` ones; with `touch`, a change
+    stamps the contact's `updated_at` (in the row and in `contact`)."""
     check_label_count(len(wanted))
     removed = current.keys() - wanted.keys()
     if removed:
@@ -45,8 +49,10 @@ def _write_labels(contact: Contact, current: dict[str, str], wanted: dict[str, s
             unique_fields=["contact", "key"],
             update_fields=["value"],
         )
-    if removed or changed:
-        Contact.objects.filter(pk=contact.pk).update(updated_at=timezone.now())
+    if touch and (removed or changed):
+        now = timezone.now()
+        Contact.objects.filter(pk=contact.pk).update(updated_at=now)
+        contact.updated_at = now
 
 
 def _current_labels(contact: Contact) -> dict[str, str]:
@@ -107,7 +113,8 @@ def contact_create(
     contact = Contact.objects.create(
         account_id=sending_list.account_id, sending_list=sending_list, phone_number=phone
     )
-    _write_labels(contact, {}, cleaned)
+    # Made a moment ago in this transaction: its updated_at is already now.
+    _write_labels(contact, {}, cleaned, touch=False)
     return contact
 
 

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from django.db import connection
 
 from contacts.models import Contact, LabelKeyCount
 from tests.factories import ContactFactory, SendingListFactory, label_contact
@@ -9,6 +10,13 @@ SEED_REQUEST = {
     "phone_number": "+14155551234",
     "labels": {"source": "api", "campaign": "onboarding"},
 }
+
+
+# Statements of one upsert, transaction control included; the rate counters add 3 where the cache
+# is the database (PostgreSQL) and none where it is a file of its own (SQLite).
+RATE_COUNTER_QUERIES = 3 if connection.vendor == "postgresql" else 0
+UPSERT_QUERIES_NEW = 8 + RATE_COUNTER_QUERIES
+UPSERT_QUERIES_EXISTING = 10 + RATE_COUNTER_QUERIES
 
 
 def _labels(contact: Contact) -> dict[str, str]:
@@ -33,6 +41,34 @@ def test_the_seeds_request_creates_the_contact(api, sending_list):
         "updated_at": body["updated_at"],
     }
     assert body["created_at"].endswith("Z")
+
+
+def test_a_new_contact_is_answered_as_stored_without_reading_it_back(
+    api, sending_list, django_assert_max_num_queries
+):
+    api.post("contacts", {**SEED_REQUEST, "phone_number": "+14155550001"})  # key stamped
+    # The key, the rate counters, the list, the number's lookup, then one transaction: the
+    # duplicate check, the contact and its labels; nothing after it.
+    with django_assert_max_num_queries(UPSERT_QUERIES_NEW) as captured:
+        response = api.post("contacts", SEED_REQUEST)
+    assert response.status_code == 201
+    assert not captured.captured_queries[-1]["sql"].startswith("SELECT")
+    contact = Contact.objects.get(phone_number=SEED_REQUEST["phone_number"])
+    stored = api.get(f"contacts/{contact.pk}").json()
+    assert response.json() == stored
+    assert stored["labels"] == {"campaign": "onboarding", "source": "api"}
+
+
+def test_an_existing_contacts_upsert_is_bounded_in_queries(
+    api, contact, django_assert_max_num_queries
+):
+    api.post("contacts", {"phone_number": contact.phone_number, "labels": {"a": "1"}})
+    with django_assert_max_num_queries(UPSERT_QUERIES_EXISTING):
+        response = api.post(
+            "contacts", {"phone_number": contact.phone_number, "labels": {"a": "2"}}
+        )
+    assert response.status_code == 200
+    assert response.json() == api.get(f"contacts/{contact.pk}").json()
 
 
 def test_the_same_number_again_merges_labels_and_answers_200(api, contact):
