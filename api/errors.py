@@ -96,9 +96,15 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     ),
     "invalid_region": (
         400,
-        "An import's `region` that is not a region phone numbers can be read with.",
+        "A region that is not one phone numbers can be read with: an import's `region`, the "
+        "account's `default_region`.",
         "Region 'XX' is not one phone numbers can be read with: give a two-letter ISO code "
         "such as GB or US.",
+    ),
+    "invalid_time_zone": (
+        400,
+        "The account's `time_zone` that is not an IANA time zone name.",
+        "'Mars/Olympus' is not a known time zone.",
     ),
     "missing_api_key": (
         401,
@@ -112,7 +118,8 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     ),
     "forbidden": (
         403,
-        "A read-only key was used for a change.",
+        "A read-only key was used for a change, or a key whose creator is not an admin of the "
+        "account now was used to change the account's settings.",
         "This API key is read-only; it cannot change anything.",
     ),
     "not_found": (

@@ -39,8 +39,10 @@ _IMPORT_BODY = {
                         "mapping. `phone`: the phone column; `fallback`: the column read when "
                         "the phone is empty; `country`: the column of each row's country (ISO "
                         'code, English name or calling code), `""` for none; `labels`: '
-                        "`{column: key}`, any column as a label; `ignore`: columns not to read "
-                        "(a `label_` column, the country column).",
+                        "`{column: key}`, any column as a label; `unnamed_labels`: "
+                        '`{"7": key}`, a column without a name (by its number, 1 for the first) '
+                        "as a label; `ignore`: columns not to read (a `label_` column, the "
+                        "country column).",
                         "example": '{"phone": "Mobile Phone", "labels": {"Company Type": '
                         '"Company_Type"}, "ignore": ["label_notes"]}',
                     },

@@ -16,7 +16,7 @@ from django.urls import URLPattern, include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from ninja import Swagger
 
-from api import audiences, contacts, imports, jobs, labels, lists
+from api import account, audiences, contacts, imports, jobs, labels, lists
 from api.auth import ApiKeyAuth
 from api.errors import add_error_handlers, error_response
 from api.openapi import TracklyAPI, api_description
@@ -31,7 +31,7 @@ api = TracklyAPI(
     docs=Swagger(settings={"persistAuthorization": True}),
 )
 add_error_handlers(api)
-for resource in (lists, contacts, imports, audiences, labels, jobs):
+for resource in (account, lists, contacts, imports, audiences, labels, jobs):
     api.add_router("", resource.router)
 
 _METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]

@@ -1,6 +1,8 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
 
 from audiences import services
 from audiences.conditions import ConditionError, parse, to_text
@@ -43,6 +45,12 @@ class AudienceAdminForm(forms.ModelForm):
                 self.add_error("conditions", error.messages[0])
             else:
                 cleaned["conditions"] = to_text(tree)
+        archiving = cleaned.get("status") == Audience.Status.ARCHIVED
+        if archiving and self.instance.pk and self.instance.status != Audience.Status.ARCHIVED:
+            try:
+                services.audience_check_unused(audience=self.instance, doing="archived")
+            except ValidationError as error:
+                self.add_error("status", error)
         return cleaned
 
 
@@ -55,11 +63,53 @@ class AudienceAdmin(admin.ModelAdmin):
     search_fields = ["name", "conditions"]
     autocomplete_fields = ["sending_lists"]
     readonly_fields = ["kind", "created_by", "created_at", "updated_at"]
+    actions = ["delete_selected"]
 
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+    # Deleting goes by the dashboard's rule (`services.audience_check_unused`): an audience that
+    # others use with IN AUDIENCE is refused before the confirmation page, and again on delete.
+
+    def _refusals(self, audiences) -> list[str]:
+        refusals = []
+        for audience in audiences:
+            try:
+                services.audience_check_unused(audience=audience, doing="deleted")
+            except ValidationError as error:
+                refusals.append(error.messages[0])
+        return refusals
+
+    def delete_view(self, request, object_id, extra_context=None):
+        audience = self.get_object(request, object_id)
+        refusals = self._refusals([audience]) if audience is not None else []
+        if refusals:
+            self.message_user(request, refusals[0], level=messages.ERROR)
+            return redirect("admin:audiences_audience_change", audience.pk)
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_model(self, request, obj):
+        try:
+            services.audience_delete(audience=obj)
+        except ValidationError as error:
+            self.message_user(request, error.messages[0], level=messages.ERROR)
+
+    def delete_queryset(self, request, queryset):
+        for audience in queryset:
+            self.delete_model(request, audience)
+
+    @admin.action(description=django_delete_selected.short_description, permissions=["delete"])
+    def delete_selected(self, request, queryset):
+        """Django's "Delete selected" action, refused as a whole when any selected audience is
+        used by another with IN AUDIENCE."""
+        refusals = self._refusals(queryset)
+        for refusal in refusals:
+            self.message_user(request, refusal, level=messages.ERROR)
+        if refusals:
+            return None
+        return django_delete_selected(self, request, queryset)
 
 
 @admin.register(LabelChange)

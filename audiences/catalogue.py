@@ -10,7 +10,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from django.db.models import Q, Sum
+from django.db import connection
+from django.db.models import Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 
 from contacts.models import DateOf, LabelKeyCount, LabelValueCount, NumberOf
@@ -73,8 +75,9 @@ def search_values(
 
     The most used values read the (account, key, contacts, value) index and the values that
     start with `text` a range of the (account, key, value) index, so they cost the rows they
-    return; the values that contain `text` are a scan of the key's values in that index, which
-    stops once the page is full.
+    return; the values that contain `text` are found by a trigram index (PostgreSQL's GIN
+    index; SQLite's FTS5 table, for a text of 3 characters or more) or, for a shorter text on
+    SQLite, by a scan of the key's values in value order that stops once the page is full.
     """
     values = LabelValueCount.objects.filter(account=account, key=key).only("value", "contacts")
     if not text:
@@ -85,10 +88,7 @@ def search_values(
     # The range serves the index; `startswith` keeps the range exact in any collation.
     after = text[:-1] + chr(min(ord(text[-1]) + 1, 0x10FFFF))
     prefix = Q(value__gte=text, value__lt=after, value__startswith=text)
-    starting, containing = (
-        values.filter(prefix),
-        values.filter(value__icontains=text).exclude(prefix),
-    )
+    starting, containing = values.filter(prefix), _containing(account, key, text, prefix)
     part, _, inner = cursor.partition(":")
     if cursor and part not in (_STARTING, _CONTAINING):
         return ValuePage([], "", cursor_error=True)
@@ -109,6 +109,36 @@ def search_values(
     return ValuePage(
         _counts(rows + page.rows), _in(_CONTAINING, page.next_cursor), bool(page.cursor_error)
     )
+
+
+# SQLite's trigram index of the distinct values (migration contacts.0008); a text shorter than
+# a trigram has none to look up.
+SQLITE_SEARCH_TABLE = "labelvaluecount_search"
+TRIGRAM = 3
+
+
+def _containing(account: Account, key: str, text: str, prefix: Q) -> QuerySet:
+    """The key's values that contain `text` in any case and do not start with it (`prefix`).
+
+    The `icontains` decides (on SQLite a `LIKE`, which folds ASCII letters only; PostgreSQL's
+    trigram index serves it). On SQLite the trigram index, which folds case more widely, hands
+    it the candidates: the index is read first (the join is a CROSS JOIN, which SQLite keeps in
+    the order written), then each candidate's row by its id, instead of every value of the
+    key."""
+    values = LabelValueCount.objects.only("value", "contacts")
+    if connection.vendor != "sqlite" or len(text) < TRIGRAM:
+        return values.filter(account=account, key=key, value__icontains=text).exclude(prefix)
+    phrase = '"' + text.replace('"', '""') + '"'
+    # The table names are constants; the text, the account and the key are parameters.
+    candidates = RawSQL(  # noqa: S611
+        f"SELECT v.id FROM {SQLITE_SEARCH_TABLE} AS s CROSS JOIN contacts_labelvaluecount AS v "  # noqa: S608
+        f"ON v.id = s.rowid WHERE s.{SQLITE_SEARCH_TABLE} MATCH %s AND v.account_id = %s "
+        "AND v.key = %s",
+        [phrase, account.pk, key],
+    )
+    # The account and the key are the candidates' already: no range of the key for SQLite
+    # to prefer over reading the candidates by id.
+    return values.filter(id__in=candidates, value__icontains=text).exclude(prefix)
 
 
 def _cursor(cursor: str) -> QueryDict:

@@ -26,8 +26,8 @@ class SendingListsField(forms.ModelMultipleChoiceField):
         return super().clean(value)
 
 
-class AudienceForm(forms.Form):
-    """Name, description, list scope and conditions (as text) of an audience."""
+class AudienceNameForm(forms.Form):
+    """Name and description of an audience: all that a static audience's Edit page changes."""
 
     name = forms.CharField(max_length=255, validators=[check_text])
     description = forms.CharField(
@@ -35,20 +35,28 @@ class AudienceForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         validators=[check_multiline_text],
     )
-    conditions = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    sending_lists = SendingListsField(queryset=SendingList.objects.none(), required=False)
 
     def __init__(self, *args, account: Account, instance: Audience | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.account = account
         self.instance = instance
-        self.tree: Node | None = None
-        self.fields["sending_lists"].queryset = SendingList.objects.for_account(account)
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
         audience_check_name(account=self.account, name=name, audience=self.instance)
         return name
+
+
+class AudienceForm(AudienceNameForm):
+    """Name, description, list scope and conditions (as text) of an audience."""
+
+    conditions = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    sending_lists = SendingListsField(queryset=SendingList.objects.none(), required=False)
+
+    def __init__(self, *args, account: Account, instance: Audience | None = None, **kwargs):
+        super().__init__(*args, account=account, instance=instance, **kwargs)
+        self.tree: Node | None = None
+        self.fields["sending_lists"].queryset = SendingList.objects.for_account(account)
 
     def clean_conditions(self) -> str:
         try:

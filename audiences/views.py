@@ -29,7 +29,7 @@ from audiences.builder import (
     builder_from_tree,
 )
 from audiences.conditions import ConditionError, Node, Op, literal_kind, parse, to_text
-from audiences.forms import AudienceForm, LabelActionForm
+from audiences.forms import AudienceForm, AudienceNameForm, LabelActionForm
 from audiences.models import (
     Audience,
     LabelChange,
@@ -329,7 +329,32 @@ def audience_new(request: AccountRequest):
 @require_http_methods(["GET", "POST"])
 @account_view(Role.EDITOR)
 def audience_edit(request: AccountRequest, audience_id: int):
-    return _edit_audience(request, _get_audience(request, audience_id))
+    audience = _get_audience(request, audience_id)
+    if audience.is_static:
+        return _edit_static(request, audience)
+    return _edit_audience(request, audience)
+
+
+def _edit_static(request: AccountRequest, audience: Audience):
+    """A static audience's name and description. Its members change on its page; the
+    conditions it was frozen from stay those its members came from (Refresh uses them)."""
+    if request.method == "POST":
+        form = AudienceNameForm(request.POST, account=request.account, instance=audience)
+        if form.is_valid():
+            audience.name = form.cleaned_data["name"]
+            audience.description = form.cleaned_data["description"]
+            try:
+                services.audience_save(audience=audience)
+            except ValidationError as error:
+                audience.refresh_from_db(fields=["name", "description"])
+                form.add_error("name", error)
+            else:
+                messages.success(request, f"Audience “{audience.name}” saved.")
+                return redirect("audiences:audience_detail", request.account.slug, audience.pk)
+    else:
+        initial = {"name": audience.name, "description": audience.description}
+        form = AudienceNameForm(initial=initial, account=request.account, instance=audience)
+    return _static_page(request, audience, "edit", form=form)
 
 
 @require_POST

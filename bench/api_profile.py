@@ -41,7 +41,7 @@ STAGES = [
     ("last-used stamp (api_key_touch)", "trackly/api_keys.py", "api_key_touch"),
     ("auth in all (ApiKeyAuth.authenticate)", "api/auth.py", "authenticate"),
     ("target list (target_list)", "api/contacts.py", "target_list"),
-    ("phone validation (normalize_phone)", "contacts/phones.py", "normalize_phone"),
+    ("phone validation (normalize_phone)", "trackly/phones.py", "normalize_phone"),
     ("label validation (clean_labels)", "contacts/labels.py", "clean_labels"),
     ("upsert (_upsert)", "api/contacts.py", "_upsert"),
     ("read back (_fresh)", "api/contacts.py", "_fresh"),

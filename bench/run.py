@@ -850,7 +850,9 @@ def run_dropdowns(
 
 
 # The builder's value search (`audiences.catalogue.search_values`): prefixes served by the
-# (account, key, value) index, and substrings, which scan a key's values until the page is full.
+# (account, key, value) index, and substrings, which a trigram index serves (3 characters or
+# more; SQLite's FTS5 table, PostgreSQL's GIN index) or a scan of a key's values until the page
+# is full.
 VALUE_SEARCHES = [
     ("value search: city prefix", "city", "city-5"),
     ("value search: customer_id prefix", "customer_id", "cus_00a"),

@@ -37,6 +37,7 @@ MAPPING_USES = (
     (importing.LABEL, "Label"),
     (importing.IGNORED, "Ignored"),
 )
+
 # What each outcome means for a row of the preview's sample.
 EFFECTS = {
     importing.CREATED: "New contact",
@@ -217,18 +218,25 @@ def import_confirm(request: AccountRequest, job_id: int):
 def mapping_from_form(form, columns: list[dict]) -> importing.Mapping:
     """The mapping the preview's form gives for its `columns` (the result's): each column's
     use (`use_<number>`) and label key (`key_<number>`, left empty: the key cleaned from the
-    column's name); raise `invalid_mapping`."""
+    column's name); a column without a name is a label when a key is typed for it
+    (`key_<number>`), and stays ignored otherwise. Raise `invalid_mapping`."""
     chosen: dict[str, list[str]] = {use: [] for use, _ in MAPPING_USES}
     labels = []
+    unnamed_labels = []
     for column in columns:
-        use = form.get(f"use_{column['number']}", column["use"])
+        number = column["number"]
+        key = form.get(f"key_{number}", "").strip()
+        if not column["column"]:
+            if key:
+                unnamed_labels.append((number, key))
+            continue
+        use = form.get(f"use_{number}", column["use"])
         if use not in chosen:
             raise ValidationError(
                 f"Choose what {column['column']!r} becomes.", code="invalid_mapping"
             )
         chosen[use].append(column["column"])
         if use == importing.LABEL:
-            key = form.get(f"key_{column['number']}", "").strip()
             labels.append((column["column"], key or importing.suggested_key(column["column"])))
     for use, text in MAPPING_USES[:3]:
         if len(chosen[use]) > 1:
@@ -246,6 +254,7 @@ def mapping_from_form(form, columns: list[dict]) -> importing.Mapping:
         country=next(iter(chosen[importing.COUNTRY]), ""),
         labels=tuple(labels),
         ignore=tuple(chosen[importing.IGNORED]),
+        unnamed_labels=tuple(unnamed_labels),
     )
 
 

@@ -369,6 +369,10 @@ def suggested_key(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", name.strip()).strip("_")[:KEY_MAX_LENGTH].strip("_")
 
 
+# A column's number in `Mapping.unnamed_labels`: 1 for the first column.
+_COLUMN_NUMBER = re.compile(r"[1-9][0-9]{0,8}")
+
+
 def _mapping_error(message: str) -> ValidationError:
     return ValidationError(message, code="invalid_mapping")
 
@@ -377,14 +381,16 @@ def _mapping_error(message: str) -> ValidationError:
 class Mapping:
     """What the user says about the file's columns, by their names; anything left out is
     decided by the header (`read_header`). `country` is a column name, "" for no country
-    column, None to find one; `labels` maps columns to label keys; `ignore` lists columns not
-    to read (a `label_` column, the country column)."""
+    column, None to find one; `labels` maps columns to label keys; `unnamed_labels` maps
+    columns without a name, by their number (1 for the first), to label keys; `ignore` lists
+    columns not to read (a `label_` column, the country column)."""
 
     phone: str | None = None
     fallback: str | None = None
     country: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
     ignore: tuple[str, ...] = ()
+    unnamed_labels: tuple[tuple[int, str], ...] = ()
 
     def as_dict(self) -> dict:
         """The mapping as the API takes it and a job keeps it (only what is given)."""
@@ -393,6 +399,7 @@ class Mapping:
             "fallback": self.fallback,
             "country": self.country,
             "labels": dict(self.labels) or None,
+            "unnamed_labels": {str(number): key for number, key in self.unnamed_labels} or None,
             "ignore": list(self.ignore) or None,
         }
         return {name: value for name, value in given.items() if value is not None}
@@ -408,11 +415,11 @@ def clean_mapping(raw: object) -> Mapping:
         return Mapping()
     if not isinstance(raw, dict):
         raise _mapping_error("The mapping must be an object.")
-    unknown = set(raw) - {"phone", "fallback", "country", "labels", "ignore"}
+    unknown = set(raw) - {"phone", "fallback", "country", "labels", "unnamed_labels", "ignore"}
     if unknown:
         raise _mapping_error(
             f"The mapping has no field {sorted(unknown)[0]!r}; its fields are phone, fallback, "
-            "country, labels and ignore."
+            "country, labels, unnamed_labels and ignore."
         )
 
     def column(field_name: str, *, empty: bool = False) -> str | None:
@@ -431,12 +438,22 @@ def clean_mapping(raw: object) -> Mapping:
         raise _mapping_error("mapping.labels: expected an object of column names and keys.")
     if not isinstance(ignore, list) or not all(isinstance(name, str) for name in ignore):
         raise _mapping_error("mapping.ignore: expected a list of column names.")
+    unnamed = raw.get("unnamed_labels") or {}
+    if not isinstance(unnamed, dict) or not all(
+        isinstance(number, str) and _COLUMN_NUMBER.fullmatch(number) and isinstance(key, str)
+        for number, key in unnamed.items()
+    ):
+        raise _mapping_error(
+            "mapping.unnamed_labels: expected an object of column numbers (1 for the first "
+            'column) and keys, such as {"7": "notes"}.'
+        )
     mapping = Mapping(
         phone=column("phone"),
         fallback=column("fallback"),
         country=column("country", empty=True),
         labels=tuple((name.strip(), key) for name, key in labels.items()),
         ignore=tuple(name.strip() for name in ignore),
+        unnamed_labels=tuple(sorted((int(number), key) for number, key in unnamed.items())),
     )
     named = mapping.named()
     for name in named:
@@ -484,7 +501,8 @@ class Header:
     country_name: str = ""
     # The ignored columns whose name says they hold a number: (index, name).
     phone_like: tuple[tuple[int, str], ...] = ()
-    # Every named column, in file order.
+    # Every column with a name, and every column without one that is a label (`name` ""), in
+    # file order.
     columns: tuple[Column, ...] = ()
     # The indexes of the ignored columns, and how many of them have no name.
     ignored_indexes: tuple[int, ...] = ()
@@ -534,6 +552,33 @@ def _label_column(name: str, mapping: Mapping, given_keys: dict[str, str]) -> tu
     return IGNORED, suggested_key(name), ""
 
 
+def _column_title(names: list[str], index: int) -> str:
+    """A column as messages name it: its name, or its number when it has none."""
+    return repr(names[index]) if names[index] else f"column {index + 1} (no name)"
+
+
+def _unnamed_keys(names: list[str], mapping: Mapping) -> dict[int, str]:
+    """The label keys the mapping gives columns without a name, by column index, each
+    checked by the label validator; raise `invalid_mapping` for a column that is not one."""
+    keys = {}
+    for number, key in mapping.unnamed_labels:
+        if number > len(names):
+            raise _mapping_error(
+                f"The mapping names column {number}, which the file does not have (it has "
+                f"{len(names):,} columns)."
+            )
+        if names[number - 1]:
+            raise _mapping_error(
+                f"Column {number} is named {names[number - 1]!r}: map it by its name in "
+                "mapping.labels."
+            )
+        try:
+            keys[number - 1] = clean_key(key)
+        except ValidationError as error:
+            raise _mapping_error(f"Column {number}: {error.messages[0]}") from None
+    return keys
+
+
 def read_header(cells: list[str], mapping: Mapping | None = None) -> Header:
     """Read a header row with the user's mapping, or raise `invalid_header` naming the column
     at fault (`invalid_mapping` for a mapping that does not fit the file).
@@ -557,6 +602,8 @@ def read_header(cells: list[str], mapping: Mapping | None = None) -> Header:
             raise _mapping_error(
                 f"The mapping names the column {name!r}, which the file does not have."
             )
+
+    unnamed_keys = _unnamed_keys(names, mapping)
 
     def mapped(name: str | None) -> int | None:
         return None if not name else first_of[name]
@@ -606,11 +653,15 @@ def read_header(cells: list[str], mapping: Mapping | None = None) -> Header:
     columns = []
     unnamed = 0
     for index, name in enumerate(names):
-        if not name:
+        if not name and index not in unnamed_keys:
             unnamed += 1
             ignored_indexes.append(index)
+            # Listed only when it has a value (`describe_columns`), to be given a key.
+            columns.append(Column(index, "", IGNORED))
             continue
-        if index == phone:
+        if not name:
+            use, key, note = LABEL, unnamed_keys[index], ""
+        elif index == phone:
             use, key, note = PHONE, "", ""
         elif index == fallback:
             use, key, note = FALLBACK, "", ""
@@ -620,10 +671,16 @@ def read_header(cells: list[str], mapping: Mapping | None = None) -> Header:
             use, key, note = _label_column(name, mapping, given_keys)
         identity = ("label", key) if use == LABEL else ("name", name.lower())
         if identity in seen:
+            if not (name and names[seen[identity]]):
+                raise _mapping_error(
+                    f"{_column_title(names, seen[identity]).capitalize()} and "
+                    f"{_column_title(names, index)} would both be the label {key!r}: give "
+                    "one of them another key."
+                )
             raise _same_column_error(names, seen[identity], index)
         seen[identity] = index
         if use == LABEL:
-            labels.append((index, key, name))
+            labels.append((index, key, name or f"Column {index + 1}"))
         elif use == IGNORED:
             ignored_indexes.append(index)
             if len(ignored) < COLUMNS_KEPT:
@@ -1434,11 +1491,12 @@ class ImportResult:
     """What an import did (or, for a dry run, would do). rows = created + updated + unchanged +
     skipped + rejected; `rejected_rows` keeps the first REJECTED_ROWS_KEPT of them.
 
-    The columns: `columns` describes the first MAPPED_COLUMNS_KEPT named columns with a value
-    (or a use) and what happens to each; `ignored_columns` names the first COLUMNS_KEPT of the
-    named ignored columns that have a value, `ignored_columns_count` counts every ignored
-    column, named or not; `unnamed_columns` and `empty_columns` count the ignored columns
-    without a name and those without a value in any row (either may be both).
+    The columns: `columns` describes the first MAPPED_COLUMNS_KEPT columns with a value (or a
+    use) and what happens to each (`column` "" for one without a name, which a key makes a
+    label); `ignored_columns` names the first COLUMNS_KEPT of the named ignored columns that
+    have a value, `ignored_columns_count` counts every ignored column, named or not;
+    `unnamed_columns` and `empty_columns` count the ignored columns without a name and those
+    without a value in any row (either may be both).
 
     `other_regions` counts the numbers written in national form that the import's region
     makes doubtful (`phones.other_regions`), with the regions where they would be valid and a
@@ -1478,12 +1536,12 @@ class ImportResult:
         self.columns = [column.as_dict() for column in shown[:MAPPED_COLUMNS_KEPT]]
         self.columns_count = len(shown)
         self.country_column = header.country_name
-        self.ignored_columns = [column.name for column in shown if column.index in ignored][
-            :COLUMNS_KEPT
-        ]
+        self.ignored_columns = [
+            column.name for column in shown if column.index in ignored and column.name
+        ][:COLUMNS_KEPT]
         self.ignored_columns_count = header.ignored_count
         self.unnamed_columns = header.unnamed_count
-        named = {column.index for column in header.columns}
+        named = {column.index for column in header.columns if column.name}
         self.empty_columns = sum(1 for index in ignored if index not in filled)
         self.unnamed_empty_columns = sum(
             1 for index in ignored if index not in filled and index not in named

@@ -336,8 +336,9 @@ class LabelValueCount(models.Model):
                 "value",
                 name="labelvaluecount_top_idx",
             )
-            # The value search's "contains" part has a trigram index on PostgreSQL, made by
-            # migration 0005 (an index Django's model state does not describe).
+            # The value search's "contains" part has a trigram index on PostgreSQL (a GIN index,
+            # migration 0006) and on SQLite (an FTS5 table kept by triggers, migration 0008):
+            # indexes Django's model state does not describe.
         ]
 
     def __str__(self) -> str:

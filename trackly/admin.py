@@ -6,7 +6,8 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from trackly import services
-from trackly.models import Account, Job, Membership, Role, time_zone_names
+from trackly.forms import TimeZoneField
+from trackly.models import Account, Job, Membership, Role
 
 admin.site.site_header = "Trackly administration"
 admin.site.site_title = "Trackly admin"
@@ -52,7 +53,7 @@ class MembershipInline(admin.TabularInline):
 
 
 class AccountAdminForm(forms.ModelForm):
-    time_zone = forms.ChoiceField(choices=lambda: [(name, name) for name in time_zone_names()])
+    time_zone = TimeZoneField()
 
     class Meta:
         model = Account

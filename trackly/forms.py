@@ -2,7 +2,14 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from trackly.models import Account, Membership, Role, time_zone_names, validate_region
+from trackly.models import (
+    Account,
+    Membership,
+    Role,
+    time_zone_names,
+    validate_region,
+    validate_time_zone,
+)
 from trackly.phones import region_choices
 
 
@@ -18,9 +25,22 @@ class RegionField(forms.ChoiceField):
         return super().to_python(value).strip().upper()
 
 
+class TimeZoneField(forms.ChoiceField):
+    """A time zone picked from the IANA names, checked by the one time-zone validator (the
+    API's too)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=lambda: [(name, name) for name in time_zone_names()], **kwargs)
+
+    def validate(self, value) -> None:
+        forms.Field.validate(self, value)
+        if value:
+            validate_time_zone(value)
+
+
 class AccountSettingsForm(forms.ModelForm):
     default_region = RegionField(label="Default phone region")
-    time_zone = forms.ChoiceField(choices=lambda: [(name, name) for name in time_zone_names()])
+    time_zone = TimeZoneField()
 
     class Meta:
         model = Account

@@ -11,6 +11,8 @@ from trackly.models import Job
 
 # (method, path template, body, writes, names an object of the account)
 ENDPOINTS = [
+    ("GET", "/api/v1/account", None, False, False),
+    ("PATCH", "/api/v1/account", {"time_zone": "Europe/London"}, True, False),
     ("GET", "/api/v1/lists", None, False, False),
     ("POST", "/api/v1/lists", {"name": "New", "phone_number": "+14155550111"}, True, False),
     ("GET", "/api/v1/lists/{list_id}", None, False, True),

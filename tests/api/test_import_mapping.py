@@ -91,3 +91,52 @@ def test_a_bad_mapping_or_region_is_refused_and_nothing_is_kept(
     assert not Job.objects.exists()
     assert not Contact.objects.exists()
     assert _uploads(settings) == []
+
+
+UNNAMED = "phone,,notes,\n4155551234,vip,hi,\n4155551235,,,\n"
+
+
+def test_an_unnamed_column_is_read_as_a_label_by_its_number(api, sending_list):
+    mapping = {"unnamed_labels": {"2": "tier"}}
+    response = api.upload("imports", {"file": _file(UNNAMED), "mapping": json.dumps(mapping)})
+    assert response.status_code == 202
+    result = response.json()["result"]
+    assert result["mapping"] == mapping
+    assert [(c["column"], c["number"], c["use"], c["key"]) for c in result["columns"]] == [
+        ("phone", 1, "phone", ""),
+        ("", 2, "label", "tier"),
+        ("notes", 3, "ignored", "notes"),
+    ]
+    assert (result["unnamed_columns"], result["unnamed_empty_columns"]) == (1, 1)
+    labels = dict(Label.objects.values_list("contact__phone_number", "value"))
+    assert labels == {"+14155551234": "vip"}
+
+
+def test_without_a_key_an_unnamed_column_is_listed_ignored_and_counted(api, sending_list):
+    response = api.upload("imports", {"file": _file(UNNAMED), "dry_run": "true"})
+    result = response.json()["result"]
+    assert [(c["column"], c["number"], c["use"]) for c in result["columns"]] == [
+        ("phone", 1, "phone"),
+        ("", 2, "ignored"),
+        ("notes", 3, "ignored"),
+    ]
+    assert (result["unnamed_columns"], result["unnamed_empty_columns"]) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    ("unnamed_labels", "message"),
+    [
+        ({"2": "a b"}, "Column 2: Label key 'a b' may only contain letters, digits, '_' and '-'."),
+        ({"3": "x"}, "Column 3 is named 'notes': map it by its name in mapping.labels."),
+        ({"two": "x"}, "mapping.unnamed_labels: expected an object of column numbers (1 for the "
+         'first column) and keys, such as {"7": "notes"}.'),
+    ],
+)  # fmt: skip
+def test_an_unnamed_column_mapping_that_does_not_fit_is_invalid_mapping(
+    api, sending_list, unnamed_labels, message
+):
+    mapping = json.dumps({"unnamed_labels": unnamed_labels})
+    response = api.upload("imports", {"file": _file(UNNAMED), "mapping": mapping})
+    assert response.status_code == 400
+    assert (response.json()["code"], response.json()["error"]) == ("invalid_mapping", message)
+    assert not Contact.objects.exists()

@@ -302,3 +302,82 @@ def test_staff_who_may_only_view_labels_cannot_edit_them(account, sending_list):
     client.post(values, {"action": "delete_value", ACTION_CHECKBOX_NAME: [row.pk], "confirm": "1"})
     assert not LabelChange.objects.exists()
     assert labels_by_key("source") != []
+
+
+@pytest.fixture
+def used_audience(account):
+    vips = Audience.objects.create(account=account, name="VIPs", conditions="tier = gold")
+    Audience.objects.create(account=account, name="Users", conditions=f"IN AUDIENCE #{vips.pk}")
+    return vips
+
+
+IN_USE = '"VIPs" cannot be deleted: IN AUDIENCE refers to it in "Users".'
+
+
+def _messages(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_admin_refuses_to_delete_an_audience_in_use(superuser_client, used_audience):
+    url = reverse("admin:audiences_audience_delete", args=[used_audience.pk])
+    asked = superuser_client.get(url, follow=True)
+    assert asked.redirect_chain == [
+        (reverse("admin:audiences_audience_change", args=[used_audience.pk]), 302)
+    ]
+    assert _messages(asked) == [IN_USE]
+    confirmed = superuser_client.post(url, {"post": "yes"}, follow=True)
+    assert _messages(confirmed) == [IN_USE]
+    assert Audience.objects.filter(pk=used_audience.pk).exists()
+
+
+def test_admin_deletes_an_audience_nobody_uses(superuser_client, account, used_audience):
+    users = Audience.objects.get(name="Users")
+    url = reverse("admin:audiences_audience_delete", args=[users.pk])
+    assert superuser_client.get(url).status_code == 200
+    superuser_client.post(url, {"post": "yes"})
+    assert list(Audience.objects.values_list("name", flat=True)) == ["VIPs"]
+
+
+def test_admin_bulk_delete_refuses_when_an_audience_is_in_use(superuser_client, used_audience):
+    url = reverse("admin:audiences_audience_changelist")
+    ids = list(Audience.objects.values_list("pk", flat=True))
+    for step in ({}, {"post": "yes"}):
+        response = superuser_client.post(
+            url, {"action": "delete_selected", ACTION_CHECKBOX_NAME: ids, **step}, follow=True
+        )
+        assert _messages(response) == [IN_USE]
+    assert Audience.objects.count() == 2
+
+
+def test_admin_bulk_delete_of_unused_audiences_deletes_them(
+    superuser_client, account, used_audience
+):
+    other = Audience.objects.create(account=account, name="Other", conditions="tier = silver")
+    users = Audience.objects.get(name="Users")
+    url = reverse("admin:audiences_audience_changelist")
+    ids = [other.pk, users.pk]
+    asked = superuser_client.post(url, {"action": "delete_selected", ACTION_CHECKBOX_NAME: ids})
+    assert b"Are you sure" in asked.content
+    superuser_client.post(
+        url, {"action": "delete_selected", ACTION_CHECKBOX_NAME: ids, "post": "yes"}
+    )
+    assert list(Audience.objects.values_list("name", flat=True)) == ["VIPs"]
+
+
+def test_admin_refuses_to_archive_an_audience_in_use(superuser_client, account, used_audience):
+    url = reverse("admin:audiences_audience_change", args=[used_audience.pk])
+    response = superuser_client.post(
+        url,
+        {
+            "account": account.pk,
+            "name": "VIPs",
+            "description": "",
+            "conditions": "tier = gold",
+            "status": "archived",
+        },
+    )
+    assert response.context["adminform"].form.errors["status"] == [
+        '"VIPs" cannot be archived: IN AUDIENCE refers to it in "Users".'
+    ]
+    used_audience.refresh_from_db()
+    assert used_audience.status == "active"

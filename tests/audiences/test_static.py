@@ -582,3 +582,111 @@ def test_saving_an_audience_refuses_control_characters_whatever_face_calls(accou
     )
     assert list(Audience.objects.for_account(account).values_list("name", flat=True)) == ["VIP"]
     assert audience.description == "Line one\nLine two"
+
+
+# ---------------------------------------------------------------------------------------------
+# Editing a static audience
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_static_audience_is_renamed_and_described_keeping_its_members(
+    editor_client, account, shoppers
+):
+    static = _static(account)
+    services.static_members_add(audience=static, contacts=Contact.objects.all())
+    page = editor_client.get(url("audience_edit", "acme", static.pk))
+    assert page.status_code == 200
+    assert page.context["step"] == "edit"
+    assert page.context["form"].initial == {"name": "Kept", "description": ""}
+    # The builder is not on the page: a static audience's members are not conditions.
+    assert b'id="builder-rows"' not in page.content
+    response = editor_client.post(
+        url("audience_edit", "acme", static.pk),
+        {"name": " Kept for spring ", "description": "Picked by hand\nin March"},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == url("audience_detail", "acme", static.pk)
+    static.refresh_from_db()
+    assert (static.name, static.description, static.kind) == (
+        "Kept for spring",
+        "Picked by hand\nin March",
+        "static",
+    )
+    assert static.count_members() == 5
+
+
+def test_editing_a_frozen_static_audience_keeps_the_conditions_it_was_frozen_from(
+    editor_client, account, editor_user, vips, shoppers
+):
+    static = services.static_audience_create(
+        account=account, user=editor_user, name="Frozen", frozen_from=vips
+    )
+    editor_client.post(
+        url("audience_edit", "acme", static.pk),
+        {"name": "Frozen VIPs", "description": "", "conditions": "label:tier = regular"},
+    )
+    static.refresh_from_db()
+    assert (static.name, static.conditions) == ("Frozen VIPs", "label:tier = vip")
+
+
+def test_a_static_audience_cannot_take_a_name_in_use(editor_client, account, vips):
+    static = _static(account)
+    response = editor_client.post(
+        url("audience_edit", "acme", static.pk), {"name": "VIPs", "description": "x"}
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["name"] == ["An audience with this name already exists."]
+    assert b"<title>Edit Kept" in response.content
+    static.refresh_from_db()
+    assert (static.name, static.description) == ("Kept", "")
+
+
+def test_a_static_audience_description_is_checked(editor_client, account):
+    static = _static(account)
+    response = editor_client.post(
+        url("audience_edit", "acme", static.pk), {"name": "Kept", "description": "a\x00b"}
+    )
+    assert response.status_code == 200
+    assert "description" in response.context["form"].errors
+    assert b'aria-describedby="description-error"' in response.content
+
+
+def test_editing_a_static_audience_needs_an_editor_of_the_account(
+    editor_client, viewer_client, outsider_client, account
+):
+    static = _static(account)
+    edit = url("audience_edit", "acme", static.pk)
+    assert viewer_client.get(edit).status_code == 403
+    assert viewer_client.post(edit, {"name": "New"}).status_code == 403
+    assert outsider_client.post(edit, {"name": "New"}).status_code == 404
+    assert editor_client.delete(edit).status_code == 405
+    static.refresh_from_db()
+    assert static.name == "Kept"
+
+
+def test_the_page_of_a_static_audience_offers_edit_and_says_why_there_is_no_refresh(
+    editor_client, account, editor_user, vips
+):
+    picked = _static(account)
+    page = editor_client.get(url("audience_detail", "acme", picked.pk)).content.decode()
+    assert f'href="{url("audience_edit", "acme", picked.pk)}"' in page
+    assert url("audience_refresh", "acme", picked.pk) not in page
+    assert (
+        "It was not frozen from conditions, so there is nothing to refresh it from: add or "
+        "remove members instead." in page
+    )
+    assert editor_client.get(url("audience_refresh", "acme", picked.pk)).status_code == 404
+
+    frozen = services.static_audience_create(
+        account=account, user=editor_user, name="Frozen", frozen_from=vips
+    )
+    services.static_fill_start(
+        audience=frozen,
+        user=editor_user,
+        selection=services.static_refresh_selection(frozen),
+        replace=True,
+    )
+    page = editor_client.get(url("audience_detail", "acme", frozen.pk)).content.decode()
+    assert f'href="{url("audience_edit", "acme", frozen.pk)}"' in page
+    assert f'href="{url("audience_refresh", "acme", frozen.pk)}"' in page
+    assert 'data-testid="no-refresh"' not in page

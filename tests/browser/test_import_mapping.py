@@ -116,3 +116,54 @@ def test_a_file_without_a_known_phone_column_is_previewed_with_the_column_chosen
     finally:
         worker.terminate()
         worker.wait(10)
+
+
+def test_an_unnamed_column_given_a_key_in_the_preview_becomes_a_label(
+    page, log_in, settings, tmp_path, editor_user, sending_list
+):
+    settings.TASKS = DATABASE_QUEUE
+    upload = tmp_path / "export.csv"
+    # Column 2 has no name but holds each contact's tier; column 4 is empty.
+    upload.write_text(
+        "phone,,Notes,\r\n4155551234,gold,VIP at the fair,\r\n4155551235,,,\r\n", encoding="utf-8"
+    )
+    worker = start_worker()
+    try:
+        log_in(editor_user)
+        page.get_by_role("link", name=sending_list.name, exact=True).click()
+        page.get_by_role("link", name="Import CSV", exact=True).click()
+        page.get_by_label("CSV file").set_input_files(str(upload))
+        page.get_by_role("button", name="Preview the import").click()
+        expect(page.get_by_test_id("import-status")).to_have_attribute(
+            "data-status", "succeeded", timeout=30_000
+        )
+        expect(page.get_by_test_id("use-2")).to_contain_text("Ignored")
+        expect(page.get_by_test_id("ignored-columns")).to_have_text(
+            "1 unnamed empty column ignored. 1 unnamed column ignored."
+        )
+        page.get_by_label("Label key for column 2").fill("tier")
+        for width in (1366, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            assert _fits(page)
+            _shoot(page, f"preview-unnamed-{width}.png")
+        page.set_viewport_size({"width": 1366, "height": 900})
+
+        page.get_by_test_id("preview-again").click()
+        expect(page.get_by_test_id("import-status")).to_have_attribute(
+            "data-status", "succeeded", timeout=30_000
+        )
+        expect(page.get_by_test_id("use-2")).to_contain_text("Label")
+        expect(page.get_by_label("Label key for column 2")).to_have_value("tier")
+        expect(page.get_by_test_id("ignored-columns")).to_have_text(
+            "1 unnamed empty column ignored."
+        )
+        page.get_by_test_id("confirm").click()
+        expect(page.get_by_test_id("job-status")).to_have_text("Succeeded", timeout=30_000)
+        expect(page.get_by_test_id("count-created")).to_have_text("2")
+    finally:
+        worker.terminate()
+        worker.wait(10)
+
+    labels = dict(Label.objects.values_list("contact__phone_number", "key"))
+    assert labels == {"+14155551234": "tier"}
+    assert Label.objects.get().value == "gold"

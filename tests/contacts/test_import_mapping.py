@@ -374,8 +374,23 @@ def test_a_mapping_that_does_not_fit_the_file_rejects_it_before_anything_is_writ
         ([], "The mapping must be an object."),
         (
             {"phones": "x"},
-            "The mapping has no field 'phones'; its fields are phone, fallback, country, labels "
-            "and ignore.",
+            "The mapping has no field 'phones'; its fields are phone, fallback, country, labels, "
+            "unnamed_labels and ignore.",
+        ),
+        (
+            {"unnamed_labels": {"x": "notes"}},
+            "mapping.unnamed_labels: expected an object of column numbers (1 for the first "
+            'column) and keys, such as {"7": "notes"}.',
+        ),
+        (
+            {"unnamed_labels": {"0": "notes"}},
+            "mapping.unnamed_labels: expected an object of column numbers (1 for the first "
+            'column) and keys, such as {"7": "notes"}.',
+        ),
+        (
+            {"unnamed_labels": ["notes"]},
+            "mapping.unnamed_labels: expected an object of column numbers (1 for the first "
+            'column) and keys, such as {"7": "notes"}.',
         ),
         ({"phone": 3}, "mapping.phone: expected a column name."),
         ({"labels": ["a"]}, "mapping.labels: expected an object of column names and keys."),
@@ -390,7 +405,12 @@ def test_clean_mapping_refuses_what_is_not_a_mapping(raw, message):
 
 
 def test_a_mapping_keeps_its_json_form():
-    raw = {"phone": "Mobile", "country": "", "labels": {"Company Type": "Company_Type"}}
+    raw = {
+        "phone": "Mobile",
+        "country": "",
+        "labels": {"Company Type": "Company_Type"},
+        "unnamed_labels": {"4": "extra", "12": "notes"},
+    }
     assert importing.clean_mapping(raw).as_dict() == raw
 
 
@@ -416,8 +436,68 @@ def test_255_columns_most_unnamed_are_counted_not_listed(run):
         "251 unnamed empty columns ignored. 1 unnamed column ignored. 1 empty column ignored."
     )
     assert result.ignored_columns == []
-    assert [column["column"] for column in result.columns] == ["phone", "label_tier"]
+    # The unnamed column with a value is listed, to be given a key; the empty ones are counted.
+    assert [(column["column"], column["number"]) for column in result.columns] == [
+        ("phone", 1),
+        ("label_tier", 2),
+        ("", 203),
+    ]
     assert len(json.dumps(result.as_dict())) < 1_500
+
+
+def test_an_unnamed_column_with_a_key_becomes_a_label(run):
+    header = "phone,label_tier,Notes" + "," * 252
+    rows = "4155551234,gold," + "," * 252 + "\n" + "4155551235,silver," + "," * 200 + "x\n"
+    result = run(f"{header}\n{rows}", mapping=Mapping(unnamed_labels=((203, "Extra"),)))
+    assert labels_of("+14155551235") == {"tier": "silver", "Extra": "x"}
+    assert labels_of("+14155551234") == {"tier": "gold"}
+    assert (result.unnamed_columns, result.unnamed_empty_columns, result.empty_columns) == (
+        251,
+        251,
+        252,
+    )
+    assert importing.ignored_summary(result.as_dict()) == (
+        "251 unnamed empty columns ignored. 1 empty column ignored."
+    )
+    assert [(c["column"], c["number"], c["use"], c["key"]) for c in result.columns] == [
+        ("phone", 1, "phone", ""),
+        ("label_tier", 2, "label", "tier"),
+        ("", 203, "label", "Extra"),
+    ]
+    assert result.mapping == {"unnamed_labels": {"203": "Extra"}}
+
+
+def test_an_unnamed_label_value_is_checked_and_named_by_its_column(run):
+    result = run(
+        "phone,,notes\n4155551234,\x07bell,x\n",
+        mapping=Mapping(unnamed_labels=((2, "sound"),)),
+    )
+    assert rejected(result) == [
+        (2, "invalid_label_value", "Column 2: Label value contains the control character U+0007.")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("unnamed_labels", "message"),
+    [
+        (((9, "x"),), "The mapping names column 9, which the file does not have (it has 5 "
+         "columns)."),
+        (((3, "x"),), "Column 3 is named 'notes': map it by its name in mapping.labels."),
+        (((2, "a b"),), "Column 2: Label key 'a b' may only contain letters, digits, '_' and "
+         "'-'."),
+        (((2, ""),), "Column 2: Label key is empty."),
+        (((2, "tier"),), "'label_tier' and column 2 (no name) would both be the label 'tier': "
+         "give one of them another key."),
+        (((2, "k"), (4, "k")), "Column 2 (no name) and column 4 (no name) would both be the "
+         "label 'k': give one of them another key."),
+    ],
+)  # fmt: skip
+def test_an_unnamed_column_mapping_that_does_not_fit_rejects_the_file(run, unnamed_labels, message):
+    mapping = Mapping(unnamed_labels=unnamed_labels)
+    with pytest.raises(ValidationError) as caught:
+        run("label_tier,,notes,,phone\ngold,a,b,c,4155551234\n", mapping=mapping)
+    assert (caught.value.code, caught.value.messages) == ("invalid_mapping", [message])
+    assert not Contact.objects.exists()
 
 
 # import_csv
@@ -446,9 +526,42 @@ def test_the_command_takes_a_mapping_and_a_region(write, uk_list):
     assert labels_of("+19055730032") == {"Company_Type": "B2B"}
 
 
+def test_the_command_reads_an_unnamed_column_given_a_key(write, sending_list):
+    file = write("phone,,notes,\n4155551234,vip,hi,\n4155551235,,,\n")
+    out = io.StringIO()
+    call_command(
+        "import_csv",
+        str(file),
+        "--account=acme",
+        f"--list={sending_list.pk}",
+        '--mapping={"unnamed_labels": {"2": "tier"}}',
+        stdout=out,
+    )
+    lines = out.getvalue().splitlines()
+    assert lines[:4] == [
+        "Imported. Main (acme)",
+        "region: US",
+        "column 'phone': phone",
+        "column 2 (no name): label tier",
+    ]
+    assert "Ignored columns: notes. 1 unnamed empty column ignored." in lines
+    assert labels_of("+14155551234") == {"tier": "vip"}
+    assert labels_of("+14155551235") == {}
+
+
+def test_without_a_key_the_command_ignores_an_unnamed_column(write, sending_list):
+    file = write("phone,\n4155551234,vip\n")
+    out = io.StringIO()
+    call_command("import_csv", str(file), "--account=acme", f"--list={sending_list.pk}", stdout=out)
+    assert "1 unnamed column ignored." in out.getvalue().splitlines()
+    assert labels_of("+14155551234") == {}
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
+        (['--mapping={"unnamed_labels": {"1": "x"}}'], "Column 1 is named 'phone': map it by "
+         "its name in mapping.labels."),
         (["--mapping={"], "--mapping is not JSON: Expecting property name enclosed in double "
          "quotes: line 1 column 2 (char 1)"),
         (['--mapping={"phone": "cell"}'], "The mapping names the column 'cell', which the file "
@@ -569,6 +682,67 @@ def test_a_bad_mapping_in_the_preview_says_why_and_starts_nothing(
     job = _preview(editor_client, uk_list, FILE)
     response = editor_client.post(_remap_url(job), form, follow=True)
     assert [str(m) for m in response.context["messages"]] == [message]
+    assert Job.objects.count() == 1
+
+
+UNNAMED_FILE = "Phone Number,,Notes,\n905-573-0032,vip,hi,\n415 555 0100,,,\n"
+
+
+def test_the_preview_lists_an_unnamed_column_with_a_value_and_a_key_makes_it_a_label(
+    editor_client, sending_list
+):
+    job = _preview(editor_client, sending_list, UNNAMED_FILE)
+    page = editor_client.get(reverse("imports:import_detail", args=["acme", job.pk]))
+    html = page.content.decode()
+    assert [(c["column"], c["number"], c["use"]) for c in page.context["result"]["columns"]] == [
+        ("Phone Number", 1, "phone"),
+        ("", 2, "ignored"),
+        ("Notes", 3, "ignored"),
+    ]
+    assert "Column 2, no name" in html
+    assert 'name="key_2" value="" maxlength="64" aria-label="Label key for column 2"' in html
+    assert 'name="use_2"' not in html
+    assert (
+        page.context["ignored_counts"]
+        == "1 unnamed empty column ignored. 1 unnamed column ignored."
+    )
+
+    form = {"use_1": "phone", "key_2": " tier ", "use_3": "ignored", "region": "US"}
+    editor_client.post(_remap_url(job), form)
+    again = Job.objects.filter(kind=Job.Kind.IMPORT_PREVIEW).latest("pk")
+    assert again.params["mapping"] == {
+        "phone": "Phone Number",
+        "country": "",
+        "unnamed_labels": {"2": "tier"},
+        "ignore": ["Notes"],
+    }
+    page = editor_client.get(reverse("imports:import_detail", args=["acme", again.pk]))
+    assert 'name="key_2" value="tier"' in page.content.decode()
+    assert page.context["ignored_counts"] == "1 unnamed empty column ignored."
+    editor_client.post(reverse("imports:import_confirm", args=["acme", again.pk]))
+    assert labels_of("+19055730032") == {"tier": "vip"}
+    assert labels_of("+14155550100") == {}
+
+
+def test_an_unnamed_column_without_a_key_stays_ignored(editor_client, sending_list):
+    job = _preview(editor_client, sending_list, UNNAMED_FILE)
+    editor_client.post(_remap_url(job), {"use_1": "phone", "key_2": "  ", "region": "US"})
+    again = Job.objects.filter(kind=Job.Kind.IMPORT_PREVIEW).latest("pk")
+    assert "unnamed_labels" not in again.params["mapping"]
+    assert again.result["unnamed_columns"] == 2
+    assert importing.ignored_summary(again.result, named=False) == (
+        "1 unnamed empty column ignored. 1 unnamed column ignored."
+    )
+
+
+def test_an_unnamed_column_key_goes_through_the_label_validator(editor_client, sending_list):
+    job = _preview(editor_client, sending_list, UNNAMED_FILE)
+    response = editor_client.post(
+        _remap_url(job), {"use_1": "phone", "key_2": "a b", "region": "US"}, follow=True
+    )
+    assert [str(m) for m in response.context["messages"]] == [
+        "Column 2: Label key 'a b' may only contain letters, digits, '_' and '-'."
+    ]
     assert Job.objects.count() == 1
 
 

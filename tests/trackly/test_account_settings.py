@@ -55,7 +55,7 @@ def test_an_unknown_time_zone_is_refused(admin_client, account):
         {"name": "Acme", "default_region": "US", "time_zone": "Mars/Olympus"},
     )
     assert response.context["settings_form"].errors["time_zone"] == [
-        "Select a valid choice. Mars/Olympus is not one of the available choices."
+        "'Mars/Olympus' is not a known time zone."
     ]
     account.refresh_from_db()
     assert account.time_zone == "UTC"

@@ -46,7 +46,8 @@ class Command(BaseCommand):
             "--mapping",
             help="What the columns become, as JSON, as the API takes it: "
             '\'{"phone": "Mobile", "labels": {"Company Type": "Company_Type"}}\' '
-            "(fields phone, fallback, country, labels, ignore; see docs/import.md).",
+            "(fields phone, fallback, country, labels, unnamed_labels, ignore; see "
+            "docs/import.md).",
         )
         parser.add_argument(
             "--region",
@@ -108,7 +109,10 @@ class Command(BaseCommand):
         for column in result.columns:
             if column["use"] != IGNORED:
                 key = f" {column['key']}" if column["use"] == LABEL else ""
-                self.stdout.write(f"column {column['column']!r}: {column['use']}{key}")
+                name = (
+                    repr(column["column"]) if column["column"] else f"{column['number']} (no name)"
+                )
+                self.stdout.write(f"column {name}: {column['use']}{key}")
         for name in COUNTS:
             self.stdout.write(f"{name}: {getattr(result, name)}")
         summary = ignored_summary(result.as_dict())
