@@ -27,7 +27,7 @@ Action = LabelChange.Action
 WORKERS = 4
 # Contacts of the audience every job works on, and the chunk size: each bulk job runs in
 # several chunks, so jobs of different workers interleave.
-CONTACTS = 30
+CONTACTS = 12
 CHUNK = 3
 # The job whose worker is killed: long enough (LONG / CHUNK chunks) to be caught half-way.
 LONG = 300
@@ -73,7 +73,9 @@ def _upload(rows: list[str]) -> str:
 
 
 def _import_file(n: int) -> list[str]:
-    """An import's file: IMPORTED numbers of its own, each with the label `imp<n>`."""
+    """The n-th import's file (n < 10): IMPORTED numbers of its own, each with the label
+    `imp<n>`. A preview's file has numbers of its own too (n + PER_KIND), so that it finds
+    them new whether it runs before or after the imports."""
     return ["phone,label_imp" + str(n)] + [
         f"+1415555{n}{row:03d},v{row}" for row in range(IMPORTED)
     ]
@@ -129,7 +131,10 @@ class Jobs:
             lambda: _change(self.audience, bulk.ADD, f"add{n}", "yes"),
             lambda: _change(self.audience, bulk.REMOVE, f"rem{n}"),
             lambda: importing.import_start(
-                **common, upload=_upload(_import_file(n)), file_name=f"{n}.csv", dry_run=True
+                **common,
+                upload=_upload(_import_file(n + PER_KIND)),
+                file_name=f"{n}.csv",
+                dry_run=True,
             ),
             lambda: importing.import_start(
                 **common, upload=_upload(_import_file(n)), file_name=f"{n}.csv", dry_run=False
