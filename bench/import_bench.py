@@ -23,6 +23,7 @@ Targets: first import <= 1.5 x B1 and <= 60 s on PostgreSQL; re-import <= 2 x B1
 ones (medians of five, as one chunk's time moves with checkpoints and the machine's load).
 
     python -m bench.import_bench --rows 1000000 [--repeat 1] [--scenarios new-list]
+    python -m bench.import_bench --rows 4000000 --scenarios ours [--first-only]  # ours alone
 
 uses the PostgreSQL server of DATABASE_URL (in databases `trackly_import_bench` and
 `trackly_import_bench_run`, dropped and created again, or `<IMPORT_BENCH_DATABASE>` and
@@ -68,6 +69,9 @@ TARGETS: dict[tuple[str, str], tuple[float, float | None]] = {
 CHUNKS_COMPARED = 5
 NEW_LIST_TARGET = 1.5
 SCENARIOS = ("import", "new-list")
+# `ours`: the first import and the re-import alone, without the baselines (a size curve; not
+# part of the default run).
+EXTRA_SCENARIOS = ("ours",)
 # Recording what an import did (to undo it) may add at most this much to it.
 RECORDING_COST = 1.25
 
@@ -217,6 +221,7 @@ def _child(kind: str, file: Path) -> dict:
     run = {
         "ours": _ours,
         "unrecorded": functools.partial(_ours, recorded=False),
+        "ours-first": functools.partial(_ours, again=False),
         "baseline": _baseline,
         "new-list": _new_list,
     }[kind]
@@ -236,9 +241,10 @@ def _timed(work) -> tuple[float, object]:
     return time.perf_counter() - start, value
 
 
-def _ours(file: Path, sending_list, *, recorded: bool = True) -> dict:
+def _ours(file: Path, sending_list, *, recorded: bool = True, again: bool = True) -> dict:
     """What the import job runs: with its change records (to undo it), or without them
-    (`recorded` False), to measure what the records cost."""
+    (`recorded` False), to measure what the records cost; then the same file again, unless not
+    `again`."""
     from contacts.importing import import_file
     from trackly.models import Job
 
@@ -250,6 +256,8 @@ def _ours(file: Path, sending_list, *, recorded: bool = True) -> dict:
     first, result = _timed(lambda: import_file(file, sending_list=sending_list, job_id=job_id()))
     if result.created != result.rows:
         raise RuntimeError(f"The first import did not create every row: {result}")
+    if not again:
+        return {"first": first}
     again, result = _timed(lambda: import_file(file, sending_list=sending_list, job_id=job_id()))
     if result.unchanged != result.rows:
         raise RuntimeError(f"The re-import changed something: {result}")
@@ -458,6 +466,7 @@ def run(
     rows: int = 1_000_000,
     database_url: str | None = None,
     scenarios: tuple[str, ...] = SCENARIOS,
+    first_only: bool = False,
 ) -> list[dict]:
     """Measure `repeat` times (medians reported); return one row per scenario."""
     database_url = database_url if database_url is not None else os.environ.get("DATABASE_URL", "")
@@ -471,12 +480,16 @@ def run(
                 baseline.append(_measure(databases, "baseline", file))
                 unrecorded.append(_measure(databases, "unrecorded", file))
                 ours.append(_measure(databases, "ours", file))
+            elif "ours" in scenarios:
+                ours.append(_measure(databases, "ours-first" if first_only else "ours", file))
             if "new-list" in scenarios:
                 new_list.append(_measure(databases, "new-list", file))
     finally:
         databases.cleanup()
     table = []
-    if ours:
+    if ours and not baseline:
+        table += _ours_rows(databases.vendor, rows, repeat, ours)
+    elif ours:
         table += _import_rows(databases.vendor, rows, repeat, ours, baseline)
         mine = statistics.median(sample["first"] for sample in ours)
         without = statistics.median(sample["first"] for sample in unrecorded)
@@ -496,6 +509,30 @@ def run(
         )
     if new_list:
         table.append(new_list_row(databases.vendor, rows, new_list))
+    return table
+
+
+def _ours_rows(vendor: str, rows: int, repeat: int, ours: list[dict]) -> list[dict]:
+    """The rows of the first import and the re-import, without a baseline: the time per row."""
+    table = []
+    for scenario, name in (("first import", "first"), ("re-import", "again")):
+        if name not in ours[0]:
+            continue
+        seconds = statistics.median(sample[name] for sample in ours)
+        table.append(
+            {
+                "benchmark": "csv import",
+                "database": vendor,
+                "scenario": scenario,
+                "rows": rows,
+                "labels": rows * len(LABELS),
+                "ours_s": round(seconds, 2),
+                "us_per_row": round(seconds / rows * 1e6, 1),
+                "rows_per_s": round(rows / seconds),
+                "peak_rss_mb": statistics.median(sample["peak_rss_mb"] for sample in ours),
+                "repeat": repeat,
+            }
+        )
     return table
 
 
@@ -542,13 +579,21 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         nargs="+",
-        choices=SCENARIOS,
+        choices=SCENARIOS + EXTRA_SCENARIOS,
         default=list(SCENARIOS),
         help="import: first import and re-import against the baseline; new-list: per-chunk "
-        "times into a new list beside as many contacts, statistics stale (default: both)",
+        "times into a new list beside as many contacts, statistics stale (default: both); "
+        "ours: the first import and the re-import alone, timed per row (for a size curve)",
     )
     parser.add_argument(
-        "--child", choices=["ours", "unrecorded", "baseline", "new-list"], help=argparse.SUPPRESS
+        "--child",
+        choices=["ours", "ours-first", "unrecorded", "baseline", "new-list"],
+        help=argparse.SUPPRESS,
+    )
+    parser.add_argument(
+        "--first-only",
+        action="store_true",
+        help="with --scenarios ours: the first import alone, without the re-import",
     )
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -560,7 +605,12 @@ def main() -> None:
     from bench import run as harness
 
     load = os.getloadavg()
-    rows = run(options.repeat, options.rows, scenarios=tuple(options.scenarios))
+    rows = run(
+        options.repeat,
+        options.rows,
+        scenarios=tuple(options.scenarios),
+        first_only=options.first_only,
+    )
     for row in rows:
         print(json.dumps(row, ensure_ascii=False))
     machine = {
