@@ -45,6 +45,14 @@ class AudienceAdminForm(forms.ModelForm):
                 cleaned["conditions"] = to_text(tree)
         return cleaned
 
+    def _save_m2m(self) -> None:
+        # The list scope's rows carry the account (the distribution column), which the form's
+        # own `set()` would leave empty.
+        self.instance.sending_lists.set(
+            self.cleaned_data["sending_lists"],
+            through_defaults={"account_id": self.instance.account_id},
+        )
+
 
 @admin.register(Audience)
 class AudienceAdmin(admin.ModelAdmin):

@@ -41,7 +41,7 @@ def _write_labels(contact: Contact, current: dict[str, str], wanted: dict[str, s
         Label.objects.bulk_create(
             changed,
             update_conflicts=True,
-            unique_fields=["contact", "key"],
+            unique_fields=["contact", "key", "account"],
             update_fields=["value"],
         )
     if removed or changed:
