@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.core.exceptions import ValidationError
 
 from audiences import services
@@ -63,6 +64,16 @@ class AudienceAdmin(admin.ModelAdmin):
     search_fields = ["name", "conditions"]
     autocomplete_fields = ["sending_lists"]
     readonly_fields = ["kind", "created_by", "created_at", "updated_at"]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "sending_lists":
+            # Its table has a model of its own (for the account on each row), and the admin
+            # leaves such fields out unless asked; `_save_m2m` above writes them.
+            kwargs["widget"] = AutocompleteSelectMultiple(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+            return db_field.formfield(**kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -183,7 +183,10 @@ def _add_chunk(
     else:
         # No row locks: SQLite's IMMEDIATE transactions serialise writers.
         source, source_params = ids_source(ids)
-        source = f"SELECT id FROM {_CONTACT} WHERE account_id = %s AND id IN ({source})"  # noqa: S608
+        source = (
+            f"SELECT chosen.id FROM {_CONTACT} chosen "  # noqa: S608
+            f"WHERE chosen.account_id = %s AND chosen.id IN ({source})"
+        )
         source_params = [account_id, *source_params]
     # After the lock, which settles the contacts' labels.
     state, state_params = _state(source, source_params, account_id, key)
