@@ -18,6 +18,8 @@ keys: it has no shards, and altering a key there means rebuilding the table.
 """
 
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
 
 DISTRIBUTION_COLUMN = "account_id"
 
@@ -170,3 +172,21 @@ def make_keys_composite(connection: BaseDatabaseWrapper) -> None:
                 f' REFERENCES "{parent}" ({parent_listed}) ON DELETE {_ON_DELETE[on_delete]}'
                 " DEFERRABLE INITIALLY DEFERRED"
             )
+
+
+@receiver(connection_created)
+def _group_sharded_rows_by_their_columns(sender, connection, **kwargs) -> None:
+    """Django groups an aggregate over a model by its primary key alone on PostgreSQL (the
+    other columns depend on it), taking the key to be `id`; the key of a sharded table is
+    `(id, account_id)` in the database, so PostgreSQL refuses that. Such a query groups by
+    every selected column of a sharded table instead: the same rows."""
+    if connection.vendor != "postgresql":
+        return
+    features = connection.features
+    if getattr(features, "groups_sharded_rows_by_columns", False):
+        return
+    by_key = features.allows_group_by_selected_pks_on_model
+    features.allows_group_by_selected_pks_on_model = lambda model: (
+        model._meta.db_table not in SHARDED_TABLES and by_key(model)
+    )
+    features.groups_sharded_rows_by_columns = True

@@ -5,6 +5,7 @@ import pytest
 from django.apps import apps
 from django.db import connection, transaction
 
+from contacts.models import SendingList
 from trackly.sharding import (
     DISTRIBUTION_COLUMN,
     REFERENCE_TABLES,
@@ -139,3 +140,10 @@ def test_sharded_tables_point_only_to_sharded_and_reference_tables():
         if field.is_relation
     }
     assert targets - set(SHARDED_TABLES) == set(REFERENCE_TABLES)
+
+
+@pytest.mark.django_db
+def test_an_aggregate_over_a_sharded_table_groups_by_its_columns(sending_list, contact):
+    # PostgreSQL refuses `GROUP BY id` when the table's key is (id, account_id).
+    (listed,) = SendingList.objects.with_contact_count()
+    assert (listed.name, listed.contact_count) == ("Main", 1)
