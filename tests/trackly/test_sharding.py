@@ -5,7 +5,10 @@ import pytest
 from django.apps import apps
 from django.db import connection, transaction
 
-from contacts.models import SendingList
+from audiences.models import Audience, LabelChange, StaticMember
+from contacts.models import CreatedContact, LabelRecord, SendingList
+from tests.factories import ContactFactory, SendingListFactory, label_contact
+from trackly.models import Job
 from trackly.sharding import (
     DISTRIBUTION_COLUMN,
     REFERENCE_TABLES,
@@ -147,3 +150,56 @@ def test_an_aggregate_over_a_sharded_table_groups_by_its_columns(sending_list, c
     # PostgreSQL refuses `GROUP BY id` when the table's key is (id, account_id).
     (listed,) = SendingList.objects.with_contact_count()
     assert (listed.name, listed.contact_count) == ("Main", 1)
+
+
+def _fill_account(account, phone: str) -> None:
+    """One row in every sharded table of the account."""
+    sending_list = SendingListFactory(account=account, phone_number=phone)
+    contact = label_contact(ContactFactory(sending_list=sending_list), {"tier": "gold"})
+    audience = Audience.objects.create(account=account, name="A", kind=Audience.Kind.STATIC)
+    audience.sending_lists.set([sending_list], through_defaults={"account_id": account.pk})
+    StaticMember.objects.create(audience=audience, contact=contact, account=account)
+    job = Job.objects.create(account=account, kind=Job.Kind.IMPORT)
+    LabelChange.objects.create(
+        account=account, job=job, action="add", key="tier", value="gold", audience=audience
+    )
+    LabelRecord.objects.create(
+        job=job, account_id=account.pk, contact_id=contact.pk, key="tier", after="gold"
+    )
+    CreatedContact.objects.create(job=job, account_id=account.pk, contact_id=contact.pk)
+
+
+def _rows_by_table(account) -> dict[str, int]:
+    with connection.cursor() as cursor:
+        counts = {}
+        for table in SHARDED_TABLES:
+            cursor.execute(f"SELECT count(*) FROM {table} WHERE account_id = %s", [account.pk])
+            counts[table] = cursor.fetchone()[0]
+        return counts
+
+
+@pytest.mark.django_db
+def test_deleting_an_account_deletes_its_rows_of_every_sharded_table(account, other_account):
+    _fill_account(account, "+14155550100")
+    _fill_account(other_account, "+14155550101")
+    everything = dict.fromkeys(SHARDED_TABLES, 1)
+    everything["contacts_labelkeycount"] = everything["contacts_labelvaluecount"] = 1
+    assert _rows_by_table(account) == everything
+    account.delete()
+    assert _rows_by_table(account) == dict.fromkeys(SHARDED_TABLES, 0)
+    assert _rows_by_table(other_account) == everything
+
+
+@pytest.mark.django_db
+def test_deleting_a_list_deletes_its_contacts_labels_and_audience_rows(account):
+    _fill_account(account, "+14155550100")
+    SendingList.objects.get(account=account).delete()
+    counts = _rows_by_table(account)
+    assert {table: counts[table] for table in SHARDED_TABLES[:4]} == {
+        "contacts_sendinglist": 0,
+        "contacts_contact": 0,
+        "contacts_label": 0,
+        "contacts_labelkeycount": 0,
+    }
+    assert (counts["audiences_staticmember"], counts["audiences_audience_sending_lists"]) == (0, 0)
+    assert (counts["audiences_audience"], counts["audiences_labelchange"]) == (1, 1)
