@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 
@@ -53,6 +54,14 @@ class AudienceAdminForm(forms.ModelForm):
                 self.add_error("status", error)
         return cleaned
 
+    def _save_m2m(self) -> None:
+        # The list scope's rows carry the account (the distribution column), which the form's
+        # own `set()` would leave empty.
+        self.instance.sending_lists.set(
+            self.cleaned_data["sending_lists"],
+            through_defaults={"account_id": self.instance.account_id},
+        )
+
 
 @admin.register(Audience)
 class AudienceAdmin(admin.ModelAdmin):
@@ -64,6 +73,16 @@ class AudienceAdmin(admin.ModelAdmin):
     autocomplete_fields = ["sending_lists"]
     readonly_fields = ["kind", "created_by", "created_at", "updated_at"]
     actions = ["delete_selected"]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "sending_lists":
+            # Its table has a model of its own (for the account on each row), and the admin
+            # leaves such fields out unless asked; `_save_m2m` above writes them.
+            kwargs["widget"] = AutocompleteSelectMultiple(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+            return db_field.formfield(**kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -72,14 +72,15 @@ def clean_action(action: str, key: object, value: object) -> tuple[str, str]:
 # Per contact of the set: its current value of the key (NULL without it), and whether it is
 # at the limit (no such key and already 50 labels). `{at_limit}` is `_AT_LIMIT`, the count of
 # the contact's labels, or `false` where no contact of the account can be at the limit. `%s` is
-# the key, given once per occurrence.
+# the account and the key, given once per occurrence: every probe of a label names the account,
+# the distribution column (trackly/sharding.py), as the label's unique key does.
 _STATE = {
     # SQLite answers the join with one probe of the (contact_id, key) index per contact.
     "sqlite": f"""
         SELECT c.id AS id, l.value AS current,
             CASE WHEN l.value IS NULL THEN {{at_limit}} ELSE false END AS at_limit
         FROM ({{contacts}}) c
-        LEFT JOIN {_LABEL} l ON l.contact_id = c.id AND l.key = %s
+        LEFT JOIN {_LABEL} l ON l.contact_id = c.id AND l.account_id = %s AND l.key = %s
     """,  # noqa: S608 (table names are constants)
     # As a join, PostgreSQL may instead read every label of a key it thinks rare, which a key
     # being added for the first time always is: correlated subqueries make it probe too. The
@@ -89,8 +90,8 @@ _STATE = {
         SELECT id, current, current IS NULL AND {{at_limit}} AS at_limit
         FROM (
             SELECT c.id AS id,
-                (SELECT l.value FROM {_LABEL} l WHERE l.contact_id = c.id AND l.key = %s)
-                    AS current
+                (SELECT l.value FROM {_LABEL} l
+                    WHERE l.contact_id = c.id AND l.account_id = %s AND l.key = %s) AS current
             FROM ({{contacts}}) c
             OFFSET 0
         ) c
@@ -100,7 +101,11 @@ _STATE = {
 _STATE_OF_UNUSED_KEY = (
     "SELECT c.id AS id, NULL AS current, {at_limit} AS at_limit FROM ({contacts}) c"
 )
-_AT_LIMIT = f"(SELECT count(*) FROM {_LABEL} x WHERE x.contact_id = c.id) >= {_LIMIT}"  # noqa: S608
+_AT_LIMIT = (
+    f"(SELECT count(*) FROM {_LABEL} x"  # noqa: S608
+    " WHERE x.contact_id = c.id AND x.account_id = {account_id})"
+    f" >= {_LIMIT}"
+)
 
 
 def _state(contacts: str, contact_params: list, account_id: int, key: str) -> tuple[str, list]:
@@ -115,13 +120,13 @@ def _state(contacts: str, contact_params: list, account_id: int, key: str) -> tu
     """
     keys = LabelKeyCount.objects.filter(account_id=account_id)
     may_be_full = keys.exclude(key=key)[:_LIMIT].count() >= _LIMIT
-    at_limit = _AT_LIMIT if may_be_full else "false"
+    at_limit = _AT_LIMIT.format(account_id=int(account_id)) if may_be_full else "false"
     if not keys.filter(key=key).exists():
         return _STATE_OF_UNUSED_KEY.format(contacts=contacts, at_limit=at_limit), contact_params
     sql = _STATE[connection.vendor].format(contacts=contacts, at_limit=at_limit)
     if connection.vendor == "postgresql":
-        return sql, [key, *contact_params]
-    return sql, [*contact_params, key]
+        return sql, [account_id, key, *contact_params]
+    return sql, [*contact_params, account_id, key]
 
 
 _TALLY = """
@@ -174,26 +179,30 @@ def _add_chunk(
     """Add the label to those of the contacts `ids` that still exist (one may have been deleted
     since the job started), recording each changed label under `job_id` (unless None)."""
     if connection.vendor == "postgresql":
-        source, source_params = ids_source(lock_contacts(ids))
+        source, source_params = ids_source(lock_contacts(account_id, ids))
     else:
         # No row locks: SQLite's IMMEDIATE transactions serialise writers.
         source, source_params = ids_source(ids)
-        source = f"SELECT id FROM {_CONTACT} WHERE id IN ({source})"  # noqa: S608
+        source = (
+            f"SELECT chosen.id FROM {_CONTACT} chosen "  # noqa: S608
+            f"WHERE chosen.account_id = %s AND chosen.id IN ({source})"
+        )
+        source_params = [account_id, *source_params]
     # After the lock, which settles the contacts' labels.
     state, state_params = _state(source, source_params, account_id, key)
     changing = "WHERE NOT at_limit AND (current IS NULL OR current <> %s)"
     insert = f"""
         INSERT INTO {_LABEL} (account_id, contact_id, key, value)
         SELECT %s, id, %s, %s FROM {{state}} {changing}
-        ON CONFLICT (contact_id, key) DO UPDATE SET value = excluded.value
+        ON CONFLICT (contact_id, key, account_id) DO UPDATE SET value = excluded.value
     """  # noqa: S608
     insert_params = [account_id, key, value, value]
     # The change's records: what each changed label was before.
     record = f"""
-        INSERT INTO {_RECORD} (job_id, contact_id, key, before, after)
-        SELECT %s, id, %s, current, %s FROM {{state}} {changing}
+        INSERT INTO {_RECORD} (job_id, account_id, contact_id, key, before, after)
+        SELECT %s, %s, id, %s, current, %s FROM {{state}} {changing}
     """  # noqa: S608
-    record_params = [job_id, key, value, value]
+    record_params = [job_id, account_id, key, value, value]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # One statement: the tally, the records and the insert read the same snapshot.
@@ -235,33 +244,34 @@ def of_contacts(ids: list[int], column: str = "contact_id") -> tuple[str, list]:
     return f"{column} IN ({source})", source_params
 
 
-def _remove_chunk(ids: list[int], key: str, job_id: int | None) -> RemoveCounts:
-    """Remove `key` from the contacts `ids`, recording each removed label under `job_id`
-    (unless None)."""
-    record = f"INSERT INTO {_RECORD} (job_id, contact_id, key, before, after) "
+def _remove_chunk(account_id: int, ids: list[int], key: str, job_id: int | None) -> RemoveCounts:
+    """Remove `key` from the contacts `ids` of the account, recording each removed label under
+    `job_id` (unless None)."""
+    record = f"INSERT INTO {_RECORD} (job_id, account_id, contact_id, key, before, after) "
     with connection.cursor() as cursor:
         if job_id is None:
             members, params = of_contacts(ids)
             cursor.execute(
-                f"DELETE FROM {_LABEL} WHERE key = %s AND {members}",  # noqa: S608
-                [key, *params],
+                f"DELETE FROM {_LABEL} WHERE account_id = %s AND key = %s AND {members}",  # noqa: S608
+                [account_id, key, *params],
             )
         elif connection.vendor == "postgresql":
             members, params = of_contacts(ids)
             cursor.execute(
-                f"WITH removed AS (DELETE FROM {_LABEL} WHERE key = %s AND {members} "  # noqa: S608
+                f"WITH removed AS (DELETE FROM {_LABEL} "  # noqa: S608
+                f"WHERE account_id = %s AND key = %s AND {members} "
                 f"RETURNING contact_id, value) {record} "
-                "SELECT %s, contact_id, %s, value, NULL FROM removed",
-                [key, *params, job_id, key],
+                "SELECT %s, %s, contact_id, %s, value, NULL FROM removed",
+                [account_id, key, *params, job_id, account_id, key],
             )
         else:
             members, params = of_contacts(ids)
-            chosen = f"FROM {_LABEL} WHERE key = %s AND {members}"
+            chosen = f"FROM {_LABEL} WHERE account_id = %s AND key = %s AND {members}"
             cursor.execute(
-                f"{record} SELECT %s, contact_id, key, value, NULL {chosen}",
-                [job_id, key, *params],
+                f"{record} SELECT %s, account_id, contact_id, key, value, NULL {chosen}",
+                [job_id, account_id, key, *params],
             )
-            cursor.execute(f"DELETE {chosen}", [key, *params])
+            cursor.execute(f"DELETE {chosen}", [account_id, key, *params])
         return RemoveCounts(matching=len(ids), removed=cursor.rowcount)
 
 
@@ -272,8 +282,8 @@ def _member_ids(contacts: QuerySet[Contact]) -> array:
     return ids
 
 
-def lock_contacts(ids: list[int]) -> list[int]:
-    """Lock the contacts `ids` and return those that still exist (PostgreSQL).
+def lock_contacts(account_id: int, ids: list[int]) -> list[int]:
+    """Lock the contacts `ids` of the account and return those that still exist (PostgreSQL).
 
     Locked in id order (the order `contacts.services` and the import lock in, so that writers
     cannot deadlock), so that no concurrent edit can slip a 50th label in between the count and
@@ -282,8 +292,9 @@ def lock_contacts(ids: list[int]) -> list[int]:
     chunk, params = _in_id_range("id", ids)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM {_CONTACT} WHERE {chunk} ORDER BY id FOR NO KEY UPDATE",  # noqa: S608
-            params,
+            f"SELECT id FROM {_CONTACT} WHERE account_id = %s AND {chunk} "  # noqa: S608
+            "ORDER BY id FOR NO KEY UPDATE",
+            [account_id, *params],
         )
         return [pk for (pk,) in cursor.fetchall()]
 
@@ -320,7 +331,7 @@ def apply(
             if action == ADD:
                 chunk_counts = _add_chunk(account_id, chunk, key, value, job_id)
             else:
-                chunk_counts = _remove_chunk(chunk, key, job_id)
+                chunk_counts = _remove_chunk(account_id, chunk, key, job_id)
             if progress is not None:
                 progress(min(start + chunk_size, total), total)
         counts += chunk_counts

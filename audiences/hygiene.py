@@ -281,25 +281,25 @@ def edit_review(account: Account, edit: LabelEdit) -> EditCounts:
 def _edit_chunk(account_id: int, ids: list[int], edit: LabelEdit, job_id: int) -> EditCounts:
     """Apply the edit to the contacts `ids`, recording every changed label under `job_id`."""
     if connection.vendor == "postgresql":
-        ids = lock_contacts(ids)
+        ids = lock_contacts(account_id, ids)
         if not ids:
             return EditCounts()
     members, member_params = of_contacts(ids, "l.contact_id")
     chosen, chosen_params = _edit_filter(edit)
     where = f"l.account_id = %s AND {chosen} AND {members}"
     where_params = [account_id, *chosen_params, *member_params]
-    record = f"INSERT INTO {_RECORD} (job_id, contact_id, key, before, after) "
+    record = f"INSERT INTO {_RECORD} (job_id, account_id, contact_id, key, before, after) "
     counts = EditCounts()
     with connection.cursor() as cursor:
         if edit.action == Action.RENAME_KEY:
             cursor.execute(
-                f"{record} SELECT %s, l.contact_id, l.key, l.value, NULL "  # noqa: S608
+                f"{record} SELECT %s, l.account_id, l.contact_id, l.key, l.value, NULL "  # noqa: S608
                 f"FROM {_LABEL} l WHERE {where}",
                 [job_id, *where_params],
             )
             counts.contacts = cursor.rowcount
             cursor.execute(
-                f"{record} SELECT %s, l.contact_id, %s, NULL, l.value "  # noqa: S608
+                f"{record} SELECT %s, l.account_id, l.contact_id, %s, NULL, l.value "  # noqa: S608
                 f"FROM {_LABEL} l WHERE {where} AND NOT {_HAS_TARGET}",
                 [job_id, edit.new_key, *where_params, edit.new_key],
             )
@@ -325,7 +325,7 @@ def _edit_chunk(account_id: int, ids: list[int], edit: LabelEdit, job_id: int) -
             )
         )
         cursor.execute(
-            f"{record} SELECT %s, l.contact_id, l.key, l.value, {after} "  # noqa: S608
+            f"{record} SELECT %s, l.account_id, l.contact_id, l.key, l.value, {after} "  # noqa: S608
             f"FROM {_LABEL} l WHERE {where}",
             [job_id, *after_params, *where_params],
         )
@@ -564,7 +564,7 @@ def undo_review(job: Job) -> UndoCounts:
 def _undo_chunk(job: Job, ids: list[int], earlier: list[int], undo_job_id: int) -> UndoCounts:
     if connection.vendor == "postgresql":
         # Contacts erased since are classified too (as changed since), not only those locked.
-        lock_contacts(ids)
+        lock_contacts(job.account_id, ids)
     # After the lock: the key counts are kept in the same transactions as the labels.
     plan = _undo_plan(job, earlier)
     account_id = job.account_id
@@ -583,8 +583,8 @@ def _undo_chunk(job: Job, ids: list[int], earlier: list[int], undo_job_id: int) 
         restoring = f"SELECT id FROM trackly_undo_state WHERE verdict = '{RESTORE}'"  # noqa: S608
         # The undo's own records: the reverse of the change's, so that it can be undone too.
         cursor.execute(
-            f"INSERT INTO {_RECORD} (job_id, contact_id, key, before, after) "  # noqa: S608
-            f"SELECT %s, r.contact_id, r.key, r.after, r.before FROM {_RECORD} r "
+            f"INSERT INTO {_RECORD} (job_id, account_id, contact_id, key, before, after) "  # noqa: S608
+            f"SELECT %s, r.account_id, r.contact_id, r.key, r.after, r.before FROM {_RECORD} r "
             f"WHERE r.job_id = {job} AND r.contact_id IN ({restoring})",
             [undo_job_id],
         )
@@ -598,7 +598,7 @@ def _undo_chunk(job: Job, ids: list[int], earlier: list[int], undo_job_id: int) 
             f"INSERT INTO {_LABEL} (account_id, contact_id, key, value) "  # noqa: S608
             f"SELECT %s, r.contact_id, r.key, r.before FROM {_RECORD} r "
             f"WHERE r.job_id = {job} AND r.before IS NOT NULL AND r.contact_id IN ({restoring}) "
-            "ON CONFLICT (contact_id, key) DO UPDATE SET value = excluded.value",
+            "ON CONFLICT (contact_id, key, account_id) DO UPDATE SET value = excluded.value",
             [account_id],
         )
         cursor.execute(f"SELECT id FROM trackly_undo_state WHERE verdict = '{ERASE}'")  # noqa: S608

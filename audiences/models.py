@@ -53,7 +53,9 @@ class Audience(models.Model):
     # Canonical text of the conditions (`conditions.to_text`); empty means every contact.
     conditions = models.TextField(blank=True)
     # No lists means every list of the account; several lists are a union.
-    sending_lists = models.ManyToManyField(SendingList, blank=True, related_name="audiences")
+    sending_lists = models.ManyToManyField(
+        SendingList, blank=True, related_name="audiences", through="AudienceSendingList"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DYNAMIC)
     # Static: when the members were last frozen from the conditions (None if never: made from
@@ -166,11 +168,17 @@ class StaticMember(models.Model):
     )
     # Erasing a contact finds its rows here.
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    # The distribution column (trackly/sharding.py). No constraint of its own: on PostgreSQL
+    # the keys to the audience and to the contact include it.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["audience", "contact"], name="staticmember_audience_contact_uniq"
+                fields=["audience", "contact", "account"],
+                name="staticmember_audience_contact_uniq",
             ),
         ]
 
@@ -327,6 +335,30 @@ def matching(
 
 def count_matching(account: Account, node: Node | None, list_ids: Sequence[int] | None) -> int:
     return compiler.count_members(account, _expanded(account, node, frozenset()), list_ids)
+
+
+class AudienceSendingList(models.Model):
+    """A sending list in an audience's scope (the table of `Audience.sending_lists`)."""
+
+    audience = models.ForeignKey(Audience, on_delete=models.CASCADE, db_index=False)
+    sendinglist = models.ForeignKey(SendingList, on_delete=models.CASCADE)
+    # The distribution column (trackly/sharding.py); as on StaticMember.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+
+    class Meta:
+        db_table = "audiences_audience_sending_lists"
+        constraints = [
+            # An audience's lists; the account last, as the audience decides it.
+            models.UniqueConstraint(
+                fields=["audience", "sendinglist", "account"],
+                name="audiencesendinglist_uniq",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sendinglist_id} in {self.audience_id}"
 
 
 class LabelChange(models.Model):

@@ -47,7 +47,9 @@ def audience_save(*, audience: Audience, lists: list[SendingList] | None = None)
         with transaction.atomic():
             audience.save()
             if lists is not None:
-                audience.sending_lists.set(lists)
+                audience.sending_lists.set(
+                    lists, through_defaults={"account_id": audience.account_id}
+                )
     except IntegrityError:
         raise ValidationError(NAME_TAKEN, code="conflict") from None
     return audience
@@ -242,9 +244,10 @@ def _insert_members(audience: Audience, contacts: QuerySet[Contact]) -> int:
     with connection.cursor() as cursor:
         # `WHERE true`: SQLite needs it to read ON CONFLICT after INSERT ... SELECT.
         cursor.execute(
-            f"INSERT INTO {table} (audience_id, contact_id) SELECT %s, c.id FROM ({sql}) c "  # noqa: S608
-            "WHERE true ON CONFLICT (audience_id, contact_id) DO NOTHING",
-            [audience.pk, *params],
+            f"INSERT INTO {table} (audience_id, contact_id, account_id)"  # noqa: S608
+            f" SELECT %s, c.id, %s FROM ({sql}) c"
+            " WHERE true ON CONFLICT (audience_id, contact_id, account_id) DO NOTHING",
+            [audience.pk, audience.account_id, *params],
         )
         return max(cursor.rowcount, 0)
 

@@ -92,7 +92,7 @@ def _baseline_add(account, conditions: str):
     statement = f"""
         INSERT INTO contacts_label (account_id, contact_id, key, value)
         SELECT %s, m.id, %s, %s FROM ({sql}) m WHERE true
-        ON CONFLICT (contact_id, key) DO UPDATE SET value = excluded.value
+        ON CONFLICT (contact_id, key, account_id) DO UPDATE SET value = excluded.value
         WHERE contacts_label.value <> excluded.value
     """  # noqa: S608 (the audience's SQL comes from the compiler, values are parameters)
 

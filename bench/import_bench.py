@@ -345,7 +345,7 @@ def _baseline_postgresql(file: Path, sending_list) -> dict:
                 INSERT INTO contacts_contact
                     (account_id, sending_list_id, phone_number, status, created_at, updated_at)
                 SELECT %s, %s, phone, 'subscribed', now(), now() FROM bench_stage
-                ON CONFLICT (sending_list_id, phone_number) DO NOTHING
+                ON CONFLICT (sending_list_id, phone_number, account_id) DO NOTHING
                 """,
                 [account, list_id],
             )
@@ -357,7 +357,7 @@ def _baseline_postgresql(file: Path, sending_list) -> dict:
                 JOIN contacts_contact c ON c.sending_list_id = %s AND c.phone_number = s.phone
                 CROSS JOIN LATERAL (VALUES {values}) AS v(key, value)
                 WHERE v.value <> ''
-                ON CONFLICT (contact_id, key) DO UPDATE SET value = excluded.value
+                ON CONFLICT (contact_id, key, account_id) DO UPDATE SET value = excluded.value
                 WHERE contacts_label.value IS DISTINCT FROM excluded.value
                 """,  # noqa: S608
                 [account, list_id],
@@ -393,7 +393,7 @@ def _baseline_sqlite(file: Path, sending_list) -> dict:
             raw.executemany(
                 "INSERT INTO contacts_contact (account_id, sending_list_id, phone_number, status,"
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (sending_list_id, phone_number) DO NOTHING",
+                " ON CONFLICT (sending_list_id, phone_number, account_id) DO NOTHING",
                 contacts,
             )
             ids = dict(
@@ -404,7 +404,7 @@ def _baseline_sqlite(file: Path, sending_list) -> dict:
             )
             raw.executemany(
                 "INSERT INTO contacts_label (account_id, contact_id, key, value)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (contact_id, key) DO UPDATE"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (contact_id, key, account_id) DO UPDATE"
                 " SET value = excluded.value WHERE value <> excluded.value",
                 (
                     (account, ids[phone], key, value)

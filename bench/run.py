@@ -662,8 +662,9 @@ def prepare_audiences(account) -> None:
     if made:
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {STATIC_TABLE} (audience_id, contact_id) "
-                "SELECT %s, id FROM contacts_contact WHERE account_id = %s AND id %% 2 = 0",
+                f"INSERT INTO {STATIC_TABLE} (audience_id, contact_id, account_id) "
+                "SELECT %s, id, account_id FROM contacts_contact"
+                " WHERE account_id = %s AND id %% 2 = 0",
                 [static.pk, account.pk],
             )
             static.static_size = cursor.rowcount

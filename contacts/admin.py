@@ -206,7 +206,14 @@ class ContactAdminForm(forms.ModelForm):
                 )
             except ValidationError as error:
                 self.add_error("phone_number", error)
+        if sending_list is not None:
+            # The account comes with the list, and is part of the (list, phone, account)
+            # unique constraint that the model validation checks below.
+            self.instance.account_id = sending_list.account_id
         return cleaned
+
+    def _get_validation_exclusions(self) -> set[str]:
+        return super()._get_validation_exclusions() - {"account"}
 
 
 class SendingListChoiceField(forms.ModelChoiceField):

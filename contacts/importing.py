@@ -113,7 +113,9 @@ _LABEL = Label._meta.db_table
 _RECORD = LabelRecord._meta.db_table
 _CREATED = CreatedContact._meta.db_table
 # A phone met again in a later chunk: the label's first value before stays, its last after wins.
-_RECORD_AGAIN = "ON CONFLICT (job_id, contact_id, key) DO UPDATE SET after = excluded.after"
+_RECORD_AGAIN = (
+    "ON CONFLICT (job_id, contact_id, key, account_id) DO UPDATE SET after = excluded.after"
+)
 _SUBSCRIBED = Contact.Status.SUBSCRIBED.value
 _UPLOAD_NAME_LENGTH = 32
 
@@ -1196,7 +1198,7 @@ class _Store:
             }
             by_id = {contact.id: contact for contact in contacts.values() if contact.subscribed}
             if by_id:
-                cursor.execute(self.labels_sql, [self.many(list(by_id))])
+                cursor.execute(self.labels_sql, [self.many(list(by_id)), self.account_id])
                 for contact_id, key, value in cursor.fetchall():
                     by_id[contact_id].labels[key] = value
         for contact in contacts.values():
@@ -1261,8 +1263,9 @@ class _Store:
         if touched:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"UPDATE {_CONTACT} SET updated_at = %s WHERE id IN ({self.ids_source})",  # noqa: S608
-                    [now, self.many(touched)],
+                    f"UPDATE {_CONTACT} SET updated_at = %s "  # noqa: S608
+                    f"WHERE account_id = %s AND id IN ({self.ids_source})",
+                    [now, self.account_id, self.many(touched)],
                 )
 
     # Per vendor:
@@ -1290,9 +1293,9 @@ class _Store:
     def record_created(self, ids: list[int]) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {_CREATED} (job_id, contact_id) "  # noqa: S608
-                f"SELECT %s, created.* FROM ({self.ids_source}) AS created",
-                [self.job_id, self.many(ids)],
+                f"INSERT INTO {_CREATED} (job_id, account_id, contact_id) "  # noqa: S608
+                f"SELECT %s, %s, created.* FROM ({self.ids_source}) AS created",
+                [self.job_id, self.account_id, self.many(ids)],
             )
 
 
@@ -1307,7 +1310,8 @@ class _PostgresStore(_Store):
     labels_sql = f"""
         SELECT chunk.id, label.key, label.value FROM unnest(%s::bigint[]) AS chunk (id)
         CROSS JOIN LATERAL (
-            SELECT key, value FROM {_LABEL} WHERE contact_id = chunk.id OFFSET 0
+            SELECT key, value FROM {_LABEL}
+            WHERE contact_id = chunk.id AND account_id = %s OFFSET 0
         ) AS label
     """  # noqa: S608
     # The chunk's contacts by phone, as probes of the (sending_list_id, phone_number) unique
@@ -1322,8 +1326,9 @@ class _PostgresStore(_Store):
         SELECT found.id, found.phone_number, found.status
         FROM unnest(%s::text[]) AS given (phone)
         CROSS JOIN LATERAL (
-            SELECT id, phone_number, status FROM {_CONTACT}
-            WHERE sending_list_id = (SELECT %s::bigint) AND phone_number = given.phone
+            SELECT c.id, c.phone_number, c.status FROM {_CONTACT} c
+            WHERE c.sending_list_id = (SELECT %s::bigint) AND c.phone_number = given.phone
+                AND c.account_id = (SELECT %s::bigint)
             OFFSET 0
         ) AS found
     """  # noqa: S608
@@ -1336,12 +1341,13 @@ class _PostgresStore(_Store):
             # Found by the same probes, then locked in id order (the primary key's), as
             # `audiences.bulk` locks, so that two writers cannot deadlock.
             sql = f"""
-                SELECT id, phone_number, status FROM {_CONTACT}
-                WHERE id = ANY(ARRAY(SELECT found.id FROM ({self._found_sql}) AS found))
+                SELECT id, phone_number, status FROM {_CONTACT} locked
+                WHERE locked.account_id = %s
+                    AND id = ANY(ARRAY(SELECT found.id FROM ({self._found_sql}) AS found))
                 ORDER BY id FOR NO KEY UPDATE
             """  # noqa: S608
-            return sql, [phones, self.list_id]
-        return self._found_sql, [phones, self.list_id]
+            return sql, [self.account_id, phones, self.list_id, self.account_id]
+        return self._found_sql, [phones, self.list_id, self.account_id]
 
     def insert_contacts(self, phones: list[str], now) -> list[tuple[str, int]]:
         with connection.cursor() as cursor:
@@ -1350,7 +1356,7 @@ class _PostgresStore(_Store):
                 INSERT INTO {_CONTACT}
                     (account_id, sending_list_id, phone_number, status, created_at, updated_at)
                 SELECT %s, %s, phone, %s, %s, %s FROM unnest(%s::text[]) AS phone
-                ON CONFLICT (sending_list_id, phone_number) DO NOTHING
+                ON CONFLICT (sending_list_id, phone_number, account_id) DO NOTHING
                 RETURNING phone_number, id
                 """,  # noqa: S608
                 [self.account_id, self.list_id, _SUBSCRIBED, now, now, phones],
@@ -1373,16 +1379,16 @@ class _PostgresStore(_Store):
                     copy.write_row(row)
             if self.job_id is not None:
                 cursor.execute(
-                    f"INSERT INTO {_RECORD} (job_id, contact_id, key, before, after) "  # noqa: S608
-                    "SELECT %s, contact_id, key, before, value FROM trackly_import_labels "
+                    f"INSERT INTO {_RECORD} (job_id, account_id, contact_id, key, before, after) "  # noqa: S608
+                    "SELECT %s, %s, contact_id, key, before, value FROM trackly_import_labels "
                     f"{_RECORD_AGAIN}",
-                    [self.job_id],
+                    [self.job_id, self.account_id],
                 )
             cursor.execute(
                 f"""
                 INSERT INTO {_LABEL} (account_id, contact_id, key, value)
                 SELECT %s, contact_id, key, value FROM trackly_import_labels
-                ON CONFLICT (contact_id, key) DO UPDATE SET value = excluded.value
+                ON CONFLICT (contact_id, key, account_id) DO UPDATE SET value = excluded.value
                 """,  # noqa: S608
                 [self.account_id],
             )
@@ -1392,7 +1398,7 @@ class _SQLiteStore(_Store):
     ids_source = "SELECT value FROM json_each(%s)"
     labels_sql = (
         f"SELECT contact_id, key, value FROM {_LABEL} "  # noqa: S608
-        "WHERE contact_id IN (SELECT value FROM json_each(%s))"
+        "WHERE contact_id IN (SELECT value FROM json_each(%s)) AND account_id = %s"
     )
 
     def many(self, values: list) -> str:
@@ -1403,8 +1409,9 @@ class _SQLiteStore(_Store):
         sql = (
             f"SELECT id, phone_number, status FROM {_CONTACT} "  # noqa: S608
             "WHERE sending_list_id = %s AND phone_number IN (SELECT value FROM json_each(%s))"
+            " AND account_id = %s"
         )
-        return sql, [self.list_id, json.dumps(phones)]
+        return sql, [self.list_id, json.dumps(phones), self.account_id]
 
     def insert_contacts(self, phones: list[str], now) -> list[tuple[str, int]]:
         with connection.cursor() as cursor:
@@ -1414,7 +1421,7 @@ class _SQLiteStore(_Store):
                 INSERT INTO {_CONTACT}
                     (account_id, sending_list_id, phone_number, status, created_at, updated_at)
                 SELECT %s, %s, value, %s, %s, %s FROM json_each(%s) WHERE true
-                ON CONFLICT (sending_list_id, phone_number) DO NOTHING
+                ON CONFLICT (sending_list_id, phone_number, account_id) DO NOTHING
                 RETURNING phone_number, id
                 """,  # noqa: S608
                 [self.account_id, self.list_id, _SUBSCRIBED, now, now, json.dumps(phones)],
@@ -1426,18 +1433,18 @@ class _SQLiteStore(_Store):
             cursor.executemany(
                 f"""
                 INSERT INTO {_LABEL} (account_id, contact_id, key, value) VALUES (%s, %s, %s, %s)
-                ON CONFLICT (contact_id, key) DO UPDATE SET value = excluded.value
+                ON CONFLICT (contact_id, key, account_id) DO UPDATE SET value = excluded.value
                 """,  # noqa: S608
                 [(self.account_id, *row[:3]) for row in rows],
             )
             if self.job_id is not None:
                 cursor.execute(
                     f"""
-                    INSERT INTO {_RECORD} (job_id, contact_id, key, before, after)
-                    SELECT %s, value ->> 0, value ->> 1, value ->> 3, value ->> 2
+                    INSERT INTO {_RECORD} (job_id, account_id, contact_id, key, before, after)
+                    SELECT %s, %s, value ->> 0, value ->> 1, value ->> 3, value ->> 2
                     FROM json_each(%s) WHERE true {_RECORD_AGAIN}
                     """,  # noqa: S608
-                    [self.job_id, json.dumps(rows)],
+                    [self.job_id, self.account_id, json.dumps(rows)],
                 )
 
 

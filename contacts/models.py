@@ -118,8 +118,14 @@ class Contact(models.Model):
     class Meta:
         constraints = [
             # Also serves: a list's contacts in phone order (keyset paging) and phone lookups.
+            # The account comes last: it is the distribution column (trackly/sharding.py), and
+            # the list already decides it.
             models.UniqueConstraint(
-                fields=["sending_list", "phone_number"], name="contact_list_phone_uniq"
+                fields=["sending_list", "phone_number", "account"],
+                name="contact_list_phone_uniq",
+                violation_error_message=(
+                    "Contact with this Sending list and Phone number already exists."
+                ),
             ),
             models.CheckConstraint(
                 condition=models.Q(status__in=ContactStatus.values), name="contact_status_valid"
@@ -229,7 +235,12 @@ class Label(models.Model):
 
     # Denormalised from the contact so that label conditions and the catalogue read one index.
     # Both foreign keys are indexed by the composite indexes below, not by indexes of their own.
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No constraint of its own: on PostgreSQL the label's key to its contact is
+    # (contact_id, account_id), which holds the account too (trackly/sharding.py), and one
+    # check per written label costs less than two.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     contact = models.ForeignKey(
         Contact, on_delete=models.CASCADE, related_name="labels", db_index=False
     )
@@ -247,8 +258,11 @@ class Label(models.Model):
     class Meta:
         constraints = [
             # One value per key; also serves a contact's labels and per-contact key probes
-            # (the anti-join of `key NOT EXISTS`).
-            models.UniqueConstraint(fields=["contact", "key"], name="label_contact_key_uniq"),
+            # (the anti-join of `key NOT EXISTS`). The account, the distribution column, comes
+            # last so that probes by contact alone still read it.
+            models.UniqueConstraint(
+                fields=["contact", "key", "account"], name="label_contact_key_uniq"
+            ),
             models.CheckConstraint(
                 condition=models.Q(
                     GreaterThanOrEqual(Length("key"), 1),
@@ -355,11 +369,13 @@ class LabelRecord(models.Model):
     since simply has nothing to restore.
     """
 
-    # Also serves reading a job's records in contact order, chunk by chunk, and pruning.
-    pk = models.CompositePrimaryKey("job_id", "contact_id", "key")
+    # Also serves reading a job's records in contact order, chunk by chunk, and pruning. The
+    # account is the distribution column (trackly/sharding.py); last, as the job decides it.
+    pk = models.CompositePrimaryKey("job_id", "contact_id", "key", "account_id")
     job = models.ForeignKey(
         "trackly.Job", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
+    account_id = models.BigIntegerField()
     contact_id = models.BigIntegerField()
     key = models.CharField(max_length=KEY_MAX_LENGTH)
     # NULL, not "", for absent: a label value is never empty, and SQL compares NULLs apart.
@@ -373,11 +389,13 @@ class LabelRecord(models.Model):
 class CreatedContact(models.Model):
     """A contact an import created: the import's undo erases it unless it changed since."""
 
-    # Also serves reading an import's new contacts in id order, and pruning.
-    pk = models.CompositePrimaryKey("job_id", "contact_id")
+    # Also serves reading an import's new contacts in id order, and pruning; the account (the
+    # distribution column) last, as for LabelRecord.
+    pk = models.CompositePrimaryKey("job_id", "contact_id", "account_id")
     job = models.ForeignKey(
         "trackly.Job", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
+    account_id = models.BigIntegerField()
     contact_id = models.BigIntegerField()
 
     def __str__(self) -> str:

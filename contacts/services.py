@@ -46,7 +46,7 @@ def _write_labels(
         Label.objects.bulk_create(
             changed,
             update_conflicts=True,
-            unique_fields=["contact", "key"],
+            unique_fields=["contact", "key", "account"],
             update_fields=["value"],
         )
     if touch and (removed or changed):

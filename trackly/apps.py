@@ -6,5 +6,6 @@ class TracklyConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        # Connects the log-in signal that marks a required password change.
-        from trackly import passwords  # noqa: F401
+        # Connect the log-in signal that marks a required password change, and the PostgreSQL
+        # connection setup that groups sharded rows by their columns.
+        from trackly import passwords, sharding  # noqa: F401

@@ -73,7 +73,9 @@ def test_members_are_added_by_id_and_by_phone(api, static, people, other_contact
 
 
 def test_members_are_removed_by_id_and_by_phone(api, static, people):
-    StaticMember.objects.bulk_create(StaticMember(audience=static, contact=c) for c in people)
+    StaticMember.objects.bulk_create(
+        StaticMember(audience=static, contact=c, account=static.account) for c in people
+    )
     response = api.post(
         f"audiences/{static.pk}/members/remove",
         {"contact_ids": [people[0].pk], "phone_numbers": ["+14155550001"]},

@@ -6,7 +6,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
-from audiences.models import Audience, LabelChange
+from audiences.models import Audience, AudienceSendingList, LabelChange
 from contacts.models import Label, LabelKeyCount, LabelValueCount
 from tests.factories import ContactFactory, UserFactory, label_contact
 from trackly.models import Job, Membership
@@ -381,3 +381,23 @@ def test_admin_refuses_to_archive_an_audience_in_use(superuser_client, account, 
     ]
     used_audience.refresh_from_db()
     assert used_audience.status == "active"
+
+
+def test_admin_sets_an_audience_s_lists_each_row_with_the_account(
+    superuser_client, account, sending_list
+):
+    page = superuser_client.get(reverse("admin:audiences_audience_add"))
+    assert 'name="sending_lists"' in page.content.decode()
+    superuser_client.post(
+        reverse("admin:audiences_audience_add"),
+        {
+            "account": account.pk,
+            "name": "Main only",
+            "conditions": "",
+            "status": "active",
+            "sending_lists": [sending_list.pk],
+        },
+    )
+    audience = Audience.objects.get()
+    rows = AudienceSendingList.objects.filter(audience=audience)
+    assert list(rows.values_list("sendinglist_id", "account_id")) == [(sending_list.pk, account.pk)]

@@ -640,11 +640,14 @@ def test_in_audience_agrees_with_the_reference_semantics(
         dynamic = Audience.objects.create(
             account=accounts[0], name="D", conditions=to_text(dynamic_tree)
         )
-        dynamic.sending_lists.set([lists[index] for index in dynamic_scope])
+        dynamic.sending_lists.set(
+            [lists[index] for index in dynamic_scope],
+            through_defaults={"account_id": dynamic.account_id},
+        )
         static = Audience.objects.create(account=accounts[0], name="S", kind=Audience.Kind.STATIC)
         # A static audience's rows: unsubscribed contacts among them are no members.
         StaticMember.objects.bulk_create(
-            StaticMember(audience=static, contact=contact)
+            StaticMember(audience=static, contact=contact, account=static.account)
             for contact, (((account_index, _), _, _), kept) in zip(contacts, rows, strict=True)
             if kept and account_index == 0
         )

@@ -222,7 +222,7 @@ def test_an_unsubscribed_contact_is_not_a_member_even_when_its_labels_match(
 
 def test_a_contact_on_a_list_out_of_scope_is_not_a_member(account, contact, second_list):
     audience = Audience.objects.create(account=account, name="FB", conditions="")
-    audience.sending_lists.set([second_list])
+    audience.sending_lists.set([second_list], through_defaults={"account_id": audience.account_id})
     explanation = explain_contact(audience, contact)
     assert explanation.member is False
     assert explanation.checks[1].as_json() == {
@@ -231,7 +231,9 @@ def test_a_contact_on_a_list_out_of_scope_is_not_a_member(account, contact, seco
         "reason": "on `Main`, not on a list in scope (`Second`)",
     }
     assert explanation.as_json()["conditions"] is None
-    audience.sending_lists.set([contact.sending_list])
+    audience.sending_lists.set(
+        [contact.sending_list], through_defaults={"account_id": audience.account_id}
+    )
     assert explain_contact(audience, contact).checks[1].reason.text() == (
         "on `Main`, a list in scope"
     )

@@ -277,10 +277,10 @@ def test_a_worker_prunes_change_records_past_their_days_without_cron(settings, a
     Job.objects.filter(pk=kept.pk).update(created_at=now - timedelta(days=29, hours=23))
     for job in (old, kept):
         LabelRecord.objects.bulk_create(
-            LabelRecord(job=job, contact_id=n, key="tier", before=None, after="gold")
+            LabelRecord(job=job, account_id=job.account_id, contact_id=n, key="tier", after="gold")
             for n in range(1, 4)
         )
-        CreatedContact.objects.create(job=job, contact_id=1)
+        CreatedContact.objects.create(job=job, account_id=job.account_id, contact_id=1)
     worker = start_worker()
     try:
         wait_for(lambda: not LabelRecord.objects.filter(job=old).exists())
