@@ -638,13 +638,22 @@ def _undo_chunk(job: Job, ids: list[int], earlier: list[int], undo_job_id: int) 
             [undo_job_id],
         )
         counts.labels = cursor.rowcount
-        # The labels the change created, found from its records: one (contact_id, key) probe
-        # per record, rather than a record probe for every label of each contact restored.
-        cursor.execute(
-            f"DELETE FROM {_LABEL} WHERE id IN (SELECT l.id FROM {_RECORD} r "  # noqa: S608
-            f"JOIN {_LABEL} l ON l.contact_id = r.contact_id AND l.key = r.key "
-            f"WHERE r.job_id = {job} AND r.before IS NULL AND r.contact_id IN ({restoring}))"
-        )
+        if connection.vendor == "postgresql":
+            # PostgreSQL plans both forms from the labels' side; this one costs less (330 ms
+            # against 480 ms for a chunk of 20,000 contacts, docs/performance.md, 7c).
+            cursor.execute(
+                f"DELETE FROM {_LABEL} WHERE contact_id IN ({restoring}) AND EXISTS ("  # noqa: S608
+                f"SELECT 1 FROM {_RECORD} r WHERE r.job_id = {job} AND r.contact_id = "
+                f"{_LABEL}.contact_id AND r.key = {_LABEL}.key AND r.before IS NULL)"
+            )
+        else:
+            # The labels the change created, found from its records: one (contact_id, key)
+            # probe per record, rather than a record probe for every label of each contact.
+            cursor.execute(
+                f"DELETE FROM {_LABEL} WHERE id IN (SELECT l.id FROM {_RECORD} r "  # noqa: S608
+                f"JOIN {_LABEL} l ON l.contact_id = r.contact_id AND l.key = r.key "
+                f"WHERE r.job_id = {job} AND r.before IS NULL AND r.contact_id IN ({restoring}))"
+            )
         cursor.execute(
             f"INSERT INTO {_LABEL} (account_id, contact_id, key, value) "  # noqa: S608
             f"SELECT %s, r.contact_id, r.key, r.before FROM {_RECORD} r "
