@@ -133,6 +133,10 @@ def _base_undo(job):
     )
 
 
+def _show(name: str, seconds: float) -> None:
+    print(f"  {name}: {seconds:.2f} s", flush=True)
+
+
 def run(account, repeat: int = 3) -> list[dict]:
     from contacts.models import Contact
 
@@ -164,6 +168,7 @@ def run(account, repeat: int = 3) -> list[dict]:
             ]
         for name, work in steps:
             samples[name].append(_timed(work))
+            _show(name, samples[name][-1])
         # Merge: a, b -> c, each side on the same spread.
         merge_steps = [
             (
@@ -182,6 +187,7 @@ def run(account, repeat: int = 3) -> list[dict]:
                 )
                 merged = cursor.fetchone()[0]
             samples[name].append(_timed(work))
+            _show(name, samples[name][-1])
         _clear(account)
         # Undo of an Add Label on every contact, each side undoing an add of its own.
         undo_steps = [
@@ -191,6 +197,7 @@ def run(account, repeat: int = 3) -> list[dict]:
         for name, make in undo_steps if ours_first else undo_steps[::-1]:
             job = _add_recorded(account)
             samples[name].append(_timed(make(account, job)))
+            _show(name, samples[name][-1])
             _clear(account)
     contacts = Contact.objects.filter(account=account).count()
     median = {name: statistics.median(values) for name, values in samples.items()}
