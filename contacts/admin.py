@@ -213,7 +213,12 @@ class ContactAdminForm(forms.ModelForm):
         return cleaned
 
     def _get_validation_exclusions(self) -> set[str]:
-        return super()._get_validation_exclusions() - {"account"}
+        # The account takes part in the unique check only once the list gave it one: without a
+        # valid list there is no account, and the list's own error says why.
+        exclusions = super()._get_validation_exclusions()
+        if self.instance.account_id is None:
+            return exclusions
+        return exclusions - {"account"}
 
 
 class SendingListChoiceField(forms.ModelChoiceField):

@@ -122,6 +122,16 @@ def test_add_pages_render(superuser_client):
         assert superuser_client.get(admin_url(model, "add")).status_code == 200, model
 
 
+def test_adding_a_contact_without_a_list_says_so(superuser_client):
+    response = superuser_client.post(
+        admin_url("contact", "add"), {"phone_number": "+14155550100", "status": "subscribed"}
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "sending_list": ["This field is required."]
+    }
+
+
 def test_contact_change_page_shows_its_labels_in_key_order(superuser_client, contact):
     response = superuser_client.get(admin_url("contact", "change", contact.pk))
     keys = [form.instance.key for form in label_formset(response).initial_forms]
