@@ -243,8 +243,7 @@ class _FoldedLike(Func):
     """`value LIKE pattern`, folding only ASCII letters on both databases (docs/conditions.md):
     SQLite's LIKE folds exactly those; PostgreSQL's ILIKE would fold every letter its locale
     knows, so the value is lowered under the "C" collation, which lowers A-Z only, and matched
-    with LIKE. (`translate` of A-Z does the same but cost 1.4 s instead of 0.4 s on 300,000
-    values.)"""
+    with LIKE. (`translate` of A-Z does the same, more slowly: docs/performance.md.)"""
 
     arity = 2
     output_field = BooleanField()
@@ -337,7 +336,7 @@ def _count_one_condition_at_once(account: Account, labels: QuerySet[Label], posi
     contacts from (account_id, status, id) and reads the labels once), and for a negative
     condition the subscribed contacts less those. Three statements, as on SQLite, read the
     labels twice and count the unsubscribed contacts, which PostgreSQL does not need to choose
-    its plan: 1.3-1.8x the best SQL by hand on the typed and text conditions
+    its plan, and were slower than the best SQL by hand on the typed and text conditions
     (docs/performance.md, 3b)."""
     gone = Contact.objects.filter(
         pk=OuterRef("contact_id"), account=account, status=Contact.Status.UNSUBSCRIBED
@@ -412,7 +411,7 @@ def _count_grouped(account: Account, node: And | Or) -> int:
 
     Compiled as subqueries instead, each OR's conditions share one subquery that PostgreSQL
     reads with a bitmap heap scan (not index-only), and it then probes (contact_id, key) per
-    contact through the heap: the 5-condition tree of the benchmark took 1.8x the grouping
+    contact through the heap, well behind the grouping on the benchmark's 5-condition tree
     (docs/performance.md, 3b).
     """
     today = account.today()

@@ -289,8 +289,8 @@ def _edit_chunk(account_id: int, ids: list[int], edit: LabelEdit, job_id: int) -
     # No account test: the chunk's contacts are the account's, and so are their labels. With
     # one, PostgreSQL may read the chunk's labels from the whole (account_id, key) range of
     # `label_account_key_value_idx` (contact_id being its last column), once per statement and
-    # chunk: a million entries per statement for a key it has no statistics for yet, which made
-    # a rename of 1M labels take 3.6x a plain UPDATE (docs/performance.md, 7c). Without it,
+    # chunk: every entry of the key for a key it has no statistics for yet, which made a rename
+    # far slower than a plain UPDATE (docs/performance.md, 7c). Without it,
     # the labels are read from the chunk's range of (contact_id, key).
     where = f"{chosen} AND {members}"
     where_params = [*chosen_params, *member_params]
@@ -358,8 +358,8 @@ def _rename_chunk_sqlite(
     """A rename's chunk on SQLite: the chunk's labels of the old key are looked up once into a
     temporary table (with whether the contact has the new key already), which the records, the
     deletion and the update then read by row id. Looked up by each statement instead, through
-    the (contact_id, key) index, the rename took 1.5x a plain `UPDATE` (docs/performance.md,
-    7c)."""
+    the (contact_id, key) index, the rename fell well behind a plain `UPDATE`
+    (docs/performance.md, 7c)."""
     counts = EditCounts()
     cursor.execute(
         "CREATE TEMP TABLE IF NOT EXISTS trackly_rename_state "
@@ -641,8 +641,8 @@ def _undo_chunk(job: Job, ids: list[int], earlier: list[int], undo_job_id: int) 
         )
         counts.labels = cursor.rowcount
         if connection.vendor == "postgresql":
-            # PostgreSQL plans both forms from the labels' side; this one costs less (330 ms
-            # against 480 ms for a chunk of 20,000 contacts, docs/performance.md, 7c).
+            # PostgreSQL plans both forms from the labels' side; this one costs less
+            # (docs/performance.md, 7c).
             cursor.execute(
                 f"DELETE FROM {_LABEL} WHERE contact_id IN ({restoring}) AND EXISTS ("  # noqa: S608
                 f"SELECT 1 FROM {_RECORD} r WHERE r.job_id = {job} AND r.contact_id = "
