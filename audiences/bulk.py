@@ -73,14 +73,18 @@ def clean_action(action: str, key: object, value: object) -> tuple[str, str]:
 # at the limit (no such key and already 50 labels). `{at_limit}` is `_AT_LIMIT`, the count of
 # the contact's labels, or `false` where no contact of the account can be at the limit. `%s` is
 # the account and the key, given once per occurrence: every probe of a label names the account,
-# the distribution column (trackly/sharding.py), as the label's unique key does.
+# the distribution column (trackly/sharding.py), as the label's unique key does. The account is
+# named as `+l.account_id`, which no index serves: named plainly, a probe may be planned on
+# (account_id, key, value, contact_id), reading every label of the key for each contact, which a
+# key being added for the first time (no statistics yet) makes likely; this way each probe reads
+# the (contact_id, key, account_id) unique index.
 _STATE = {
     # SQLite answers the join with one probe of the (contact_id, key) index per contact.
     "sqlite": f"""
         SELECT c.id AS id, l.value AS current,
             CASE WHEN l.value IS NULL THEN {{at_limit}} ELSE false END AS at_limit
         FROM ({{contacts}}) c
-        LEFT JOIN {_LABEL} l ON l.contact_id = c.id AND l.account_id = %s AND l.key = %s
+        LEFT JOIN {_LABEL} l ON l.contact_id = c.id AND +l.account_id = %s AND l.key = %s
     """,  # noqa: S608 (table names are constants)
     # As a join, PostgreSQL may instead read every label of a key it thinks rare, which a key
     # being added for the first time always is: correlated subqueries make it probe too. The
@@ -91,7 +95,7 @@ _STATE = {
         FROM (
             SELECT c.id AS id,
                 (SELECT l.value FROM {_LABEL} l
-                    WHERE l.contact_id = c.id AND l.account_id = %s AND l.key = %s) AS current
+                    WHERE l.contact_id = c.id AND +l.account_id = %s AND l.key = %s) AS current
             FROM ({{contacts}}) c
             OFFSET 0
         ) c
@@ -103,7 +107,7 @@ _STATE_OF_UNUSED_KEY = (
 )
 _AT_LIMIT = (
     f"(SELECT count(*) FROM {_LABEL} x"  # noqa: S608
-    " WHERE x.contact_id = c.id AND x.account_id = {account_id})"
+    " WHERE x.contact_id = c.id AND +x.account_id = {account_id})"
     f" >= {_LIMIT}"
 )
 
@@ -252,21 +256,21 @@ def _remove_chunk(account_id: int, ids: list[int], key: str, job_id: int | None)
         if job_id is None:
             members, params = of_contacts(ids)
             cursor.execute(
-                f"DELETE FROM {_LABEL} WHERE account_id = %s AND key = %s AND {members}",  # noqa: S608
+                f"DELETE FROM {_LABEL} WHERE +account_id = %s AND key = %s AND {members}",  # noqa: S608
                 [account_id, key, *params],
             )
         elif connection.vendor == "postgresql":
             members, params = of_contacts(ids)
             cursor.execute(
                 f"WITH removed AS (DELETE FROM {_LABEL} "  # noqa: S608
-                f"WHERE account_id = %s AND key = %s AND {members} "
+                f"WHERE +account_id = %s AND key = %s AND {members} "
                 f"RETURNING contact_id, value) {record} "
                 "SELECT %s, %s, contact_id, %s, value, NULL FROM removed",
                 [account_id, key, *params, job_id, account_id, key],
             )
         else:
             members, params = of_contacts(ids)
-            chosen = f"FROM {_LABEL} WHERE account_id = %s AND key = %s AND {members}"
+            chosen = f"FROM {_LABEL} WHERE +account_id = %s AND key = %s AND {members}"
             cursor.execute(
                 f"{record} SELECT %s, account_id, contact_id, key, value, NULL {chosen}",
                 [job_id, account_id, key, *params],
