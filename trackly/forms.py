@@ -11,6 +11,7 @@ from trackly.models import (
     validate_time_zone,
 )
 from trackly.phones import region_choices
+from trackly.text import check_text
 
 
 class RegionField(forms.ChoiceField):
@@ -39,6 +40,8 @@ class TimeZoneField(forms.ChoiceField):
 
 
 class AccountSettingsForm(forms.ModelForm):
+    # The one check of names, as the API's account endpoint and every other name apply it.
+    name = forms.CharField(max_length=200, validators=[check_text])
     default_region = RegionField(label="Default phone region")
     time_zone = TimeZoneField()
 

@@ -41,6 +41,19 @@ def test_admin_changes_name_and_region(admin_client, account):
     )
 
 
+def test_an_account_name_with_a_control_character_is_refused_as_by_the_api(admin_client, account):
+    response = admin_client.post(
+        reverse("settings", args=["acme"]),
+        {"name": "Acme\x07Boots", "default_region": "US", "time_zone": "UTC"},
+    )
+    assert response.status_code == 200
+    assert response.context["settings_form"].errors == {
+        "name": ["The text contains the control character U+0007."]
+    }
+    account.refresh_from_db()
+    assert account.name != "Acme\x07Boots"
+
+
 def test_the_time_zone_is_a_picker_that_defaults_to_utc(admin_client, account):
     assert account.time_zone == "UTC"
     page = admin_client.get(reverse("settings", args=["acme"])).content.decode()
