@@ -536,22 +536,21 @@ def _undo_plan(job: Job, earlier: list[int]) -> _UndoPlan:
     )
 
 
-def _undo_state(contacts: str, plan: _UndoPlan) -> str:
-    """SQL classifying each contact of `contacts` (SQL yielding a column `id`) for undoing the
-    plan's job: (id, verdict). Job ids are integers from the database, written into the SQL."""
+def _undo_verdicts(contacts: str, records: str, plan: _UndoPlan) -> str:
+    """Two CTEs classifying each contact of `contacts` (SQL yielding a column `id`) for undoing
+    the plan's job, for a `WITH` clause: `rows`, the job's records whose contact passes
+    `records` (a condition on the record `r`, for reading them as one range), each with the
+    label now under its key (`label_id`, none if absent) and whether that label is no longer
+    what the change left (`moved`); and `verdicts`, (id, verdict) per contact. Job ids are
+    integers from the database, written into the SQL; `records`' parameters come first."""
     job = int(plan.job_id)
-    done = "false"
+    done = "1 = 0"
     if plan.earlier:
         ids = ", ".join(str(int(pk)) for pk in plan.earlier)
         done = (
             f"EXISTS (SELECT 1 FROM {_RECORD} d WHERE d.job_id IN ({ids}) AND d.contact_id = c.id)"  # noqa: S608
         )
-    records = f"{_RECORD} r WHERE r.job_id = {job} AND r.contact_id = c.id"
-    changed = (
-        f"EXISTS (SELECT 1 FROM {_RECORD} r LEFT JOIN {_LABEL} l "  # noqa: S608
-        "ON l.contact_id = r.contact_id AND l.key = r.key "
-        f"WHERE r.job_id = {job} AND r.contact_id = c.id AND {_distinct('l.value', 'r.after')})"
-    )
+    records_of = f"{_RECORD} r WHERE r.job_id = {job} AND r.contact_id = c.id"
     labels_now = f"(SELECT count(*) FROM {_LABEL} n WHERE n.contact_id = c.id)"  # noqa: S608
     created = ""
     if plan.created:
@@ -559,24 +558,36 @@ def _undo_state(contacts: str, plan: _UndoPlan) -> str:
             WHEN EXISTS (
                 SELECT 1 FROM {_CREATED} cc WHERE cc.job_id = {job} AND cc.contact_id = c.id
             ) THEN CASE
-                WHEN (SELECT k.status FROM {_CONTACT} k WHERE k.id = c.id) <> 'subscribed'
-                    OR {labels_now} <> (SELECT count(*) FROM {records} AND r.after IS NOT NULL)
+                WHEN k.status <> 'subscribed'
+                    OR {labels_now} <> (SELECT count(*) FROM {records_of} AND r.after IS NOT NULL)
                 THEN '{CHANGED}' ELSE '{ERASE}' END"""  # noqa: S608
     full = ""
     if plan.may_be_full:
         full = f"""
             WHEN {labels_now}
-                + (SELECT count(*) FROM {records} AND r.after IS NULL)
-                - (SELECT count(*) FROM {records} AND r.before IS NULL) > {_LIMIT}
+                + (SELECT count(*) FROM {records_of} AND r.after IS NULL)
+                - (SELECT count(*) FROM {records_of} AND r.before IS NULL) > {_LIMIT}
             THEN '{SKIPPED}'"""  # noqa: S608
     return f"""
-        SELECT c.id AS id, CASE
-            WHEN {done} THEN '{DONE}'
-            WHEN NOT EXISTS (SELECT 1 FROM {_CONTACT} k WHERE k.id = c.id) THEN '{CHANGED}'
-            WHEN {changed} THEN '{CHANGED}'{created}{full}
-            ELSE '{RESTORE}'
-        END AS verdict
-        FROM ({contacts}) c
+        rows AS MATERIALIZED (
+            SELECT r.account_id, r.contact_id, r.key, r.before, r.after, l.id AS label_id,
+                CASE WHEN {_distinct("l.value", "r.after")} THEN 1 ELSE 0 END AS moved
+            FROM {_RECORD} r
+            LEFT JOIN {_LABEL} l ON l.contact_id = r.contact_id AND l.key = r.key
+            WHERE r.job_id = {job} AND {records}
+        ),
+        verdicts AS MATERIALIZED (
+            SELECT c.id AS id, CASE
+                WHEN {done} THEN '{DONE}'
+                WHEN k.id IS NULL THEN '{CHANGED}'
+                WHEN m.moved > 0 THEN '{CHANGED}'{created}{full}
+                ELSE '{RESTORE}'
+            END AS verdict
+            FROM ({contacts}) c
+            LEFT JOIN {_CONTACT} k ON k.id = c.id
+            LEFT JOIN (SELECT contact_id, sum(moved) AS moved FROM rows GROUP BY contact_id) m
+                ON m.contact_id = c.id
+        )
     """  # noqa: S608
 
 
@@ -588,11 +599,9 @@ def _undo_contacts(job_id: int) -> str:
     )
 
 
-# `{labels}` counts the records of the contacts to restore: the review's subquery, or 0 where
-# the run counts them as it copies them.
-_LABELS_TO_RESTORE = f"""coalesce(sum(CASE WHEN s.verdict = '{RESTORE}'
-            THEN (SELECT count(*) FROM {_RECORD} r WHERE r.job_id = %s AND r.contact_id = s.id)
-            ELSE 0 END), 0)"""  # noqa: S608
+_RESTORED = f"""restored AS MATERIALIZED (
+    SELECT w.* FROM rows w JOIN verdicts v ON v.id = w.contact_id WHERE v.verdict = '{RESTORE}'
+)"""  # noqa: S608
 _UNDO_TALLY = f"""
     SELECT
         {{labels}},
@@ -600,15 +609,16 @@ _UNDO_TALLY = f"""
         coalesce(sum(CASE WHEN s.verdict = '{ERASE}' THEN 1 ELSE 0 END), 0),
         coalesce(sum(CASE WHEN s.verdict = '{CHANGED}' THEN 1 ELSE 0 END), 0),
         coalesce(sum(CASE WHEN s.verdict = '{SKIPPED}' THEN 1 ELSE 0 END), 0)
-    FROM {{state}} s
+    FROM {{verdicts}} s
 """  # noqa: S608
 
 
 def undo_review(job: Job) -> UndoCounts:
     """What undoing `job` would do now, changing nothing."""
-    state = _undo_state(_undo_contacts(job.pk), _undo_plan(job, _earlier_undos(job)))
+    verdicts = _undo_verdicts(_undo_contacts(job.pk), "1 = 1", _undo_plan(job, _earlier_undos(job)))
+    tally = _UNDO_TALLY.format(verdicts="verdicts", labels="(SELECT count(*) FROM restored)")
     with connection.cursor() as cursor:
-        cursor.execute(_UNDO_TALLY.format(state=f"({state})", labels=_LABELS_TO_RESTORE), [job.pk])
+        cursor.execute(f"WITH {verdicts}, {_RESTORED} {tally}")
         return UndoCounts(*map(int, cursor.fetchone()))
 
 
@@ -618,57 +628,98 @@ def _undo_chunk(job: Job, ids: list[int], earlier: list[int], undo_job_id: int) 
         lock_contacts(job.account_id, ids)
     # After the lock: the key counts are kept in the same transactions as the labels.
     plan = _undo_plan(job, earlier)
-    account_id = job.account_id
     source, source_params = ids_source(ids)
-    state = _undo_state(source, plan)
-    job = int(plan.job_id)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS trackly_undo_state "
-            "(id bigint PRIMARY KEY, verdict text)"
+    members, member_params = of_contacts(ids, "r.contact_id")
+    verdicts = _undo_verdicts(source, members, plan)
+    params = [*member_params, *source_params]
+    if connection.vendor == "postgresql":
+        counts, erased = _undo_chunk_at_once(verdicts, params, job.account_id, undo_job_id)
+    else:
+        counts, erased = _undo_chunk_in_steps(
+            verdicts, params, plan.job_id, undo_job_id, job.account_id
         )
-        cursor.execute("DELETE FROM trackly_undo_state")
-        cursor.execute(f"INSERT INTO trackly_undo_state (id, verdict) {state}", source_params)
-        cursor.execute(_UNDO_TALLY.format(state="trackly_undo_state", labels="0"))
-        counts = UndoCounts(*map(int, cursor.fetchone()))
-        restoring = f"SELECT id FROM trackly_undo_state WHERE verdict = '{RESTORE}'"  # noqa: S608
-        # The undo's own records: the reverse of the change's, so that it can be undone too.
-        cursor.execute(
-            f"INSERT INTO {_RECORD} (job_id, account_id, contact_id, key, before, after) "  # noqa: S608
-            f"SELECT %s, r.account_id, r.contact_id, r.key, r.after, r.before FROM {_RECORD} r "
-            f"WHERE r.job_id = {job} AND r.contact_id IN ({restoring})",
-            [undo_job_id],
-        )
-        counts.labels = cursor.rowcount
-        if connection.vendor == "postgresql":
-            # PostgreSQL plans both forms from the labels' side; this one costs less
-            # (docs/performance.md, 7c).
-            cursor.execute(
-                f"DELETE FROM {_LABEL} WHERE contact_id IN ({restoring}) AND EXISTS ("  # noqa: S608
-                f"SELECT 1 FROM {_RECORD} r WHERE r.job_id = {job} AND r.contact_id = "
-                f"{_LABEL}.contact_id AND r.key = {_LABEL}.key AND r.before IS NULL)"
-            )
-        else:
-            # The labels the change created, found from its records: one (contact_id, key)
-            # probe per record, rather than a record probe for every label of each contact.
-            cursor.execute(
-                f"DELETE FROM {_LABEL} WHERE id IN (SELECT l.id FROM {_RECORD} r "  # noqa: S608
-                f"JOIN {_LABEL} l ON l.contact_id = r.contact_id AND l.key = r.key "
-                f"WHERE r.job_id = {job} AND r.before IS NULL AND r.contact_id IN ({restoring}))"
-            )
-        cursor.execute(
-            f"INSERT INTO {_LABEL} (account_id, contact_id, key, value) "  # noqa: S608
-            f"SELECT %s, r.contact_id, r.key, r.before FROM {_RECORD} r "
-            f"WHERE r.job_id = {job} AND r.before IS NOT NULL AND r.contact_id IN ({restoring}) "
-            "ON CONFLICT (contact_id, key, account_id) DO UPDATE SET value = excluded.value",
-            [account_id],
-        )
-        cursor.execute(f"SELECT id FROM trackly_undo_state WHERE verdict = '{ERASE}'")  # noqa: S608
-        erased = [pk for (pk,) in cursor.fetchall()]
     if erased:
         # Through the ORM, so that whatever refers to a contact goes with it.
         Contact.objects.filter(pk__in=erased).delete()
     return counts
+
+
+# The undo's own records: the reverse of the change's, so that it can be undone too.
+_RECORD_UNDO = (
+    f"INSERT INTO {_RECORD} (job_id, account_id, contact_id, key, before, after) "  # noqa: S608
+    "SELECT %s, account_id, contact_id, key, after, before FROM {restored}"
+)
+# Labels the change left in place with another value, or took away, get their value back.
+_PUT_BACK = (
+    f"INSERT INTO {_LABEL} (account_id, contact_id, key, value) "  # noqa: S608
+    "SELECT %s, contact_id, key, before FROM {restored} WHERE before IS NOT NULL "
+    "ON CONFLICT (contact_id, key, account_id) DO UPDATE SET value = excluded.value"
+)
+
+
+def _undo_chunk_at_once(
+    verdicts: str, params: list, account_id: int, undo_job_id: int
+) -> tuple[UndoCounts, list[int]]:
+    """A chunk's undo on PostgreSQL as one statement: the classification reads the chunk's
+    records as one range with the label now under each, and the labels to take away are
+    deleted by id. Six statements through a temporary state table, each finding the records
+    and labels again, took several times the plain `DELETE` (docs/performance.md, 7c)."""
+    tally = _UNDO_TALLY.format(verdicts="verdicts", labels="(SELECT count(*) FROM restored)")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH {verdicts}, {_RESTORED},
+                recorded AS ({_RECORD_UNDO.format(restored="restored")}),
+                deleted AS (
+                    DELETE FROM {_LABEL} WHERE id IN (
+                        SELECT label_id FROM restored WHERE before IS NULL AND label_id IS NOT NULL
+                    )
+                ),
+                put_back AS ({_PUT_BACK.format(restored="restored")})
+            SELECT tally.*, (SELECT array_agg(id) FROM verdicts WHERE verdict = '{ERASE}')
+            FROM ({tally}) tally""",  # noqa: S608
+            [*params, undo_job_id, account_id],
+        )
+        *counts, erased = cursor.fetchone()
+    return UndoCounts(*map(int, counts)), erased or []
+
+
+def _undo_chunk_in_steps(
+    verdicts: str, params: list, job_id: int, undo_job_id: int, account_id: int
+) -> tuple[UndoCounts, list[int]]:
+    """A chunk's undo on SQLite, which has no writing CTEs: the verdicts are kept in a
+    temporary table, which the statements then read."""
+    job = int(job_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS trackly_undo_state "
+            "(id INTEGER PRIMARY KEY, verdict TEXT)"
+        )
+        cursor.execute("DELETE FROM trackly_undo_state")
+        cursor.execute(
+            f"WITH {verdicts} INSERT INTO trackly_undo_state (id, verdict) "  # noqa: S608
+            "SELECT id, verdict FROM verdicts",
+            params,
+        )
+        cursor.execute(_UNDO_TALLY.format(verdicts="trackly_undo_state", labels="0"))
+        counts = UndoCounts(*map(int, cursor.fetchone()))
+        restoring = f"SELECT id FROM trackly_undo_state WHERE verdict = '{RESTORE}'"  # noqa: S608
+        restored = (
+            f"(SELECT r.* FROM {_RECORD} r "  # noqa: S608
+            f"WHERE r.job_id = {job} AND r.contact_id IN ({restoring})) restored"
+        )
+        cursor.execute(_RECORD_UNDO.format(restored=restored), [undo_job_id])
+        counts.labels = cursor.rowcount
+        # The labels the change created, found from its records: one (contact_id, key) probe
+        # per record, rather than a record probe for every label of each contact.
+        cursor.execute(
+            f"DELETE FROM {_LABEL} WHERE id IN (SELECT l.id FROM {_RECORD} r "  # noqa: S608
+            f"JOIN {_LABEL} l ON l.contact_id = r.contact_id AND l.key = r.key "
+            f"WHERE r.job_id = {job} AND r.before IS NULL AND r.contact_id IN ({restoring}))"
+        )
+        cursor.execute(_PUT_BACK.format(restored=restored), [account_id])
+        cursor.execute(f"SELECT id FROM trackly_undo_state WHERE verdict = '{ERASE}'")  # noqa: S608
+        erased = [pk for (pk,) in cursor.fetchall()]
+    return counts, erased
 
 
 def undo_apply(
