@@ -286,54 +286,32 @@ def _edit_chunk(account_id: int, ids: list[int], edit: LabelEdit, job_id: int) -
             return EditCounts()
     members, member_params = of_contacts(ids, "l.contact_id")
     chosen, chosen_params = _edit_filter(edit)
-    # No account test: the chunk's contacts are the account's, and so are their labels. With
-    # one, PostgreSQL may read the chunk's labels from the whole (account_id, key) range of
-    # `label_account_key_value_idx` (contact_id being its last column), once per statement and
-    # chunk: every entry of the key for a key it has no statistics for yet, which made a rename
-    # far slower than a plain UPDATE (docs/performance.md, 7c). Without it,
-    # the labels are read from the chunk's range of (contact_id, key).
+    # No account test for a key: the chunk's contacts are the account's, and so are their
+    # labels. With one, PostgreSQL may read the chunk's labels from the whole (account_id, key)
+    # range of `label_account_key_value_idx` (contact_id being its last column), once per
+    # statement and chunk: every entry of the key for a key it has no statistics for yet,
+    # which made a rename far slower than a plain UPDATE (docs/performance.md, 7c). Without
+    # it, the labels are read from the chunk's range of (contact_id, key). For given values,
+    # the account test lets PostgreSQL read each value's range of contacts from that index.
     where = f"{chosen} AND {members}"
     where_params = [*chosen_params, *member_params]
-    record = f"INSERT INTO {_RECORD} (job_id, account_id, contact_id, key, before, after) "
-    counts = EditCounts()
+    if connection.vendor == "postgresql" and edit.action in (
+        Action.MERGE_VALUES,
+        Action.DELETE_VALUE,
+    ):
+        where = f"l.account_id = %s AND {where}"
+        where_params = [account_id, *where_params]
     with connection.cursor() as cursor:
-        if edit.action == Action.RENAME_KEY and connection.vendor == "sqlite":
-            return _rename_chunk_sqlite(cursor, where, where_params, edit, job_id, account_id)
+        if connection.vendor == "postgresql":
+            return _edit_chunk_at_once(cursor, where, where_params, edit, job_id, account_id)
         if edit.action == Action.RENAME_KEY:
-            cursor.execute(
-                f"{record} SELECT %s, l.account_id, l.contact_id, l.key, l.value, NULL "  # noqa: S608
-                f"FROM {_LABEL} l WHERE {where}",
-                [job_id, *where_params],
-            )
-            counts.contacts = cursor.rowcount
-            cursor.execute(
-                f"{record} SELECT %s, l.account_id, l.contact_id, %s, NULL, l.value "  # noqa: S608
-                f"FROM {_LABEL} l WHERE {where} AND NOT {_HAS_TARGET}",
-                [job_id, edit.new_key, *where_params, edit.new_key],
-            )
-            counts.kept_target = counts.contacts - cursor.rowcount
-            if counts.kept_target:
-                cursor.execute(
-                    f"DELETE FROM {_LABEL} WHERE id IN (SELECT l.id FROM {_LABEL} l "  # noqa: S608
-                    f"WHERE {where} AND {_HAS_TARGET})",
-                    [*where_params, edit.new_key],
-                )
-            cursor.execute(
-                f"UPDATE {_LABEL} SET key = %s WHERE id IN "  # noqa: S608
-                f"(SELECT l.id FROM {_LABEL} l WHERE {where})",
-                [edit.new_key, *where_params],
-            )
-            return counts
+            return _rename_chunk_sqlite(cursor, where, where_params, edit, job_id, account_id)
+        counts = EditCounts()
         after, after_params = (
-            ("%s", [edit.value])
-            if edit.action == Action.MERGE_VALUES
-            else (
-                "NULL",
-                [],
-            )
+            ("%s", [edit.value]) if edit.action == Action.MERGE_VALUES else ("NULL", [])
         )
         cursor.execute(
-            f"{record} SELECT %s, l.account_id, l.contact_id, l.key, l.value, {after} "  # noqa: S608
+            f"{_RECORD_EDIT} SELECT %s, l.account_id, l.contact_id, l.key, l.value, {after} "  # noqa: S608
             f"FROM {_LABEL} l WHERE {where}",
             [job_id, *after_params, *where_params],
         )
@@ -350,6 +328,79 @@ def _edit_chunk(account_id: int, ids: list[int], edit: LabelEdit, job_id: int) -
                 where_params,
             )
     return counts
+
+
+_RECORD_EDIT = f"INSERT INTO {_RECORD} (job_id, account_id, contact_id, key, before, after)"
+
+
+def _edit_chunk_at_once(
+    cursor, where: str, where_params: list, edit: LabelEdit, job_id: int, account_id: int
+) -> EditCounts:
+    """A chunk of an edit on PostgreSQL as one statement: the labels are changed where they
+    are found and the records written from what the change returns, instead of a statement
+    that finds the labels again for each kind of record and for the change itself
+    (docs/performance.md, 7c)."""
+    job = int(job_id)
+    if edit.action == Action.RENAME_KEY:
+        # The chunk's labels of the old key, found once with their row addresses and whether
+        # the contact has the new key already (it keeps that label and loses the old one),
+        # then deleted or renamed by address.
+        cursor.execute(
+            f"""WITH chosen AS MATERIALIZED (
+                    SELECT l.ctid AS tid, l.account_id, l.contact_id, l.value,
+                        {_HAS_TARGET} AS kept
+                    FROM {_LABEL} l WHERE {where}
+                ),
+                dropped AS (
+                    DELETE FROM {_LABEL} WHERE ctid = ANY(ARRAY(SELECT tid FROM chosen WHERE kept))
+                ),
+                moved AS (
+                    UPDATE {_LABEL} SET key = %s
+                    WHERE ctid = ANY(ARRAY(SELECT tid FROM chosen WHERE NOT kept))
+                ),
+                recorded AS (
+                    {_RECORD_EDIT}
+                    SELECT {job}, account_id, contact_id, %s, value, NULL FROM chosen
+                    UNION ALL
+                    SELECT {job}, account_id, contact_id, %s, NULL, value FROM chosen WHERE NOT kept
+                )
+            SELECT count(*), count(*) FILTER (WHERE kept) FROM chosen""",  # noqa: S608
+            [edit.new_key, *where_params, edit.new_key, edit.key, edit.new_key],
+        )
+        contacts, kept = cursor.fetchone()
+        return EditCounts(contacts=contacts, kept_target=kept)
+    if edit.action == Action.MERGE_VALUES:
+        # An UPDATE returns the new values only: the labels are found first (their row
+        # addresses and values), then changed by address.
+        cursor.execute(
+            f"""WITH found AS MATERIALIZED (
+                    SELECT l.ctid AS tid, l.account_id, l.contact_id, l.key, l.value
+                    FROM {_LABEL} l WHERE {where}
+                ),
+                recorded AS (
+                    {_RECORD_EDIT}
+                    SELECT {job}, account_id, contact_id, key, value, %s FROM found
+                ),
+                changed AS (
+                    UPDATE {_LABEL} SET value = %s
+                    WHERE ctid = ANY(ARRAY(SELECT tid FROM found)) RETURNING 1
+                )
+            SELECT count(*) FROM changed""",  # noqa: S608
+            [*where_params, edit.value, edit.value],
+        )
+        return EditCounts(contacts=cursor.fetchone()[0])
+    cursor.execute(
+        f"""WITH gone AS (
+                DELETE FROM {_LABEL} l WHERE {where}
+                RETURNING l.account_id, l.contact_id, l.key, l.value
+            ),
+            recorded AS (
+                {_RECORD_EDIT} SELECT {job}, account_id, contact_id, key, value, NULL FROM gone
+            )
+        SELECT count(*) FROM gone""",  # noqa: S608
+        where_params,
+    )
+    return EditCounts(contacts=cursor.fetchone()[0])
 
 
 def _rename_chunk_sqlite(
@@ -371,7 +422,7 @@ def _rename_chunk_sqlite(
         f"SELECT l.id, l.contact_id, l.value, {_HAS_TARGET} FROM {_LABEL} l WHERE {where}",
         [edit.new_key, *where_params],
     )
-    record = f"INSERT INTO {_RECORD} (job_id, account_id, contact_id, key, before, after) "
+    record = f"{_RECORD_EDIT} "
     cursor.execute(
         f"{record} SELECT %s, %s, contact_id, %s, value, NULL FROM trackly_rename_state",  # noqa: S608
         [job_id, account_id, edit.key],

@@ -1,5 +1,7 @@
 """The label catalogue's counts, kept by database triggers, always equal a fresh count."""
 
+import pytest
+from django.db import connection
 from django.db.models import Count
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -104,3 +106,40 @@ class LabelCountsPropertyTests(TestCase):
                 Label.objects.filter(key__in=labels.keys()).delete()
         assert kept_keys() == counted_keys()
         assert kept_values() == counted_values()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the count triggers' plans")
+def test_a_small_change_after_a_large_one_finds_its_count_rows_by_index(sending_list):
+    """The trigger's plans are kept per connection: after a statement of many labels, a
+    statement of a few must still look their count rows up, not read the whole count table."""
+    account_id = sending_list.account_id
+    contacts = [
+        ContactFactory(sending_list=sending_list, phone_number=f"+1415555{n:04d}")
+        for n in range(300)
+    ]
+    Label.objects.bulk_create(
+        [Label(account_id=account_id, contact=c, key="code", value=f"v{c.pk}") for c in contacts]
+        + [Label(account_id=account_id, contact=c, key="tier", value="gold") for c in contacts]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE contacts_labelvaluecount")
+        plans = []
+        connection.connection.add_notice_handler(
+            lambda notice: plans.append(notice.message_primary)
+        )
+        cursor.execute("LOAD 'auto_explain'")
+        cursor.execute(
+            "SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on; "
+            "SET auto_explain.log_level = notice; SET client_min_messages = notice"
+        )
+        cursor.execute("DELETE FROM contacts_label WHERE key = 'code'")
+        plans.clear()
+        cursor.execute(
+            "DELETE FROM contacts_label WHERE key = 'tier' AND contact_id = %s", [contacts[0].pk]
+        )
+        cursor.execute("RESET auto_explain.log_min_duration; RESET client_min_messages")
+    decrement = [plan for plan in plans if "UPDATE contacts_labelvaluecount" in plan]
+    assert len(decrement) == 1
+    assert "Index Scan using labelvaluecount_account_key_value_uniq" in decrement[0]
+    assert "Seq Scan on contacts_labelvaluecount" not in decrement[0]
+    assert kept_values() == {(account_id, "tier", "gold"): 299}
