@@ -58,6 +58,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
 )
 
@@ -76,7 +77,7 @@ from audiences.conditions import (
     literal_kind,
 )
 from contacts.labels import date_value, fold_case, number_value
-from contacts.models import Contact, Label
+from contacts.models import Contact, Label, LabelKeyCount, LabelValueCount
 from trackly.models import Account
 
 _POSITIVE = frozenset({Op.EQ, Op.IN, Op.EXISTS, *COMPARISON_OPS, Op.BETWEEN, *DAYS_OPS, *TEXT_OPS})
@@ -102,9 +103,12 @@ class InStatic:
     negated: bool = False
 
 
-# Up to this many labels, looking up their contacts costs less than counting the account's
-# unsubscribed contacts to choose the other way (`_count_one_condition`).
+# Up to this many labels, a probe of each label's contact costs less than building the list of
+# the account's unsubscribed contacts (SQLite's one-condition count, `_labels_at_most`).
 _FEW_LABELS = 5_000
+# With this many labels or more per unsubscribed contact, a probe of (contact_id, key) per
+# unsubscribed contact costs less than a look-up in their list per label (the same).
+_LABELS_PER_UNSUBSCRIBED = 5
 
 
 def negation_normal_form(node: Node, *, negate: bool = False) -> Node:
@@ -286,8 +290,9 @@ def members(
 
 
 def count_members(account: Account, node: Node | None, list_ids: Sequence[int] | None) -> int:
-    """The number of `members`: one query on PostgreSQL; on SQLite one, or at most three for
-    one condition over all lists."""
+    """The number of `members`: one query on PostgreSQL; on SQLite one, or two or three for
+    one condition over all lists (the count tables and, for some, the unsubscribed contacts
+    to choose the shape, then the count)."""
     normal = negation_normal_form(node) if node is not None else None
     if isinstance(normal, Condition | Not) and not list_ids:
         return _count_one_condition(account, normal)
@@ -312,14 +317,7 @@ def _count_one_condition(account: Account, condition: Condition | Not) -> int:
     labels = Label.objects.filter(account_id=account.pk).filter(test)
     if connection.vendor == "postgresql":
         return _count_one_condition_at_once(account, labels, positive)
-    gone = Contact.objects.for_account(account).filter(status=Contact.Status.UNSUBSCRIBED)
-    # Both counts in one query: they choose the side the unsubscribed are found from.
-    having, unsubscribed = (
-        Account.objects.filter(pk=account.pk).values_list(_count_of(labels), _count_of(gone)).get()
-    )
-    if having:
-        having -= _unsubscribed_among(account, test, labels, having, unsubscribed)
-    return having if positive else scope(account, None).count() - having
+    return _count_one_condition_sqlite(account, condition, test, labels, positive)
 
 
 def _count_of(rows: QuerySet) -> Subquery:
@@ -347,19 +345,59 @@ def _count_one_condition_at_once(account: Account, labels: QuerySet[Label], posi
     return Account.objects.filter(pk=account.pk).values_list(having, flat=True).get()
 
 
-def _unsubscribed_among(
-    account: Account, test: Q, labels: QuerySet[Label], having: int, unsubscribed: int
+def _count_one_condition_sqlite(
+    account: Account, condition: Condition | Not, test: Q, labels: QuerySet[Label], positive: bool
 ) -> int:
-    """How many contacts of `labels` (the `having` labels passing `test`, one per contact) are
-    unsubscribed, found from the smaller side: the labels, or the `unsubscribed` contacts."""
-    if having <= _FEW_LABELS or having <= unsubscribed:
-        # Fewer labels: their contacts among the account's unsubscribed ones.
-        return labels.filter(
-            contact__account=account, contact__status=Contact.Status.UNSUBSCRIBED
-        ).count()
-    # Fewer unsubscribed contacts: look each one's label up in (contact_id, key).
-    gone = Contact.objects.for_account(account).filter(status=Contact.Status.UNSUBSCRIBED)
-    return gone.filter(_has_label(test, account.pk, correlated=True)).count()
+    """`_count_one_condition` on SQLite: the labels passing the test whose contact is not
+    unsubscribed, and for a negative condition the subscribed contacts less those, in one
+    statement that reads those labels once, after a query of the count tables that chooses it.
+
+    SQLite has no hash join, so the unsubscribed contacts are taken away one of three ways:
+    for a few labels, a probe of each label's contact by primary key (`NOT EXISTS`); for many
+    more labels than unsubscribed contacts (known only when the count tables are exact, for
+    `=`, IN and EXISTS), all the labels less the unsubscribed contacts that have one, found by
+    a probe of (contact_id, key) per unsubscribed contact; otherwise `contact_id NOT IN` the
+    account's unsubscribed contacts, a list SQLite builds once from (account_id, status, id)
+    and probes in memory per label (contact ids are never NULL, so this `NOT IN` means `NOT
+    EXISTS`, and SQLite has no cliff for it). Counting the labels first to choose, as before,
+    read them twice: up to twice the time of the best SQL by hand for typed and text
+    conditions (docs/performance.md, "SQLite one-condition counts: one pass")."""
+    gone = Contact.objects.filter(account=account, status=Contact.Status.UNSUBSCRIBED)
+    at_most, exact = _labels_at_most(account, condition)
+    # The count tables only choose the shape: every shape counts exactly.
+    if at_most <= _FEW_LABELS:
+        having = _count_of(labels.filter(~Exists(gone.filter(pk=OuterRef("contact_id")))))
+    elif exact and at_most >= _LABELS_PER_UNSUBSCRIBED * gone.count():
+        having = _count_of(labels) - _count_of(
+            gone.filter(_has_label(test, account.pk, correlated=True))
+        )
+    else:
+        having = _count_of(labels.exclude(contact_id__in=gone.values("pk")))
+    if not positive:
+        having = _count_of(scope(account, None)) - having
+    return Account.objects.filter(pk=account.pk).values_list(having, flat=True).get()
+
+
+def _labels_at_most(account: Account, condition: Condition | Not) -> tuple[int, bool]:
+    """An upper bound on the account's labels passing the positive test of `condition` (the
+    condition itself, or the test whose absence a negative one asks for), read from the count
+    tables that triggers keep exact, and whether it is exact: the value counts for `=` and IN
+    and the key's count for EXISTS are; the key's count is only a bound for the typed and text
+    operators."""
+    match condition:
+        case Not(child=Condition() as positive):
+            pass
+        case Condition(key=key, op=op, values=values) if not _is_positive(condition):
+            positive = Condition(key, op.negated, values)
+        case _:
+            positive = condition
+    if positive.op in (Op.EQ, Op.IN):
+        counts = LabelValueCount.objects.filter(value__in=positive.values)
+    else:
+        counts = LabelKeyCount.objects.all()
+    counts = counts.filter(account=account, key=positive.key)
+    total = counts.aggregate(total=Sum("contacts"))["total"]
+    return total or 0, positive.op in (Op.EQ, Op.IN, Op.EXISTS)
 
 
 # ---------------------------------------------------------------------------------------------
