@@ -279,6 +279,68 @@ def test_one_condition_on_every_list_is_counted_from_the_labels(
 
 
 @pytest.mark.parametrize(
+    ("text", "counted"),
+    [
+        ("source = facebook AND tier = gold", True),
+        ("source = facebook AND note NOT EXISTS AND NOT tier > 5", True),
+        # No positive condition: no labels to start from.
+        ("source != facebook AND note NOT EXISTS", False),
+        ("source = facebook OR tier = gold", False),
+        ("source = facebook", False),
+    ],
+)
+def test_ands_of_label_conditions_are_counted_from_the_rarest_on_sqlite(text, counted):
+    assert compiler._counts_from_the_rarest(negation_normal_form(parse(text))) is counted
+
+
+def test_trees_with_lists_are_not_counted_from_the_rarest():
+    tree = And((parse("source = facebook"), compiler.InLists((1,))))
+    assert compiler._counts_from_the_rarest(tree) is False
+
+
+@pytest.mark.parametrize(
+    ("text", "in_list_per_label", "start", "lists", "probes"),
+    [
+        # source = facebook has 3 labels, tier = gold 3, note EXISTS 1 (the count tables).
+        ("source = facebook AND tier = gold", 3, "source", ["tier"], []),
+        ("tier = gold AND note EXISTS", 3, "note", ["tier"], []),
+        # More labels than 0 per label of the rarest: a probe per label.
+        ("source = facebook AND tier = gold", 0, "source", [], ["tier"]),
+        # A negative condition is always a probe.
+        ("source = facebook AND note NOT EXISTS", 3, "source", [], ["note"]),
+    ],
+)
+def test_an_and_is_counted_from_its_rarest_conditions_labels_on_sqlite(
+    people,
+    account,
+    django_assert_num_queries,
+    monkeypatch,
+    text,
+    in_list_per_label,
+    start,
+    lists,
+    probes,
+):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's shape")
+    monkeypatch.setattr(compiler, "_IN_LIST_PER_LABEL", in_list_per_label)
+    node = parse(text)
+    expected = members(account, node, None).count()
+    leaves = len(negation_normal_form(node).children)
+    # The count tables for each condition, then one count that reads no contact row.
+    with django_assert_num_queries(leaves + 1) as done:
+        assert count_members(account, node, None) == expected
+    count = done.captured_queries[-1]["sql"]
+    assert count.startswith('SELECT COUNT(*) AS "__count" FROM "contacts_label" WHERE')
+    assert f'"contacts_label"."key" = \'{start}\'' in count
+    for key in lists:
+        assert re.search(rf"\"contact_id\" IN \(SELECT [^)]*\"key\" = '{key}'", count), count
+    for key in probes:
+        assert re.search(rf"EXISTS\(SELECT 1 AS \"a\" FROM [^)]*\"key\" = '{key}'", count), count
+    assert 'JOIN "contacts_contact"' not in count
+
+
+@pytest.mark.parametrize(
     ("text", "grouped"),
     [
         ("(source = facebook OR tier IN [gold]) AND note NOT EXISTS", True),
@@ -403,16 +465,18 @@ def trees(depth=3):
     )
 
 
-# (_FEW_LABELS, _LABELS_PER_UNSUBSCRIBED): SQLite's one-condition count probes per label, then
-# for more labels uses the list of unsubscribed contacts, or counts from the unsubscribed side.
-THRESHOLDS = [(5000, 5), (0, 5), (0, 0)]
+# (_FEW_LABELS, _LABELS_PER_UNSUBSCRIBED, _IN_LIST_PER_LABEL): SQLite's counts of one condition
+# or an AND of them probe per label, then for more labels use the list of unsubscribed contacts
+# or count from the unsubscribed side; the other conditions of an AND are lists or probes.
+THRESHOLDS = [(5000, 5, 3), (0, 5, 0), (0, 0, 3)]
 
 
 @contextlib.contextmanager
-def _thresholds(few_labels, per_unsubscribed):
+def _thresholds(few_labels, per_unsubscribed, in_list_per_label):
     with (
         patch.object(compiler, "_FEW_LABELS", few_labels),
         patch.object(compiler, "_LABELS_PER_UNSUBSCRIBED", per_unsubscribed),
+        patch.object(compiler, "_IN_LIST_PER_LABEL", in_list_per_label),
     ):
         yield
 
