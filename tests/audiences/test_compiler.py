@@ -2,7 +2,9 @@
 queries per count, and a differential test against the reference semantics
 (`conditions.evaluate`)."""
 
+import contextlib
 import datetime
+import re
 from unittest.mock import patch
 
 import pytest
@@ -218,33 +220,124 @@ def test_count_is_one_query(people, account, sending_list, django_assert_num_que
         count_members(account, node, [sending_list.pk])
 
 
+# How SQLite takes the unsubscribed contacts away from one condition's labels (the last query
+# of the count), told apart by their SQL.
+ONE_CONDITION_SHAPES = {
+    # A probe of each label's contact.
+    "probe": r'NOT EXISTS\(SELECT 1 AS "a" FROM "contacts_contact"',
+    # Each label's contact looked up in the list of the unsubscribed contacts.
+    "list": r'NOT \("\w+"\."contact_id" IN \(SELECT',
+    # All the labels, less the unsubscribed contacts having one.
+    "unsubscribed": r"'unsubscribed' AND EXISTS\(SELECT 1 AS \"a\" FROM \"contacts_label\"",
+}
+
+
 @pytest.mark.parametrize(
-    ("text", "few_labels", "queries"),
+    ("text", "few_labels", "per_unsubscribed", "shape", "queries"),
     [
-        # The labels and the unsubscribed contacts counted together, then the unsubscribed
-        # contacts among the labels (found from the 3 labels).
-        ("source = facebook", 5000, 2),
-        # No label: nothing to take away.
-        ("source = nobody", 5000, 1),
-        # More labels than "few", 3 labels against 1 unsubscribed contact: from the contacts.
-        ("source = facebook", 0, 2),
-        # ... and the subscribed contacts, for a negative condition.
-        ("NOT note EXISTS", 5000, 3),
-        # 1 label against 1 unsubscribed contact: from the label.
-        ("NOT note EXISTS", 0, 3),
-        # 5 labels against 1 unsubscribed contact: from the contacts.
-        ("NOT source EXISTS", 0, 3),
+        # The count tables bound the labels (3 for source = facebook); few: a probe each.
+        ("source = facebook", 5000, 5, "probe", 2),
+        ("source = nobody", 5000, 5, "probe", 2),
+        ("NOT note EXISTS", 5000, 5, "probe", 2),
+        # More than "few": the unsubscribed contacts are counted (1), 3 labels are fewer than 5
+        # per unsubscribed contact: the list ...
+        ("source = facebook", 0, 5, "list", 3),
+        # ... and 3 or more per unsubscribed contact: from the unsubscribed contacts.
+        ("source = facebook", 0, 3, "unsubscribed", 3),
+        ("NOT source EXISTS", 0, 5, "unsubscribed", 3),
+        # The key's count only bounds a typed or text condition: always the list, and the
+        # unsubscribed contacts are not counted.
+        ("source CONTAINS face", 0, 0, "list", 2),
+        ("NOT tier > 5", 0, 0, "list", 2),
     ],
 )
 def test_one_condition_on_every_list_is_counted_from_the_labels(
-    people, account, django_assert_num_queries, monkeypatch, text, few_labels, queries
+    people,
+    account,
+    django_assert_num_queries,
+    monkeypatch,
+    text,
+    few_labels,
+    per_unsubscribed,
+    shape,
+    queries,
 ):
     monkeypatch.setattr(compiler, "_FEW_LABELS", few_labels)
+    monkeypatch.setattr(compiler, "_LABELS_PER_UNSUBSCRIBED", per_unsubscribed)
     node = parse(text)
     expected = members(account, node, None).count()
     # PostgreSQL chooses the side itself, in one statement.
-    with django_assert_num_queries(1 if connection.vendor == "postgresql" else queries):
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else queries) as done:
         assert count_members(account, node, None) == expected
+    if connection.vendor == "sqlite":
+        count = done.captured_queries[-1]["sql"]
+        chosen = [name for name, sql in ONE_CONDITION_SHAPES.items() if re.search(sql, count)]
+        assert chosen == [shape], count
+        # One statement reads the labels once: their table appears once outside the
+        # unsubscribed contacts' side.
+        assert count.count('FROM "contacts_label"') == 1 + (shape == "unsubscribed"), count
+
+
+@pytest.mark.parametrize(
+    ("text", "counted"),
+    [
+        ("source = facebook AND tier = gold", True),
+        ("source = facebook AND note NOT EXISTS AND NOT tier > 5", True),
+        # No positive condition: no labels to start from.
+        ("source != facebook AND note NOT EXISTS", False),
+        ("source = facebook OR tier = gold", False),
+        ("source = facebook", False),
+    ],
+)
+def test_ands_of_label_conditions_are_counted_from_the_rarest_on_sqlite(text, counted):
+    assert compiler._counts_from_the_rarest(negation_normal_form(parse(text))) is counted
+
+
+def test_trees_with_lists_are_not_counted_from_the_rarest():
+    tree = And((parse("source = facebook"), compiler.InLists((1,))))
+    assert compiler._counts_from_the_rarest(tree) is False
+
+
+@pytest.mark.parametrize(
+    ("text", "in_list_per_label", "start", "lists", "probes"),
+    [
+        # source = facebook has 3 labels, tier = gold 3, note EXISTS 1 (the count tables).
+        ("source = facebook AND tier = gold", 3, "source", ["tier"], []),
+        ("tier = gold AND note EXISTS", 3, "note", ["tier"], []),
+        # More labels than 0 per label of the rarest: a probe per label.
+        ("source = facebook AND tier = gold", 0, "source", [], ["tier"]),
+        # A negative condition is always a probe.
+        ("source = facebook AND note NOT EXISTS", 3, "source", [], ["note"]),
+    ],
+)
+def test_an_and_is_counted_from_its_rarest_conditions_labels_on_sqlite(
+    people,
+    account,
+    django_assert_num_queries,
+    monkeypatch,
+    text,
+    in_list_per_label,
+    start,
+    lists,
+    probes,
+):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's shape")
+    monkeypatch.setattr(compiler, "_IN_LIST_PER_LABEL", in_list_per_label)
+    node = parse(text)
+    expected = members(account, node, None).count()
+    leaves = len(negation_normal_form(node).children)
+    # The count tables for each condition, then one count that reads no contact row.
+    with django_assert_num_queries(leaves + 1) as done:
+        assert count_members(account, node, None) == expected
+    count = done.captured_queries[-1]["sql"]
+    assert count.startswith('SELECT COUNT(*) AS "__count" FROM "contacts_label" WHERE')
+    assert f'"contacts_label"."key" = \'{start}\'' in count
+    for key in lists:
+        assert re.search(rf"\"contact_id\" IN \(SELECT [^)]*\"key\" = '{key}'", count), count
+    for key in probes:
+        assert re.search(rf"EXISTS\(SELECT 1 AS \"a\" FROM [^)]*\"key\" = '{key}'", count), count
+    assert 'JOIN "contacts_contact"' not in count
 
 
 @pytest.mark.parametrize(
@@ -372,6 +465,22 @@ def trees(depth=3):
     )
 
 
+# (_FEW_LABELS, _LABELS_PER_UNSUBSCRIBED, _IN_LIST_PER_LABEL): SQLite's counts of one condition
+# or an AND of them probe per label, then for more labels use the list of unsubscribed contacts
+# or count from the unsubscribed side; the other conditions of an AND are lists or probes.
+THRESHOLDS = [(5000, 5, 3), (0, 5, 0), (0, 0, 3)]
+
+
+@contextlib.contextmanager
+def _thresholds(few_labels, per_unsubscribed, in_list_per_label):
+    with (
+        patch.object(compiler, "_FEW_LABELS", few_labels),
+        patch.object(compiler, "_LABELS_PER_UNSUBSCRIBED", per_unsubscribed),
+        patch.object(compiler, "_IN_LIST_PER_LABEL", in_list_per_label),
+    ):
+        yield
+
+
 @settings(
     max_examples=150,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -380,9 +489,9 @@ def trees(depth=3):
     rows=st.lists(contact_rows, min_size=5, max_size=40),
     tree_list=st.lists(trees(), min_size=1, max_size=4),
     scopes=st.lists(st.sets(st.sampled_from([0, 1, 2])), min_size=1, max_size=2),
-    few_labels=st.sampled_from([0, 5000]),
+    thresholds=st.sampled_from(THRESHOLDS),
 )
-def test_database_agrees_with_the_reference_semantics(db, rows, tree_list, scopes, few_labels):
+def test_database_agrees_with_the_reference_semantics(db, rows, tree_list, scopes, thresholds):
     # Each example builds its data inside a savepoint and rolls it back.
     with transaction.atomic():
         accounts = [AccountFactory(), AccountFactory()]
@@ -424,8 +533,8 @@ def test_database_agrees_with_the_reference_semantics(db, rows, tree_list, scope
                 }
                 found = members(accounts[0], parsed, list_ids).values_list("pk", flat=True)
                 assert set(found) == expected, to_text(tree)
-                # Both ways of counting a single condition, whichever side is smaller.
-                with patch.object(compiler, "_FEW_LABELS", few_labels):
+                # Every way of counting a single condition, whichever is chosen.
+                with _thresholds(*thresholds):
                     assert count_members(accounts[0], parsed, list_ids) == len(expected)
         transaction.set_rollback(True)
 
@@ -590,10 +699,10 @@ def typed_trees(depth=2):
     ),
     tree_list=st.lists(typed_trees(), min_size=1, max_size=4),
     time_zone=st.sampled_from(TIME_ZONES),
-    few_labels=st.sampled_from([0, 5000]),
+    thresholds=st.sampled_from(THRESHOLDS),
 )
 def test_database_agrees_with_the_reference_semantics_on_typed_and_text_conditions(
-    db, labels, tree_list, time_zone, few_labels
+    db, labels, tree_list, time_zone, thresholds
 ):
     with transaction.atomic():
         account = AccountFactory(time_zone=time_zone)
@@ -618,7 +727,7 @@ def test_database_agrees_with_the_reference_semantics_on_typed_and_text_conditio
             }
             found = members(account, parsed, None).values_list("pk", flat=True)
             assert set(found) == expected, to_text(tree)
-            with patch.object(compiler, "_FEW_LABELS", few_labels):
+            with _thresholds(*thresholds):
                 assert count_members(account, parsed, None) == len(expected)
         transaction.set_rollback(True)
 
