@@ -29,7 +29,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audiences.bulk import ids_source, lock_contacts, of_contacts
+from audiences.bulk import lock_contacts, of_contacts
 from audiences.conditions import Condition, Node, parse, to_text
 from audiences.models import Audience, LabelChange
 from contacts.labels import MAX_LABELS_PER_CONTACT, clean_key, clean_value
@@ -587,29 +587,26 @@ def _undo_plan(job: Job, earlier: list[int]) -> _UndoPlan:
     )
 
 
-def _undo_verdicts(contacts: str, records: str, plan: _UndoPlan) -> str:
-    """Two CTEs classifying each contact of `contacts` (SQL yielding a column `id`) for undoing
-    the plan's job, for a `WITH` clause: `rows`, the job's records whose contact passes
-    `records` (a condition on the record `r`, for reading them as one range), each with the
-    label now under its key (`label_id`, none if absent) and whether that label is no longer
-    what the change left (`moved`); and `verdicts`, (id, verdict) per contact. Job ids are
-    integers from the database, written into the SQL; `records`' parameters come first."""
+def _verdict(contact: str, moved: str, plan: _UndoPlan) -> str:
+    """SQL of the verdict on the contact whose id is the SQL `contact`, `moved` (SQL) of the
+    labels the plan's job wrote for it being no longer as it left them."""
     job = int(plan.job_id)
     done = "1 = 0"
     if plan.earlier:
         ids = ", ".join(str(int(pk)) for pk in plan.earlier)
         done = (
-            f"EXISTS (SELECT 1 FROM {_RECORD} d WHERE d.job_id IN ({ids}) AND d.contact_id = c.id)"  # noqa: S608
+            f"EXISTS (SELECT 1 FROM {_RECORD} d "  # noqa: S608
+            f"WHERE d.job_id IN ({ids}) AND d.contact_id = {contact})"
         )
-    records_of = f"{_RECORD} r WHERE r.job_id = {job} AND r.contact_id = c.id"
-    labels_now = f"(SELECT count(*) FROM {_LABEL} n WHERE n.contact_id = c.id)"  # noqa: S608
+    records_of = f"{_RECORD} r WHERE r.job_id = {job} AND r.contact_id = {contact}"
+    labels_now = f"(SELECT count(*) FROM {_LABEL} n WHERE n.contact_id = {contact})"  # noqa: S608
     created = ""
     if plan.created:
         created = f"""
             WHEN EXISTS (
-                SELECT 1 FROM {_CREATED} cc WHERE cc.job_id = {job} AND cc.contact_id = c.id
+                SELECT 1 FROM {_CREATED} cc WHERE cc.job_id = {job} AND cc.contact_id = {contact}
             ) THEN CASE
-                WHEN k.status <> 'subscribed'
+                WHEN (SELECT k.status FROM {_CONTACT} k WHERE k.id = {contact}) <> 'subscribed'
                     OR {labels_now} <> (SELECT count(*) FROM {records_of} AND r.after IS NOT NULL)
                 THEN '{CHANGED}' ELSE '{ERASE}' END"""  # noqa: S608
     full = ""
@@ -619,27 +616,64 @@ def _undo_verdicts(contacts: str, records: str, plan: _UndoPlan) -> str:
                 + (SELECT count(*) FROM {records_of} AND r.after IS NULL)
                 - (SELECT count(*) FROM {records_of} AND r.before IS NULL) > {_LIMIT}
             THEN '{SKIPPED}'"""  # noqa: S608
-    return f"""
-        rows AS MATERIALIZED (
+    return f"""CASE
+        WHEN {done} THEN '{DONE}'
+        WHEN NOT EXISTS (SELECT 1 FROM {_CONTACT} k WHERE k.id = {contact}) THEN '{CHANGED}'
+        WHEN {moved} THEN '{CHANGED}'{created}{full}
+        ELSE '{RESTORE}'
+    END"""  # noqa: S608
+
+
+def _undo_verdicts(within: Callable[[str], tuple[str, list]], plan: _UndoPlan) -> tuple[str, list]:
+    """CTEs for a `WITH` clause classifying, for undoing the plan's job, each contact whose id
+    passes `within` (a function of an id column giving an SQL condition and its parameters),
+    and their parameters:
+
+    - `rows`: the job's records of those contacts, read as one range of the records' primary
+      key, each with the label now under its key (`label_id`, none if absent) and its
+      contact's `verdict`. Whether any label of the contact is no longer as the job left it is
+      a window over the contact's records, and its verdict is worked out on its first record
+      and spread to the others by another window: no join of one set of records with another,
+      which PostgreSQL, estimating the records of a job too new for its statistics at one
+      row, made a loop over both (docs/performance.md, 7c).
+    - `verdicts`: (id, verdict) per contact, with the contacts the job created that have no
+      record.
+
+    Job ids are integers from the database, written into the SQL."""
+    job = int(plan.job_id)
+    records, params = within("r.contact_id")
+    distinct = _distinct("l.value", "r.after")
+    sql = f"""
+        marked AS (
             SELECT r.account_id, r.contact_id, r.key, r.before, r.after, l.id AS label_id,
-                CASE WHEN {_distinct("l.value", "r.after")} THEN 1 ELSE 0 END AS moved
+                sum(CASE WHEN {distinct} THEN 1 ELSE 0 END)
+                    OVER (PARTITION BY r.contact_id) AS moved,
+                row_number() OVER (PARTITION BY r.contact_id ORDER BY r.key) AS nth
             FROM {_RECORD} r
             LEFT JOIN {_LABEL} l ON l.contact_id = r.contact_id AND l.key = r.key
             WHERE r.job_id = {job} AND {records}
         ),
+        judged AS (
+            SELECT x.*, CASE WHEN x.nth = 1 THEN {_verdict("x.contact_id", "x.moved > 0", plan)}
+                END AS own
+            FROM marked x
+        ),
+        rows AS MATERIALIZED (
+            SELECT j.*, max(j.own) OVER (PARTITION BY j.contact_id) AS verdict FROM judged j
+        ),
         verdicts AS MATERIALIZED (
-            SELECT c.id AS id, CASE
-                WHEN {done} THEN '{DONE}'
-                WHEN k.id IS NULL THEN '{CHANGED}'
-                WHEN m.moved > 0 THEN '{CHANGED}'{created}{full}
-                ELSE '{RESTORE}'
-            END AS verdict
-            FROM ({contacts}) c
-            LEFT JOIN {_CONTACT} k ON k.id = c.id
-            LEFT JOIN (SELECT contact_id, sum(moved) AS moved FROM rows GROUP BY contact_id) m
-                ON m.contact_id = c.id
-        )
-    """  # noqa: S608
+            SELECT contact_id AS id, verdict FROM rows WHERE nth = 1"""  # noqa: S608
+    if plan.created:
+        created, created_params = within("c.contact_id")
+        sql += f"""
+            UNION ALL
+            SELECT c.contact_id AS id, {_verdict("c.contact_id", "1 = 0", plan)} AS verdict
+            FROM {_CREATED} c
+            WHERE c.job_id = {job} AND {created} AND NOT EXISTS (
+                SELECT 1 FROM {_RECORD} r WHERE r.job_id = {job} AND r.contact_id = c.contact_id
+            )"""  # noqa: S608
+        params = [*params, *created_params]
+    return sql + "\n        )", params
 
 
 def _undo_contacts(job_id: int) -> str:
@@ -650,9 +684,7 @@ def _undo_contacts(job_id: int) -> str:
     )
 
 
-_RESTORED = f"""restored AS MATERIALIZED (
-    SELECT w.* FROM rows w JOIN verdicts v ON v.id = w.contact_id WHERE v.verdict = '{RESTORE}'
-)"""  # noqa: S608
+_RESTORED = f"restored AS MATERIALIZED (SELECT * FROM rows WHERE verdict = '{RESTORE}')"  # noqa: S608
 _UNDO_TALLY = f"""
     SELECT
         {{labels}},
@@ -666,10 +698,12 @@ _UNDO_TALLY = f"""
 
 def undo_review(job: Job) -> UndoCounts:
     """What undoing `job` would do now, changing nothing."""
-    verdicts = _undo_verdicts(_undo_contacts(job.pk), "1 = 1", _undo_plan(job, _earlier_undos(job)))
+    verdicts, params = _undo_verdicts(
+        lambda column: ("1 = 1", []), _undo_plan(job, _earlier_undos(job))
+    )
     tally = _UNDO_TALLY.format(verdicts="verdicts", labels="(SELECT count(*) FROM restored)")
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH {verdicts}, {_RESTORED} {tally}")
+        cursor.execute(f"WITH {verdicts}, {_RESTORED} {tally}", params)
         return UndoCounts(*map(int, cursor.fetchone()))
 
 
@@ -679,10 +713,7 @@ def _undo_chunk(job: Job, ids: list[int], earlier: list[int], undo_job_id: int) 
         lock_contacts(job.account_id, ids)
     # After the lock: the key counts are kept in the same transactions as the labels.
     plan = _undo_plan(job, earlier)
-    source, source_params = ids_source(ids)
-    members, member_params = of_contacts(ids, "r.contact_id")
-    verdicts = _undo_verdicts(source, members, plan)
-    params = [*member_params, *source_params]
+    verdicts, params = _undo_verdicts(lambda column: of_contacts(ids, column), plan)
     if connection.vendor == "postgresql":
         counts, erased = _undo_chunk_at_once(verdicts, params, job.account_id, undo_job_id)
     else:
