@@ -1105,7 +1105,7 @@ def analyze(vendor: str) -> float:
         if vendor == "postgresql":
             cursor.execute(
                 "VACUUM (ANALYZE) contacts_contact, contacts_label, contacts_labelkeycount, "
-                "contacts_labelvaluecount"
+                f"contacts_labelvaluecount, {STATIC_TABLE}"
             )
         else:
             cursor.execute("ANALYZE")
