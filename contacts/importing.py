@@ -1227,11 +1227,16 @@ class _Store:
 
     def stored_phones(self, phones: list[str]) -> set[str]:
         """Which of these numbers contacts of the list have, as committed: this runs in the
-        reading thread, on that thread's own connection."""
+        reading thread, on that thread's own connection.
+
+        In a transaction of its own on PostgreSQL, for the planner settings, which end with it:
+        so a connection pooler in transaction mode (docs/scaling.md) hands no other client a
+        server connection with them. None on SQLite, where it would take the write lock."""
         if not phones:
             return set()
-        plan_as_lookups(session=True)
-        with connection.cursor() as cursor:
+        postgresql = connection.vendor == "postgresql"
+        with transaction.atomic() if postgresql else nullcontext(), connection.cursor() as cursor:
+            plan_as_lookups()
             cursor.execute(*self.contacts_query(phones, lock=False))
             return {phone for _, phone, _ in cursor.fetchall()}
 

@@ -4,10 +4,9 @@ statements."""
 from django.db import connection
 
 
-def plan_as_lookups(*, session: bool = False) -> None:
-    """Plan the rest of the current transaction's statements (with `session`, the connection's)
-    as what a chunk's are: lookups of at most some thousands of rows by indexed keys
-    (PostgreSQL; nothing elsewhere).
+def plan_as_lookups() -> None:
+    """Plan the rest of the current transaction's statements as what a chunk's are: lookups of
+    at most some thousands of rows by indexed keys (PostgreSQL; nothing elsewhere).
 
     - No sequential scans where an index can serve. A chunk's ids or phone numbers are one
       array constant, and at a million contacts PostgreSQL's default costs (random_page_cost
@@ -19,13 +18,12 @@ def plan_as_lookups(*, session: bool = False) -> None:
     The measurements behind both are in docs/performance.md (7. Bulk label changes, and
     7b. CSV import).
 
-    Both settings end with the transaction, or with `session` the connection: for a
-    connection of its own that reads outside transactions, as the import's reading thread.
+    Both settings end with the transaction (and outside one, with the statement: call it in
+    a transaction), so that a connection pooler hands no other client a connection with them.
     """
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT set_config('enable_seqscan', 'off', %s), set_config('jit', 'off', %s)",
-            [not session, not session],
+            "SELECT set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)"
         )

@@ -726,7 +726,8 @@ def test_reimporting_an_unchanged_file_locks_no_contact(run, sending_list, monke
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner settings")
 @pytest.mark.django_db(transaction=True)
 def test_chunks_are_read_and_written_with_lookup_plans(run, monkeypatch):
-    # Both threads: the chunk's transaction, and the reading thread's connection.
+    # Both threads: the chunk's transaction, and the reading thread's lookup of stored numbers,
+    # in a transaction of its own (so a pooler's next client does not get the settings).
     seen = []
 
     def settings_now(label):
@@ -734,28 +735,43 @@ def test_chunks_are_read_and_written_with_lookup_plans(run, monkeypatch):
             cursor.execute("SELECT current_setting('enable_seqscan'), current_setting('jit')")
             seen.append((label, *cursor.fetchone()))
 
-    real_apply, real_stored = importing._apply_rows, importing._Store.stored_phones
+    real_apply = importing._apply_rows
+    real_stored = importing._Store.stored_phones
+    real_query = importing._PostgresStore.contacts_query
 
     def apply_rows(rows, contacts):
         settings_now("chunk")
         return real_apply(rows, contacts)
 
+    reading = threading.local()
+
+    def contacts_query(store, phones, *, lock):
+        if getattr(reading, "stored", False):
+            settings_now("reader")
+        return real_query(store, phones, lock=lock)
+
     def stored_phones(store, phones):
-        found = real_stored(store, phones)
-        settings_now("reader")
+        reading.stored = True
+        try:
+            found = real_stored(store, phones)
+        finally:
+            reading.stored = False
+        settings_now("reader, after")
         return found
 
     settings_now("before")
     monkeypatch.setattr(importing, "_apply_rows", apply_rows)
+    monkeypatch.setattr(importing._PostgresStore, "contacts_query", contacts_query)
     monkeypatch.setattr(importing._Store, "stored_phones", stored_phones)
     run("phone,label_tier\n+14155550001,gold\n", chunk_rows=1)
     settings_now("after")
     before = seen[0][1:]
     assert before[0] == "on"
-    # The main connection is as it was: the settings ended with the chunk's transaction.
+    # Each connection is as it was: the settings ended with each transaction.
     assert seen == [
         ("before", *before),
         ("reader", "off", "off"),
+        ("reader, after", *before),
         ("chunk", "off", "off"),
         ("after", *before),
     ]

@@ -1,6 +1,8 @@
 import pytest
 from django.db import connection, transaction
 
+from contacts import importing
+from tests.factories import ContactFactory
 from trackly.db import plan_as_lookups
 
 postgresql_only = pytest.mark.skipif(
@@ -26,17 +28,24 @@ def test_lookup_plans_hold_until_the_transaction_ends():
 
 
 @postgresql_only
-@pytest.mark.django_db
-def test_lookup_plans_for_the_session_outlast_the_transaction():
+@pytest.mark.django_db(transaction=True)
+def test_lookup_plans_outside_a_transaction_end_with_their_statement():
     before = settings_now()
-    try:
-        plan_as_lookups(session=True)
-        with transaction.atomic():
-            pass
-        assert settings_now() == ("off", "off")
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET enable_seqscan; RESET jit")
+    plan_as_lookups()
+    assert settings_now() == before
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_the_import_reads_stored_numbers_without_leaving_its_plans_on_the_connection(
+    sending_list,
+):
+    # A pooler in transaction mode would hand the connection, settings and all, to another
+    # client (docs/scaling.md).
+    contact = ContactFactory(sending_list=sending_list)
+    before = settings_now()
+    store = importing._store_for(sending_list, None)
+    assert store.stored_phones([contact.phone_number, "+14155550100"]) == {contact.phone_number}
     assert settings_now() == before
 
 
@@ -45,4 +54,3 @@ def test_lookup_plans_for_the_session_outlast_the_transaction():
 def test_sqlite_is_told_nothing(django_assert_num_queries):
     with django_assert_num_queries(0):
         plan_as_lookups()
-        plan_as_lookups(session=True)
