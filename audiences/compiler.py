@@ -462,36 +462,24 @@ def _count_all_of_sqlite(account: Account, node: And) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-# `_count_grouped` gives each condition a bit of a bigint (the sign bit left alone).
-GROUPED_CONDITIONS = 63
-
-
 def _counts_by_grouping(node: Node | None) -> bool:
     """Whether `_count_grouped` counts this tree (in negation normal form): label conditions
-    only, at most `GROUPED_CONDITIONS` of them, with an OR among them, that no contact without
-    any of their labels matches."""
+    only, with an OR among them, that no contact without any of their labels matches."""
     if not isinstance(node, And | Or):
         return False
     has_or = False
-    leaves = 0
 
     def leaves_only(node: Node) -> bool:
-        nonlocal has_or, leaves
+        nonlocal has_or
         match node:
             case Condition() | Not():
-                leaves += 1
                 return True
             case And(children=children) | Or(children=children):
                 has_or = has_or or isinstance(node, Or)
                 return all(leaves_only(child) for child in children)
         return False
 
-    return (
-        leaves_only(node)
-        and has_or
-        and leaves <= GROUPED_CONDITIONS
-        and not _matches_without_labels(node)
-    )
+    return leaves_only(node) and has_or and not _matches_without_labels(node)
 
 
 def _matches_without_labels(node: Node) -> bool:
@@ -509,16 +497,12 @@ def _count_grouped(account: Account, node: And | Or) -> int:
     """Count the members of a tree of label conditions with an OR in it in one pass over the
     labels its conditions read, grouped by contact.
 
-    Each condition's labels are one index-only range, tagged with the condition's bit
-    (`1 << n` for condition n); the ranges are concatenated (UNION ALL) and grouped by
-    contact, one `bit_or` per contact gathering which conditions it has a label for, and a
-    contact matches when the tree holds with `found & (1 << n) <> 0` for "has a label passing
-    condition n" (its negation for a negative condition). One aggregate a label row, whatever
-    the number of conditions (a `bool_or` per condition took 5 a row on the benchmark's
-    5-condition tree). Only contacts with at least one of these labels are in a group, so
-    this is for trees that a contact without any of them does not match
-    (`_counts_by_grouping`, which also keeps the bits within a bigint); the subscribed
-    contacts among the groups are then counted.
+    Each condition's labels are one index-only range, tagged with the condition's number; the
+    ranges are concatenated (UNION ALL), grouped by contact, and a contact matches when the
+    tree holds with `bool_or(leaf = n)` for "has a label passing condition n" (its negation
+    for a negative condition). Only contacts with at least one of these labels are in a
+    group, so this is for trees that a contact without any of them does not match
+    (`_counts_by_grouping`); the subscribed contacts among the groups are then counted.
 
     Compiled as subqueries instead, each OR's conditions share one subquery that PostgreSQL
     reads with a bitmap heap scan (not index-only), and it then probes (contact_id, key) per
@@ -535,25 +519,23 @@ def _count_grouped(account: Account, node: And | Or) -> int:
                 return "(" + joint.join(having(child) for child in children) + ")"
         positive = _is_positive(node)
         tests.append(_label_test(node, today) if positive else _positive_test(node, today))
-        found = f"m.found & {1 << (len(tests) - 1)} <> 0"
-        return found if positive else f"NOT ({found})"
+        found = f"bool_or(f.leaf = {len(tests) - 1})"
+        return found if positive else f"NOT {found}"
 
     condition = having(node)
     branches, params = [], []
     for number, test in enumerate(tests):
         labels = Label.objects.filter(account_id=account.pk).filter(test)
-        bit = Value(1 << number, output_field=BigIntegerField())
-        sql, branch_params = labels.values_list("contact_id", bit).query.sql_with_params()
+        sql, branch_params = labels.values_list("contact_id", Value(number)).query.sql_with_params()
         branches.append(sql)
         params += branch_params
     union = " UNION ALL ".join(branches)
     contacts = Contact._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM (SELECT f.contact_id, bit_or(f.bit) AS found "  # noqa: S608
-            f"FROM ({union}) AS f(contact_id, bit) GROUP BY f.contact_id) AS m "
-            f"JOIN {contacts} c ON c.id = m.contact_id "
-            f"WHERE {condition} AND c.account_id = %s AND c.status = %s",
+            f"SELECT count(*) FROM (SELECT f.contact_id FROM ({union}) AS f(contact_id, leaf) "  # noqa: S608
+            f"GROUP BY f.contact_id HAVING {condition}) AS m "
+            f"JOIN {contacts} c ON c.id = m.contact_id WHERE c.account_id = %s AND c.status = %s",
             [*params, account.pk, Contact.Status.SUBSCRIBED],
         )
         return cursor.fetchone()[0]
