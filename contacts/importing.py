@@ -45,7 +45,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -73,7 +72,7 @@ from contacts.labels import (
 from contacts.models import Contact, CreatedContact, Label, LabelRecord, SendingList
 from contacts.services import check_list_open
 from trackly import body_size
-from trackly.db import plan_as_lookups
+from trackly.db import lookup_reads, plan_as_lookups
 from trackly.jobs import Progress, run_job, start_job
 from trackly.models import Account, Job
 from trackly.phones import (
@@ -1229,14 +1228,11 @@ class _Store:
         """Which of these numbers contacts of the list have, as committed: this runs in the
         reading thread, on that thread's own connection.
 
-        In a transaction of its own on PostgreSQL, for the planner settings, which end with it:
-        so a connection pooler in transaction mode (docs/scaling.md) hands no other client a
-        server connection with them. None on SQLite, where it would take the write lock."""
+        Through `lookup_reads`, so that its planner settings end with its own transaction
+        (docs/scaling.md, a connection pooler)."""
         if not phones:
             return set()
-        postgresql = connection.vendor == "postgresql"
-        with transaction.atomic() if postgresql else nullcontext(), connection.cursor() as cursor:
-            plan_as_lookups()
+        with lookup_reads(), connection.cursor() as cursor:
             cursor.execute(*self.contacts_query(phones, lock=False))
             return {phone for _, phone, _ in cursor.fetchall()}
 
@@ -1702,11 +1698,7 @@ def import_file(
             phones = list({row.phone for row in rows if not row.code})
             if memory is not None:
                 contacts = memory.recall(phones)
-                # A transaction for the planner settings, which last one; none on SQLite,
-                # where it would take the write lock for reading.
-                postgresql = connection.vendor == "postgresql"
-                with transaction.atomic() if postgresql else nullcontext():
-                    plan_as_lookups()
+                with lookup_reads():
                     contacts |= store.fetch([p for p in phones if p not in contacts], lock=False)
                 outcomes = _apply_rows(rows, contacts)
                 memory.remember(contacts)

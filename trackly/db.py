@@ -1,7 +1,10 @@
 """What the chunked writers (`contacts.importing`, `audiences.bulk`) tell PostgreSQL about their
 statements."""
 
-from django.db import connection
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection, transaction
 
 
 def plan_as_lookups() -> None:
@@ -27,3 +30,17 @@ def plan_as_lookups() -> None:
         cursor.execute(
             "SELECT set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)"
         )
+
+
+@contextmanager
+def lookup_reads() -> Iterator[None]:
+    """Reads planned as lookups (`plan_as_lookups`) outside a chunk's transaction: in a
+    transaction of their own on PostgreSQL, so that the settings end with it and a connection
+    pooler hands no other client a connection with them; nothing on SQLite, where a
+    transaction would take the write lock for reading."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        plan_as_lookups()
+        yield

@@ -3,7 +3,7 @@ from django.db import connection, transaction
 
 from contacts import importing
 from tests.factories import ContactFactory
-from trackly.db import plan_as_lookups
+from trackly.db import lookup_reads, plan_as_lookups
 
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the settings are PostgreSQL's"
@@ -33,6 +33,23 @@ def test_lookup_plans_outside_a_transaction_end_with_their_statement():
     before = settings_now()
     plan_as_lookups()
     assert settings_now() == before
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_lookup_reads_plan_as_lookups_in_a_transaction_that_takes_the_settings_with_it():
+    before = settings_now()
+    with lookup_reads():
+        assert connection.in_atomic_block
+        assert settings_now() == ("off", "off")
+    assert settings_now() == before
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="SQLite's write lock")
+@pytest.mark.django_db(transaction=True)
+def test_lookup_reads_take_no_transaction_on_sqlite(django_assert_num_queries):
+    with django_assert_num_queries(0), lookup_reads():
+        assert not connection.in_atomic_block
 
 
 @postgresql_only
