@@ -331,6 +331,11 @@ def _edit_chunk(account_id: int, ids: list[int], edit: LabelEdit, job_id: int) -
 
 
 _RECORD_EDIT = f"INSERT INTO {_RECORD} (job_id, account_id, contact_id, key, before, after)"
+# A rename records one row per label: the old key going where the contact kept its own label of
+# the new key; otherwise the new key coming, naming the key it came from (`renamed_from`).
+_RECORD_RENAME = (
+    f"INSERT INTO {_RECORD} (job_id, account_id, contact_id, key, before, after, renamed_from)"
+)
 
 
 def _edit_chunk_at_once(
@@ -359,13 +364,15 @@ def _edit_chunk_at_once(
                     WHERE ctid = ANY(ARRAY(SELECT tid FROM chosen WHERE NOT kept))
                 ),
                 recorded AS (
-                    {_RECORD_EDIT}
-                    SELECT {job}, account_id, contact_id, %s, value, NULL FROM chosen
+                    {_RECORD_RENAME}
+                    SELECT {job}, account_id, contact_id, %s, value, NULL, NULL
+                    FROM chosen WHERE kept
                     UNION ALL
-                    SELECT {job}, account_id, contact_id, %s, NULL, value FROM chosen WHERE NOT kept
+                    SELECT {job}, account_id, contact_id, %s, NULL, value, %s
+                    FROM chosen WHERE NOT kept
                 )
             SELECT count(*), count(*) FILTER (WHERE kept) FROM chosen""",  # noqa: S608
-            [edit.new_key, *where_params, edit.new_key, edit.key, edit.new_key],
+            [edit.new_key, *where_params, edit.new_key, edit.key, edit.new_key, edit.key],
         )
         contacts, kept = cursor.fetchone()
         return EditCounts(contacts=contacts, kept_target=kept)
@@ -422,18 +429,16 @@ def _rename_chunk_sqlite(
         f"SELECT l.id, l.contact_id, l.value, {_HAS_TARGET} FROM {_LABEL} l WHERE {where}",
         [edit.new_key, *where_params],
     )
-    record = f"{_RECORD_EDIT} "
     cursor.execute(
-        f"{record} SELECT %s, %s, contact_id, %s, value, NULL FROM trackly_rename_state",  # noqa: S608
-        [job_id, account_id, edit.key],
+        f"{_RECORD_RENAME} SELECT %s, %s, contact_id, "  # noqa: S608
+        "CASE WHEN kept THEN %s ELSE %s END, CASE WHEN kept THEN value END, "
+        "CASE WHEN kept THEN NULL ELSE value END, CASE WHEN kept THEN NULL ELSE %s END "
+        "FROM trackly_rename_state",
+        [job_id, account_id, edit.key, edit.new_key, edit.key],
     )
     counts.contacts = cursor.rowcount
-    cursor.execute(
-        f"{record} SELECT %s, %s, contact_id, %s, NULL, value FROM trackly_rename_state "  # noqa: S608
-        "WHERE NOT kept",
-        [job_id, account_id, edit.new_key],
-    )
-    counts.kept_target = counts.contacts - cursor.rowcount
+    cursor.execute("SELECT count(*) FROM trackly_rename_state WHERE kept")
+    counts.kept_target = cursor.fetchone()[0]
     if counts.kept_target:
         cursor.execute(
             f"DELETE FROM {_LABEL} WHERE id IN (SELECT id FROM trackly_rename_state WHERE kept)"  # noqa: S608
@@ -564,17 +569,30 @@ def _distinct(left: str, right: str) -> str:
     return f"{left} {op} {right}"
 
 
+# The jobs that change one key, and so write at most one record per contact.
+_ONE_KEY_KINDS = (
+    Job.Kind.ADD_LABEL,
+    Job.Kind.REMOVE_LABEL,
+    Job.Kind.MERGE_VALUES,
+    Job.Kind.DELETE_VALUE,
+    Job.Kind.DELETE_KEY,
+)
+
+
 @dataclass(frozen=True)
 class _UndoPlan:
     """What the classification of an undo's contacts must look at: the earlier undos of the
-    same job, whether the job created contacts (an import), and whether any contact of the
-    account can reach the label limit (only if the account uses at least 50 keys; most use far
-    fewer, as `audiences.bulk` also counts on)."""
+    same job, whether the job created contacts (an import), whether any contact of the account
+    can reach the label limit (only if the account uses at least 50 keys; most use far fewer,
+    as `audiences.bulk` also counts on), whether the job has at most one record per contact
+    (it changed one key), and whether it renamed (its records name the key a label came from)."""
 
     job_id: int
     earlier: tuple[int, ...]
     created: bool
     may_be_full: bool
+    one_key: bool = False
+    renamed: bool = False
 
 
 def _undo_plan(job: Job, earlier: list[int]) -> _UndoPlan:
@@ -584,12 +602,28 @@ def _undo_plan(job: Job, earlier: list[int]) -> _UndoPlan:
         earlier=tuple(earlier),
         created=CreatedContact.objects.filter(job=job).exists(),
         may_be_full=keys[:_LIMIT].count() >= _LIMIT,
+        one_key=job.kind in _ONE_KEY_KINDS,
+        renamed=job.kind == Job.Kind.RENAME_KEY,
     )
 
 
-def _verdict(contact: str, moved: str, plan: _UndoPlan) -> str:
+def _records(plan: _UndoPlan) -> str:
+    """The table of the job's records for the undo to read: a rename's record of a label that
+    came from another key also stands for that key's going (absent after, the value before)."""
+    if not plan.renamed:
+        return _RECORD
+    columns = "job_id, account_id, contact_id"
+    return (
+        f"(SELECT {columns}, key, before, after FROM {_RECORD} "  # noqa: S608
+        f"UNION ALL SELECT {columns}, renamed_from AS key, after AS before, NULL AS after "
+        f"FROM {_RECORD} WHERE renamed_from IS NOT NULL)"
+    )
+
+
+def _verdict(contact: str, moved: str, plan: _UndoPlan, present: str = "1 = 0") -> str:
     """SQL of the verdict on the contact whose id is the SQL `contact`, `moved` (SQL) of the
-    labels the plan's job wrote for it being no longer as it left them."""
+    labels the plan's job wrote for it being no longer as it left them, `present` (SQL) true
+    where a label of the contact was found (so the contact exists: no need to look)."""
     job = int(plan.job_id)
     done = "1 = 0"
     if plan.earlier:
@@ -598,7 +632,7 @@ def _verdict(contact: str, moved: str, plan: _UndoPlan) -> str:
             f"EXISTS (SELECT 1 FROM {_RECORD} d "  # noqa: S608
             f"WHERE d.job_id IN ({ids}) AND d.contact_id = {contact})"
         )
-    records_of = f"{_RECORD} r WHERE r.job_id = {job} AND r.contact_id = {contact}"
+    records_of = f"{_records(plan)} r WHERE r.job_id = {job} AND r.contact_id = {contact}"
     labels_now = f"(SELECT count(*) FROM {_LABEL} n WHERE n.contact_id = {contact})"  # noqa: S608
     created = ""
     if plan.created:
@@ -616,10 +650,12 @@ def _verdict(contact: str, moved: str, plan: _UndoPlan) -> str:
                 + (SELECT count(*) FROM {records_of} AND r.after IS NULL)
                 - (SELECT count(*) FROM {records_of} AND r.before IS NULL) > {_LIMIT}
             THEN '{SKIPPED}'"""  # noqa: S608
+    # A contact erased since has changed: looked for only where none of its labels was found.
     return f"""CASE
         WHEN {done} THEN '{DONE}'
-        WHEN NOT EXISTS (SELECT 1 FROM {_CONTACT} k WHERE k.id = {contact}) THEN '{CHANGED}'
-        WHEN {moved} THEN '{CHANGED}'{created}{full}
+        WHEN {moved} THEN '{CHANGED}'
+        WHEN NOT ({present}) AND NOT EXISTS (SELECT 1 FROM {_CONTACT} k WHERE k.id = {contact})
+        THEN '{CHANGED}'{created}{full}
         ELSE '{RESTORE}'
     END"""  # noqa: S608
 
@@ -639,28 +675,42 @@ def _undo_verdicts(within: Callable[[str], tuple[str, list]], plan: _UndoPlan) -
     - `verdicts`: (id, verdict) per contact, with the contacts the job created that have no
       record.
 
+    A job of one key has one record per contact: its verdict is worked out on it, no window.
+
     Job ids are integers from the database, written into the SQL."""
     job = int(plan.job_id)
     records, params = within("r.contact_id")
     distinct = _distinct("l.value", "r.after")
-    sql = f"""
+    found = f"""
+            FROM {_records(plan)} r
+            LEFT JOIN {_LABEL} l ON l.contact_id = r.contact_id AND l.key = r.key
+            WHERE r.job_id = {job} AND {records}"""  # noqa: S608
+    if plan.one_key:
+        sql = f"""
+        rows AS MATERIALIZED (
+            SELECT r.account_id, r.contact_id, r.key, r.before, r.after, l.id AS label_id,
+                1 AS nth, {_verdict("r.contact_id", distinct, plan, "l.id IS NOT NULL")} AS verdict
+            {found}
+        ),"""
+    else:
+        own = _verdict("x.contact_id", "x.moved > 0", plan, "x.label_id IS NOT NULL")
+        sql = f"""
         marked AS (
             SELECT r.account_id, r.contact_id, r.key, r.before, r.after, l.id AS label_id,
                 sum(CASE WHEN {distinct} THEN 1 ELSE 0 END)
                     OVER (PARTITION BY r.contact_id) AS moved,
                 row_number() OVER (PARTITION BY r.contact_id ORDER BY r.key) AS nth
-            FROM {_RECORD} r
-            LEFT JOIN {_LABEL} l ON l.contact_id = r.contact_id AND l.key = r.key
-            WHERE r.job_id = {job} AND {records}
+            {found}
         ),
         judged AS (
-            SELECT x.*, CASE WHEN x.nth = 1 THEN {_verdict("x.contact_id", "x.moved > 0", plan)}
-                END AS own
-            FROM marked x
+            SELECT x.*, CASE WHEN x.nth = 1 THEN {own} END AS own FROM marked x
         ),
         rows AS MATERIALIZED (
-            SELECT j.*, max(j.own) OVER (PARTITION BY j.contact_id) AS verdict FROM judged j
-        ),
+            SELECT j.account_id, j.contact_id, j.key, j.before, j.after, j.label_id, j.nth,
+                max(j.own) OVER (PARTITION BY j.contact_id) AS verdict
+            FROM judged j
+        ),"""
+    sql += f"""
         verdicts AS MATERIALIZED (
             SELECT contact_id AS id, verdict FROM rows WHERE nth = 1"""  # noqa: S608
     if plan.created:
@@ -717,9 +767,7 @@ def _undo_chunk(job: Job, ids: list[int], earlier: list[int], undo_job_id: int) 
     if connection.vendor == "postgresql":
         counts, erased = _undo_chunk_at_once(verdicts, params, job.account_id, undo_job_id)
     else:
-        counts, erased = _undo_chunk_in_steps(
-            verdicts, params, plan.job_id, undo_job_id, job.account_id
-        )
+        counts, erased = _undo_chunk_in_steps(verdicts, params, plan, undo_job_id, job.account_id)
     if erased:
         # Through the ORM, so that whatever refers to a contact goes with it.
         Contact.objects.filter(pk__in=erased).delete()
@@ -766,11 +814,12 @@ def _undo_chunk_at_once(
 
 
 def _undo_chunk_in_steps(
-    verdicts: str, params: list, job_id: int, undo_job_id: int, account_id: int
+    verdicts: str, params: list, plan: _UndoPlan, undo_job_id: int, account_id: int
 ) -> tuple[UndoCounts, list[int]]:
     """A chunk's undo on SQLite, which has no writing CTEs: the verdicts are kept in a
     temporary table, which the statements then read."""
-    job = int(job_id)
+    job = int(plan.job_id)
+    records = _records(plan)
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS trackly_undo_state "
@@ -786,7 +835,7 @@ def _undo_chunk_in_steps(
         counts = UndoCounts(*map(int, cursor.fetchone()))
         restoring = f"SELECT id FROM trackly_undo_state WHERE verdict = '{RESTORE}'"  # noqa: S608
         restored = (
-            f"(SELECT r.* FROM {_RECORD} r "  # noqa: S608
+            f"(SELECT r.* FROM {records} r "  # noqa: S608
             f"WHERE r.job_id = {job} AND r.contact_id IN ({restoring})) restored"
         )
         cursor.execute(_RECORD_UNDO.format(restored=restored), [undo_job_id])
@@ -794,7 +843,7 @@ def _undo_chunk_in_steps(
         # The labels the change created, found from its records: one (contact_id, key) probe
         # per record, rather than a record probe for every label of each contact.
         cursor.execute(
-            f"DELETE FROM {_LABEL} WHERE id IN (SELECT l.id FROM {_RECORD} r "  # noqa: S608
+            f"DELETE FROM {_LABEL} WHERE id IN (SELECT l.id FROM {records} r "  # noqa: S608
             f"JOIN {_LABEL} l ON l.contact_id = r.contact_id AND l.key = r.key "
             f"WHERE r.job_id = {job} AND r.before IS NULL AND r.contact_id IN ({restoring}))"
         )

@@ -381,8 +381,14 @@ class LabelRecord(models.Model):
     # NULL, not "", for absent: a label value is never empty, and SQL compares NULLs apart.
     before = models.CharField(max_length=VALUE_MAX_LENGTH, null=True)  # noqa: DJ001
     after = models.CharField(max_length=VALUE_MAX_LENGTH, null=True)  # noqa: DJ001
+    # A renamed label is one record: its new key, absent before, the value after, and the key
+    # it had (which went). Undo reads it as the two records it stands for
+    # (`audiences.hygiene`); other records leave it NULL.
+    renamed_from = models.CharField(max_length=KEY_MAX_LENGTH, null=True)  # noqa: DJ001
 
     def __str__(self) -> str:
+        if self.renamed_from:
+            return f"{self.renamed_from} → {self.key}: {self.after}"
         return f"{self.key}: {self.before} → {self.after}"
 
 
