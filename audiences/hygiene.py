@@ -304,30 +304,7 @@ def _edit_chunk(account_id: int, ids: list[int], edit: LabelEdit, job_id: int) -
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             return _edit_chunk_at_once(cursor, where, where_params, edit, job_id, account_id)
-        if edit.action == Action.RENAME_KEY:
-            return _rename_chunk_sqlite(cursor, where, where_params, edit, job_id, account_id)
-        counts = EditCounts()
-        after, after_params = (
-            ("%s", [edit.value]) if edit.action == Action.MERGE_VALUES else ("NULL", [])
-        )
-        cursor.execute(
-            f"{_RECORD_EDIT} SELECT %s, l.account_id, l.contact_id, l.key, l.value, {after} "  # noqa: S608
-            f"FROM {_LABEL} l WHERE {where}",
-            [job_id, *after_params, *where_params],
-        )
-        counts.contacts = cursor.rowcount
-        if edit.action == Action.MERGE_VALUES:
-            cursor.execute(
-                f"UPDATE {_LABEL} SET value = %s WHERE id IN "  # noqa: S608
-                f"(SELECT l.id FROM {_LABEL} l WHERE {where})",
-                [edit.value, *where_params],
-            )
-        else:
-            cursor.execute(
-                f"DELETE FROM {_LABEL} WHERE id IN (SELECT l.id FROM {_LABEL} l WHERE {where})",  # noqa: S608
-                where_params,
-            )
-    return counts
+        return _edit_chunk_sqlite(cursor, where, where_params, edit, job_id, account_id)
 
 
 _RECORD_EDIT = f"INSERT INTO {_RECORD} (job_id, account_id, contact_id, key, before, after)"
@@ -410,44 +387,59 @@ def _edit_chunk_at_once(
     return EditCounts(contacts=cursor.fetchone()[0])
 
 
-def _rename_chunk_sqlite(
+def _edit_chunk_sqlite(
     cursor, where: str, where_params: list, edit: LabelEdit, job_id: int, account_id: int
-):
-    """A rename's chunk on SQLite: the chunk's labels of the old key are looked up once into a
-    temporary table (with whether the contact has the new key already), which the records, the
-    deletion and the update then read by row id. Looked up by each statement instead, through
-    the (contact_id, key) index, the rename fell well behind a plain `UPDATE`
+) -> EditCounts:
+    """A chunk of an edit on SQLite: the chunk's labels the edit changes are looked up once into
+    a temporary table (with, for a rename, whether the contact has the new key already), which
+    the records and the change then read by row id. Looked up again by each statement, through
+    the (contact_id, key) index, a rename fell well behind a plain `UPDATE`
     (docs/performance.md, 7c)."""
     counts = EditCounts()
+    kept, kept_params = "0", []
+    if edit.action == Action.RENAME_KEY:
+        kept, kept_params = _HAS_TARGET, [edit.new_key]
     cursor.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS trackly_rename_state "
+        "CREATE TEMP TABLE IF NOT EXISTS trackly_edit_state "
         "(id INTEGER PRIMARY KEY, contact_id INTEGER, value TEXT, kept INTEGER)"
     )
-    cursor.execute("DELETE FROM trackly_rename_state")
+    cursor.execute("DELETE FROM trackly_edit_state")
     cursor.execute(
-        "INSERT INTO trackly_rename_state (id, contact_id, value, kept) "  # noqa: S608
-        f"SELECT l.id, l.contact_id, l.value, {_HAS_TARGET} FROM {_LABEL} l WHERE {where}",
-        [edit.new_key, *where_params],
-    )
-    cursor.execute(
-        f"{_RECORD_RENAME} SELECT %s, %s, contact_id, "  # noqa: S608
-        "CASE WHEN kept THEN %s ELSE %s END, CASE WHEN kept THEN value END, "
-        "CASE WHEN kept THEN NULL ELSE value END, CASE WHEN kept THEN NULL ELSE %s END "
-        "FROM trackly_rename_state",
-        [job_id, account_id, edit.key, edit.new_key, edit.key],
+        "INSERT INTO trackly_edit_state (id, contact_id, value, kept) "  # noqa: S608
+        f"SELECT l.id, l.contact_id, l.value, {kept} FROM {_LABEL} l WHERE {where}",
+        [*kept_params, *where_params],
     )
     counts.contacts = cursor.rowcount
-    cursor.execute("SELECT count(*) FROM trackly_rename_state WHERE kept")
-    counts.kept_target = cursor.fetchone()[0]
-    if counts.kept_target:
+    state = "FROM trackly_edit_state"
+    if edit.action == Action.RENAME_KEY:
         cursor.execute(
-            f"DELETE FROM {_LABEL} WHERE id IN (SELECT id FROM trackly_rename_state WHERE kept)"  # noqa: S608
+            f"{_RECORD_RENAME} SELECT %s, %s, contact_id, "
+            "CASE WHEN kept THEN %s ELSE %s END, CASE WHEN kept THEN value END, "
+            "CASE WHEN kept THEN NULL ELSE value END, CASE WHEN kept THEN NULL ELSE %s END "
+            f"{state}",
+            [job_id, account_id, edit.key, edit.new_key, edit.key],
         )
+        cursor.execute(f"SELECT count(*) {state} WHERE kept")
+        counts.kept_target = cursor.fetchone()[0]
+        if counts.kept_target:
+            cursor.execute(f"DELETE FROM {_LABEL} WHERE id IN (SELECT id {state} WHERE kept)")  # noqa: S608
+        cursor.execute(
+            f"UPDATE {_LABEL} SET key = %s WHERE id IN (SELECT id {state} WHERE NOT kept)",  # noqa: S608
+            [edit.new_key],
+        )
+        return counts
+    after = edit.value if edit.action == Action.MERGE_VALUES else None
     cursor.execute(
-        f"UPDATE {_LABEL} SET key = %s "  # noqa: S608
-        "WHERE id IN (SELECT id FROM trackly_rename_state WHERE NOT kept)",
-        [edit.new_key],
+        f"{_RECORD_EDIT} SELECT %s, %s, contact_id, %s, value, %s {state}",
+        [job_id, account_id, edit.key, after],
     )
+    if edit.action == Action.MERGE_VALUES:
+        cursor.execute(
+            f"UPDATE {_LABEL} SET value = %s WHERE id IN (SELECT id {state})",  # noqa: S608
+            [edit.value],
+        )
+    else:
+        cursor.execute(f"DELETE FROM {_LABEL} WHERE id IN (SELECT id {state})")  # noqa: S608
     return counts
 
 
@@ -666,14 +658,16 @@ def _undo_verdicts(within: Callable[[str], tuple[str, list]], plan: _UndoPlan) -
     and their parameters:
 
     - `rows`: the job's records of those contacts, read as one range of the records' primary
-      key, each with the label now under its key (`label_id`, none if absent) and its
-      contact's `verdict`. Whether any label of the contact is no longer as the job left it is
-      a window over the contact's records, and its verdict is worked out on its first record
-      and spread to the others by another window: no join of one set of records with another,
-      which PostgreSQL, estimating the records of a job too new for its statistics at one
-      row, made a loop over both (docs/performance.md, 7c).
-    - `verdicts`: (id, verdict) per contact, with the contacts the job created that have no
-      record.
+      key, each with the label now under its key (`label_id` and on PostgreSQL its row address
+      `label_tid`, none if absent) and its contact's `verdict`. Whether any label of the
+      contact is no longer as the job left it is a window over the contact's records, and its
+      verdict is worked out on its first record and spread to the others by another window:
+      no join of one set of records with another, which PostgreSQL, estimating the records
+      of a job too new for its statistics at one row, made a loop over both
+      (docs/performance.md, 7c).
+    - `created_only` (for an import): (id, verdict) of the contacts the job created that have
+      no record;
+    - `verdicts`: (id, verdict) per contact, those of `rows` and `created_only`.
 
     A job of one key has one record per contact: its verdict is worked out on it, no window.
 
@@ -681,15 +675,18 @@ def _undo_verdicts(within: Callable[[str], tuple[str, list]], plan: _UndoPlan) -
     job = int(plan.job_id)
     records, params = within("r.contact_id")
     distinct = _distinct("l.value", "r.after")
+    # The label's row address on PostgreSQL, for deleting it without a look-up by id.
+    tid = "l.ctid" if connection.vendor == "postgresql" else "l.id"
     found = f"""
             FROM {_records(plan)} r
             LEFT JOIN {_LABEL} l ON l.contact_id = r.contact_id AND l.key = r.key
-            WHERE r.job_id = {job} AND {records}"""  # noqa: S608
+            WHERE r.job_id = {job} AND {records}"""
     if plan.one_key:
+        own = _verdict("r.contact_id", distinct, plan, "l.id IS NOT NULL")
         sql = f"""
         rows AS MATERIALIZED (
             SELECT r.account_id, r.contact_id, r.key, r.before, r.after, l.id AS label_id,
-                1 AS nth, {_verdict("r.contact_id", distinct, plan, "l.id IS NOT NULL")} AS verdict
+                {tid} AS label_tid, 1 AS nth, {own} AS verdict
             {found}
         ),"""
     else:
@@ -697,7 +694,7 @@ def _undo_verdicts(within: Callable[[str], tuple[str, list]], plan: _UndoPlan) -
         sql = f"""
         marked AS (
             SELECT r.account_id, r.contact_id, r.key, r.before, r.after, l.id AS label_id,
-                sum(CASE WHEN {distinct} THEN 1 ELSE 0 END)
+                {tid} AS label_tid, sum(CASE WHEN {distinct} THEN 1 ELSE 0 END)
                     OVER (PARTITION BY r.contact_id) AS moved,
                 row_number() OVER (PARTITION BY r.contact_id ORDER BY r.key) AS nth
             {found}
@@ -706,32 +703,38 @@ def _undo_verdicts(within: Callable[[str], tuple[str, list]], plan: _UndoPlan) -
             SELECT x.*, CASE WHEN x.nth = 1 THEN {own} END AS own FROM marked x
         ),
         rows AS MATERIALIZED (
-            SELECT j.account_id, j.contact_id, j.key, j.before, j.after, j.label_id, j.nth,
+            SELECT j.account_id, j.contact_id, j.key, j.before, j.after, j.label_id,
+                j.label_tid, j.nth,
                 max(j.own) OVER (PARTITION BY j.contact_id) AS verdict
             FROM judged j
-        ),"""
-    sql += f"""
-        verdicts AS MATERIALIZED (
-            SELECT contact_id AS id, verdict FROM rows WHERE nth = 1"""  # noqa: S608
+        ),"""  # noqa: S608
+    verdicts = "SELECT contact_id AS id, verdict FROM rows WHERE nth = 1"
     if plan.created:
         created, created_params = within("c.contact_id")
         sql += f"""
-            UNION ALL
+        created_only AS MATERIALIZED (
             SELECT c.contact_id AS id, {_verdict("c.contact_id", "1 = 0", plan)} AS verdict
             FROM {_CREATED} c
             WHERE c.job_id = {job} AND {created} AND NOT EXISTS (
                 SELECT 1 FROM {_RECORD} r WHERE r.job_id = {job} AND r.contact_id = c.contact_id
-            )"""  # noqa: S608
+            )
+        ),"""  # noqa: S608
         params = [*params, *created_params]
-    return sql + "\n        )", params
+        verdicts += " UNION ALL SELECT id, verdict FROM created_only"
+    return f"{sql}\n        verdicts AS MATERIALIZED ({verdicts})", params
 
 
-def _undo_contacts(job_id: int) -> str:
-    job = int(job_id)
-    return (
-        f"SELECT DISTINCT contact_id AS id FROM {_RECORD} WHERE job_id = {job} "  # noqa: S608
-        f"UNION SELECT contact_id AS id FROM {_CREATED} WHERE job_id = {job}"
-    )
+def _undo_contacts(plan: _UndoPlan) -> str:
+    """SQL of the ids of the contacts the plan's job changed, in order: read off its records'
+    primary key (with one record per contact, no need to take out repeats), and for an import
+    the contacts it created."""
+    job = int(plan.job_id)
+    distinct = "" if plan.one_key else "DISTINCT "
+    records = f"SELECT {distinct}contact_id AS id FROM {_RECORD} WHERE job_id = {job}"  # noqa: S608
+    if not plan.created:
+        return f"{records} ORDER BY id"
+    created = f"SELECT contact_id AS id FROM {_CREATED} WHERE job_id = {job}"  # noqa: S608
+    return f"SELECT id FROM ({records} UNION {created}) c ORDER BY id"  # noqa: S608
 
 
 _RESTORED = f"restored AS MATERIALIZED (SELECT * FROM rows WHERE verdict = '{RESTORE}')"  # noqa: S608
@@ -793,16 +796,18 @@ def _undo_chunk_at_once(
     """A chunk's undo on PostgreSQL as one statement: the classification reads the chunk's
     records as one range with the label now under each, and the labels to take away are
     deleted by id. Six statements through a temporary state table, each finding the records
-    and labels again, took several times the plain `DELETE` (docs/performance.md, 7c)."""
+    and labels again, took several times the plain `DELETE` (docs/performance.md, 7c). The
+    chunk's contacts are locked, so the row addresses read stay those of their labels."""
     tally = _UNDO_TALLY.format(verdicts="verdicts", labels="(SELECT count(*) FROM restored)")
     with connection.cursor() as cursor:
         cursor.execute(
             f"""WITH {verdicts}, {_RESTORED},
                 recorded AS ({_RECORD_UNDO.format(restored="restored")}),
                 deleted AS (
-                    DELETE FROM {_LABEL} WHERE id IN (
-                        SELECT label_id FROM restored WHERE before IS NULL AND label_id IS NOT NULL
-                    )
+                    DELETE FROM {_LABEL} WHERE ctid = ANY(ARRAY(
+                        SELECT label_tid FROM restored
+                        WHERE before IS NULL AND label_tid IS NOT NULL
+                    ))
                 ),
                 put_back AS ({_PUT_BACK.format(restored="restored")})
             SELECT tally.*, (SELECT array_agg(id) FROM verdicts WHERE verdict = '{ERASE}')
@@ -816,39 +821,45 @@ def _undo_chunk_at_once(
 def _undo_chunk_in_steps(
     verdicts: str, params: list, plan: _UndoPlan, undo_job_id: int, account_id: int
 ) -> tuple[UndoCounts, list[int]]:
-    """A chunk's undo on SQLite, which has no writing CTEs: the verdicts are kept in a
-    temporary table, which the statements then read."""
-    job = int(plan.job_id)
-    records = _records(plan)
+    """A chunk's undo on SQLite, which has no writing CTEs: the classified records (`rows`,
+    with the contacts an import created that have none) are kept in a temporary table, which
+    the statements then read instead of finding the records and their labels again."""
+    columns = "contact_id, account_id, key, before, after, label_id, nth, verdict"
     with connection.cursor() as cursor:
         cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS trackly_undo_state "
-            "(id INTEGER PRIMARY KEY, verdict TEXT)"
+            "CREATE TEMP TABLE IF NOT EXISTS trackly_undo_state (contact_id INTEGER, "
+            "account_id INTEGER, key TEXT, before TEXT, after TEXT, label_id INTEGER, "
+            "nth INTEGER, verdict TEXT)"
         )
         cursor.execute("DELETE FROM trackly_undo_state")
+        created = ""
+        if plan.created:
+            created = (
+                "UNION ALL SELECT id, NULL, NULL, NULL, NULL, NULL, 1, verdict FROM created_only"
+            )
         cursor.execute(
-            f"WITH {verdicts} INSERT INTO trackly_undo_state (id, verdict) "  # noqa: S608
-            "SELECT id, verdict FROM verdicts",
+            f"WITH {verdicts} INSERT INTO trackly_undo_state ({columns}) "  # noqa: S608
+            f"SELECT {columns} FROM rows {created}",
             params,
         )
-        cursor.execute(_UNDO_TALLY.format(verdicts="trackly_undo_state", labels="0"))
-        counts = UndoCounts(*map(int, cursor.fetchone()))
-        restoring = f"SELECT id FROM trackly_undo_state WHERE verdict = '{RESTORE}'"  # noqa: S608
-        restored = (
-            f"(SELECT r.* FROM {records} r "  # noqa: S608
-            f"WHERE r.job_id = {job} AND r.contact_id IN ({restoring})) restored"
-        )
-        cursor.execute(_RECORD_UNDO.format(restored=restored), [undo_job_id])
-        counts.labels = cursor.rowcount
-        # The labels the change created, found from its records: one (contact_id, key) probe
-        # per record, rather than a record probe for every label of each contact.
+        state = "trackly_undo_state"
+        restored = f"(SELECT * FROM {state} WHERE verdict = '{RESTORE}' AND key IS NOT NULL) r"  # noqa: S608
         cursor.execute(
-            f"DELETE FROM {_LABEL} WHERE id IN (SELECT l.id FROM {records} r "  # noqa: S608
-            f"JOIN {_LABEL} l ON l.contact_id = r.contact_id AND l.key = r.key "
-            f"WHERE r.job_id = {job} AND r.before IS NULL AND r.contact_id IN ({restoring}))"
+            _UNDO_TALLY.format(
+                verdicts=f"(SELECT contact_id AS id, verdict FROM {state} WHERE nth = 1)",  # noqa: S608
+                labels=f"(SELECT count(*) FROM {restored})",  # noqa: S608
+            )
+        )
+        counts = UndoCounts(*map(int, cursor.fetchone()))
+        cursor.execute(_RECORD_UNDO.format(restored=restored), [undo_job_id])
+        cursor.execute(
+            f"DELETE FROM {_LABEL} WHERE id IN (SELECT label_id FROM {restored} "  # noqa: S608
+            "WHERE before IS NULL AND label_id IS NOT NULL)"
         )
         cursor.execute(_PUT_BACK.format(restored=restored), [account_id])
-        cursor.execute(f"SELECT id FROM trackly_undo_state WHERE verdict = '{ERASE}'")  # noqa: S608
+        cursor.execute(
+            f"SELECT contact_id FROM {state} WHERE nth = 1 AND verdict = '{ERASE}'"  # noqa: S608
+        )
         erased = [pk for (pk,) in cursor.fetchall()]
     return counts, erased
 
@@ -859,7 +870,7 @@ def undo_apply(
     """Undo `job`'s recorded change, chunk by chunk (see the module's docstring)."""
     earlier = [pk for pk in _earlier_undos(job) if pk != undo_job_id]
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM ({_undo_contacts(job.pk)}) c ORDER BY id")  # noqa: S608
+        cursor.execute(_undo_contacts(_undo_plan(job, earlier)))
         ids = array("q", (pk for (pk,) in cursor.fetchall()))
     return _in_chunks(
         ids,
