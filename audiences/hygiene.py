@@ -766,7 +766,13 @@ def _undo_chunk(job: Job, ids: list[int], earlier: list[int], undo_job_id: int) 
         lock_contacts(job.account_id, ids)
     # After the lock: the key counts are kept in the same transactions as the labels.
     plan = _undo_plan(job, earlier)
-    verdicts, params = _undo_verdicts(lambda column: of_contacts(ids, column), plan)
+    # The chunk is every contact of the job's records (and, for an import, of the contacts it
+    # created) from its first id to its last, and a finished job's records do not change: the
+    # range alone finds them, with no list of ids to test each against.
+    first, last = ids[0], ids[-1]
+    verdicts, params = _undo_verdicts(
+        lambda column: (f"{column} BETWEEN %s AND %s", [first, last]), plan
+    )
     if connection.vendor == "postgresql":
         counts, erased = _undo_chunk_at_once(verdicts, params, job.account_id, undo_job_id)
     else:

@@ -18,7 +18,7 @@ On the benchmark data set of bench.run (built first when it is missing), with a 
 Ours and the baseline alternate in order from round to round. Every run puts the data back as
 it found it. Target (docs/performance.md): ours within 1.3x of the baseline.
 
-    python -m bench.hygiene_bench [--repeat 3]
+    python -m bench.hygiene_bench [--repeat 3] [--only rename,merge,undo]
 
 prints the results table and writes it to `bench/results/<vendor>-<date>-hygiene.json`.
 """
@@ -137,82 +137,88 @@ def _show(name: str, seconds: float) -> None:
     print(f"  {name}: {seconds:.2f} s", flush=True)
 
 
-def run(account, repeat: int = 3) -> list[dict]:
+OPERATIONS = ("rename", "merge", "undo")
+
+
+def run(account, repeat: int = 3, only: tuple[str, ...] = OPERATIONS) -> list[dict]:
     from contacts.models import Contact
 
     _clear(account)
     samples: dict[str, list[float]] = {
-        name: []
-        for name in (
-            "ours rename",
-            "base rename",
-            "ours merge",
-            "base merge",
-            "ours undo",
-            "base undo",
-        )
+        f"{side} {operation}": [] for operation in only for side in ("ours", "base")
     }
     merged = 0
     for round_ in range(repeat):
         ours_first = round_ % 2 == 0
         _flag_everyone(account)
-        # Rename: KEY -> RENAMED by one side, back by the other.
-        steps = [
-            ("ours rename", _ours_edit(account, action="rename_key", key=KEY, new_key=RENAMED)),
-            ("base rename", _base_rename(account, RENAMED, KEY)),
-        ]
-        if not ours_first:
+        if "rename" in only:
+            # Rename: KEY -> RENAMED by one side, back by the other.
             steps = [
-                ("base rename", _base_rename(account, KEY, RENAMED)),
-                ("ours rename", _ours_edit(account, action="rename_key", key=RENAMED, new_key=KEY)),
+                ("ours rename", _ours_edit(account, action="rename_key", key=KEY, new_key=RENAMED)),
+                ("base rename", _base_rename(account, RENAMED, KEY)),
             ]
-        for name, work in steps:
-            samples[name].append(_timed(work))
-            _show(name, samples[name][-1])
-        # Merge: a, b -> c, each side on the same spread.
-        merge_steps = [
-            (
-                "ours merge",
-                _ours_edit(account, action="merge_values", key=KEY, values=["a", "b"], value="c"),
-            ),
-            ("base merge", _base_merge(account)),
-        ]
-        for name, work in merge_steps if ours_first else merge_steps[::-1]:
-            _spread_values(account)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*) FROM contacts_label WHERE account_id = %s AND key = %s "
-                    "AND value IN ('a', 'b')",
-                    [account.pk, KEY],
-                )
-                merged = cursor.fetchone()[0]
-            samples[name].append(_timed(work))
-            _show(name, samples[name][-1])
+            if not ours_first:
+                steps = [
+                    ("base rename", _base_rename(account, KEY, RENAMED)),
+                    (
+                        "ours rename",
+                        _ours_edit(account, action="rename_key", key=RENAMED, new_key=KEY),
+                    ),
+                ]
+            for name, work in steps:
+                samples[name].append(_timed(work))
+                _show(name, samples[name][-1])
+        if "merge" in only:
+            # Merge: a, b -> c, each side on the same spread.
+            merge_steps = [
+                (
+                    "ours merge",
+                    _ours_edit(
+                        account, action="merge_values", key=KEY, values=["a", "b"], value="c"
+                    ),
+                ),
+                ("base merge", _base_merge(account)),
+            ]
+            for name, work in merge_steps if ours_first else merge_steps[::-1]:
+                _spread_values(account)
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT count(*) FROM contacts_label WHERE account_id = %s AND key = %s "
+                        "AND value IN ('a', 'b')",
+                        [account.pk, KEY],
+                    )
+                    merged = cursor.fetchone()[0]
+                samples[name].append(_timed(work))
+                _show(name, samples[name][-1])
         _clear(account)
-        # Undo of an Add Label on every contact, each side undoing an add of its own.
-        undo_steps = [
-            ("ours undo", _ours_undo),
-            ("base undo", lambda account, job: _base_undo(job)),
-        ]
-        for name, make in undo_steps if ours_first else undo_steps[::-1]:
-            job = _add_recorded(account)
-            samples[name].append(_timed(make(account, job)))
-            _show(name, samples[name][-1])
-            _clear(account)
+        if "undo" in only:
+            # Undo of an Add Label on every contact, each side undoing an add of its own.
+            undo_steps = [
+                ("ours undo", _ours_undo),
+                ("base undo", lambda account, job: _base_undo(job)),
+            ]
+            for name, make in undo_steps if ours_first else undo_steps[::-1]:
+                job = _add_recorded(account)
+                samples[name].append(_timed(make(account, job)))
+                _show(name, samples[name][-1])
+                _clear(account)
     contacts = Contact.objects.filter(account=account).count()
     median = {name: statistics.median(values) for name, values in samples.items()}
     rows = []
-    for operation, ours, base in (
-        (f"rename a key on {contacts:,} labels", "ours rename", "base rename"),
-        (f"merge two values covering {merged:,} labels", "ours merge", "base merge"),
-        (f"undo of add label on {contacts:,} contacts", "ours undo", "base undo"),
+    for operation, name in (
+        (f"rename a key on {contacts:,} labels", "rename"),
+        (f"merge two values covering {merged:,} labels", "merge"),
+        (f"undo of add label on {contacts:,} contacts", "undo"),
     ):
-        ratio = median[ours] / median[base]
+        if name not in only:
+            continue
+        ours, base = median[f"ours {name}"], median[f"base {name}"]
+        ratio = ours / base
         rows.append(
             {
                 "operation": operation,
-                "ours_s": round(median[ours], 3),
-                "baseline_s": round(median[base], 3),
+                "ours_s": round(ours, 3),
+                "baseline_s": round(base, 3),
                 "ratio": round(ratio, 3),
                 "status": "PASS" if ratio <= RATIO else "MISS",
                 "target": f"<= {RATIO}x baseline",
@@ -226,6 +232,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--contacts", type=int, help="the data set's size (default: bench.run's, 1,000,000)"
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(OPERATIONS),
+        help="the operations to run, separated by commas (default: rename,merge,undo)",
     )
     args = parser.parse_args()
     from bench import run as harness
@@ -241,7 +252,11 @@ def main() -> None:
     harness.ensure_data_set(target, args.contacts or defaults.contacts, defaults.seed)
     account = Account.objects.get(slug=harness.SLUG)
     load = os.getloadavg()
-    rows = run(account, args.repeat)
+    asked = set(args.only.split(","))
+    if asked - set(OPERATIONS):
+        parser.error(f"--only: unknown {', '.join(sorted(asked - set(OPERATIONS)))}")
+    only = tuple(name for name in OPERATIONS if name in asked)
+    rows = run(account, args.repeat, only)
     print(table(rows))
     vendor = connection.vendor
     harness.write_suite_results("hygiene", vendor, harness.machine_facts(vendor), load, rows)

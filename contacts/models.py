@@ -372,8 +372,13 @@ class LabelRecord(models.Model):
     # Also serves reading a job's records in contact order, chunk by chunk, and pruning. The
     # account is the distribution column (trackly/sharding.py); last, as the job decides it.
     pk = models.CompositePrimaryKey("job_id", "contact_id", "key", "account_id")
+    # No index of its own: the primary key starts with it.
     job = models.ForeignKey(
-        "trackly.Job", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        "trackly.Job",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
     )
     account_id = models.BigIntegerField()
     contact_id = models.BigIntegerField()
@@ -398,8 +403,13 @@ class CreatedContact(models.Model):
     # Also serves reading an import's new contacts in id order, and pruning; the account (the
     # distribution column) last, as for LabelRecord.
     pk = models.CompositePrimaryKey("job_id", "contact_id", "account_id")
+    # No index of its own: the primary key starts with it.
     job = models.ForeignKey(
-        "trackly.Job", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        "trackly.Job",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
     )
     account_id = models.BigIntegerField()
     contact_id = models.BigIntegerField()
