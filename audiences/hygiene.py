@@ -801,7 +801,7 @@ def _undo_chunk_at_once(
 ) -> tuple[UndoCounts, list[int]]:
     """A chunk's undo on PostgreSQL as one statement: the classification reads the chunk's
     records as one range with the label now under each, and the labels to take away are
-    deleted by id. Six statements through a temporary state table, each finding the records
+    deleted by row address. Six statements through a temporary state table, each finding the records
     and labels again, took several times the plain `DELETE` (docs/performance.md, 7c). The
     chunk's contacts are locked, so the row addresses read stay those of their labels."""
     tally = _UNDO_TALLY.format(verdicts="verdicts", labels="(SELECT count(*) FROM restored)")
