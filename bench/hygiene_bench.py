@@ -57,9 +57,12 @@ def _clear(account) -> None:
         _execute("DELETE FROM contacts_label WHERE account_id = %s AND key = %s", [account.pk, key])
     _execute("DELETE FROM contacts_labelrecord", [])
     with connection.cursor() as cursor:
-        cursor.execute(
-            "VACUUM (ANALYZE) contacts_label" if connection.vendor == "postgresql" else "ANALYZE"
-        )
+        if connection.vendor == "postgresql":
+            # The records too: left to grow with every round's deleted records, the table's
+            # dead rows slowed the writing of new ones, which only ours pays for.
+            cursor.execute("VACUUM (ANALYZE) contacts_label, contacts_labelrecord")
+        else:
+            cursor.execute("ANALYZE")
 
 
 def _settled(work) -> float:
