@@ -419,14 +419,13 @@ def _edit_chunk_sqlite(
             f"{state}",
             [job_id, account_id, edit.key, edit.new_key, edit.key],
         )
-        cursor.execute(f"SELECT count(*) {state} WHERE kept")
-        counts.kept_target = cursor.fetchone()[0]
-        if counts.kept_target:
-            cursor.execute(f"DELETE FROM {_LABEL} WHERE id IN (SELECT id {state} WHERE kept)")  # noqa: S608
         cursor.execute(
             f"UPDATE {_LABEL} SET key = %s WHERE id IN (SELECT id {state} WHERE NOT kept)",  # noqa: S608
             [edit.new_key],
         )
+        counts.kept_target = counts.contacts - cursor.rowcount
+        if counts.kept_target:
+            cursor.execute(f"DELETE FROM {_LABEL} WHERE id IN (SELECT id {state} WHERE kept)")  # noqa: S608
         return counts
     after = edit.value if edit.action == Action.MERGE_VALUES else None
     cursor.execute(

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from audiences import bulk, hygiene, services
@@ -124,6 +125,31 @@ def test_undo_leaves_contacts_changed_since_alone_and_counts_them(account, edito
     assert labels_of(kept) == {}
     assert labels_of(edited) == {"tier": "platinum"}
     assert labels_of(removed) == {}
+
+
+@pytest.mark.parametrize("value", ["gold", ""], ids=["add", "remove"])
+def test_undo_counts_contacts_erased_since_as_changed(account, editor_user, make, value):
+    kept, erased = make({"tier": "silver"}), make({"tier": "silver"})
+    change = everyone(account, editor_user, "tier", value)
+    Contact.objects.filter(pk=erased.pk).delete()
+    review = hygiene.undo_review(change.job)
+    assert review == hygiene.UndoCounts(labels=1, contacts=1, changed_since=1)
+    undone = undo(account, editor_user, change.job)
+    assert undone.counts == asdict(review)
+    assert labels_of(kept) == {"tier": "silver"}
+    assert not Contact.objects.filter(pk=erased.pk).exists()
+    assert not Label.objects.filter(contact_id=erased.pk).exists()
+    assert_counts_exact()
+
+
+def test_change_records_have_no_index_but_their_primary_key(db):
+    # The primary key (job_id, contact_id, ...) serves reading a job's records; any other
+    # index would cost every record written.
+    for model in (LabelRecord, CreatedContact):
+        with connection.cursor() as cursor:
+            found = connection.introspection.get_constraints(cursor, model._meta.db_table)
+        indexes = [c["columns"] for c in found.values() if c["index"] and not c["primary_key"]]
+        assert indexes == [], model.__name__
 
 
 def test_undo_of_remove_skips_contacts_it_would_take_past_fifty_labels(account, editor_user, make):
