@@ -21,7 +21,7 @@ from tests.contacts.test_label_counts import (
     kept_keys,
     kept_values,
 )
-from tests.factories import ContactFactory, label_contact
+from tests.factories import ContactFactory, SendingListFactory, label_contact
 from trackly.jobs import LeaseLost
 from trackly.models import Job
 
@@ -410,6 +410,26 @@ def test_records_are_pruned_after_the_kept_days_and_the_change_cannot_be_undone(
     assert raised.value.messages == [
         "What the job changed was kept for 30 days only: it can no longer be undone."
     ]
+
+
+def test_records_of_a_deleted_account_are_pruned_and_fresh_ones_stay(
+    account, editor_user, other_account, make, tmp_path
+):
+    make({})
+    kept = everyone(account, editor_user, "tier", "gold")
+    other_list = SendingListFactory(account=other_account)
+    ContactFactory(sending_list=other_list, phone_number="+14155550100")
+    path = tmp_path / "contacts.csv"
+    path.write_text("phone_number,label_tier\n+14155550100,gold\n+14155550101,silver\n")
+    gone = Job.objects.create(account=other_account, kind=Job.Kind.IMPORT)
+    import_file(path, sending_list=other_list, job_id=gone.pk)
+    assert LabelRecord.objects.filter(job=gone).count() == 2
+    assert CreatedContact.objects.filter(job=gone).count() == 1
+    other_account.delete()
+    call_command("prune_label_records")
+    assert not LabelRecord.objects.filter(job_id=gone.pk).exists()
+    assert not CreatedContact.objects.filter(job_id=gone.pk).exists()
+    assert records(kept.job) == {(Contact.objects.get().pk, "tier", None, "gold")}
 
 
 def test_an_edit_names_nothing_in_audiences_about_other_keys(account):
