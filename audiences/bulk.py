@@ -25,7 +25,7 @@ from django.db.models import QuerySet
 
 from contacts.labels import MAX_LABELS_PER_CONTACT, clean_key, clean_value
 from contacts.models import Contact, Label, LabelKeyCount, LabelRecord
-from trackly.db import plan_as_lookups
+from trackly.db import ID_ARRAY, id_list, plan_as_lookups
 
 ADD = "add"
 REMOVE = "remove"
@@ -163,7 +163,7 @@ def preview_remove(contacts: QuerySet[Contact], key: str) -> RemoveCounts:
 def ids_source(ids: list[int]) -> tuple[str, list]:
     """A subquery yielding `ids` as rows of one column `id`, passed as a single parameter."""
     if connection.vendor == "postgresql":
-        return "SELECT unnest(%s::bigint[]) AS id", [ids]
+        return f"SELECT unnest({ID_ARRAY}) AS id", [id_list(ids)]
     return "SELECT value AS id FROM json_each(%s)", [json.dumps(ids)]
 
 
@@ -173,8 +173,8 @@ def _in_id_range(column: str, ids: list[int]) -> tuple[str, list]:
     per id, which costs up to twice as much for a chunk's ids (docs/performance.md, 7. Bulk
     label changes). `IS TRUE` keeps the ids out of the index condition (where PostgreSQL would
     descend once per id again) and leaves them a filter, tested against a hash."""
-    condition = f"{column} BETWEEN %s AND %s AND ({column} = ANY(%s::bigint[])) IS TRUE"
-    return condition, [min(ids), max(ids), ids]
+    condition = f"{column} BETWEEN %s AND %s AND ({column} = ANY({ID_ARRAY})) IS TRUE"
+    return condition, [min(ids), max(ids), id_list(ids)]
 
 
 def _add_chunk(

@@ -72,7 +72,7 @@ from contacts.labels import (
 from contacts.models import Contact, CreatedContact, Label, LabelRecord, SendingList
 from contacts.services import check_list_open
 from trackly import body_size
-from trackly.db import lookup_reads, plan_as_lookups
+from trackly.db import ID_ARRAY, id_list, lookup_reads, plan_as_lookups
 from trackly.jobs import Progress, run_job, start_job
 from trackly.models import Account, Job
 from trackly.phones import (
@@ -1302,14 +1302,14 @@ class _Store:
 
 class _PostgresStore(_Store):
     row_locks = True
-    ids_source = "SELECT unnest(%s::bigint[])"
+    ids_source = f"SELECT unnest({ID_ARRAY})"
     # Every read looks each phone and each id up on its own (the subqueries' OFFSET 0 keeps
     # them so): ten thousand probes of a unique index, whatever the table statistics say.
     # Without statistics (a table just filled, before autovacuum's ANALYZE) a plain join or
     # `= ANY` was planned as a read of the whole list or label index, several times slower
     # (docs/performance.md, 7b. CSV import).
     labels_sql = f"""
-        SELECT chunk.id, label.key, label.value FROM unnest(%s::bigint[]) AS chunk (id)
+        SELECT chunk.id, label.key, label.value FROM unnest({ID_ARRAY}) AS chunk (id)
         CROSS JOIN LATERAL (
             SELECT key, value FROM {_LABEL}
             WHERE contact_id = chunk.id AND account_id = %s OFFSET 0
@@ -1334,8 +1334,8 @@ class _PostgresStore(_Store):
         ) AS found
     """  # noqa: S608
 
-    def many(self, values: list) -> list:
-        return values
+    def many(self, values: list) -> str:
+        return id_list(values)
 
     def contacts_query(self, phones: list[str], *, lock: bool) -> tuple[str, list]:
         if lock:
