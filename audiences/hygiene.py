@@ -284,8 +284,17 @@ def _edit_chunk(account_id: int, ids: list[int], edit: LabelEdit, job_id: int) -
         ids = lock_contacts(account_id, ids)
         if not ids:
             return EditCounts()
-    members, member_params = of_contacts(ids, "l.contact_id")
     chosen, chosen_params = _edit_filter(edit)
+    by_value = edit.action in (Action.MERGE_VALUES, Action.DELETE_VALUE)
+    if connection.vendor == "sqlite" and by_value:
+        # The chunk is the contacts with a label the edit changes from its first id to its
+        # last (`edit_apply` reads them in contact order; one that gained such a label since
+        # is changed too): the range alone finds their labels, one range of
+        # `label_account_key_value_idx` per value. Tested against the chunk's ids, SQLite read
+        # each value's whole range instead (137 ms against 22 ms a chunk of 20,000 contacts).
+        members, member_params = "l.contact_id BETWEEN %s AND %s", [ids[0], ids[-1]]
+    else:
+        members, member_params = of_contacts(ids, "l.contact_id")
     # No account test for a key: the chunk's contacts are the account's, and so are their
     # labels. With one, PostgreSQL may read the chunk's labels from the whole (account_id, key)
     # range of `label_account_key_value_idx` (contact_id being its last column), once per
@@ -295,10 +304,7 @@ def _edit_chunk(account_id: int, ids: list[int], edit: LabelEdit, job_id: int) -
     # the account test lets PostgreSQL read each value's range of contacts from that index.
     where = f"{chosen} AND {members}"
     where_params = [*chosen_params, *member_params]
-    if connection.vendor == "postgresql" and edit.action in (
-        Action.MERGE_VALUES,
-        Action.DELETE_VALUE,
-    ):
+    if by_value:
         where = f"l.account_id = %s AND {where}"
         where_params = [account_id, *where_params]
     with connection.cursor() as cursor:
