@@ -189,7 +189,11 @@ def test_four_workers_run_forty_jobs_of_every_kind_once_and_survive_a_killed_one
     workers = [start_worker(**env) for _ in range(WORKERS)]
     try:
         wait_for(lambda: Job.objects.get(pk=long_job.pk).progress_done >= KILL_AFTER, timeout=90)
-        owner = Worker.objects.get(worker_id=_task(long_job).worker_ids[0]).pid
+        owner_id = _task(long_job).worker_ids[0]
+        # A worker records itself from a thread of its own, which tries again at its next beat
+        # when the database is busy: its row may come after its first job has started.
+        wait_for(lambda: Worker.objects.filter(worker_id=owner_id).exists(), timeout=30)
+        owner = Worker.objects.get(worker_id=owner_id).pid
         (killed,) = [worker for worker in workers if worker.pid == owner]
         killed.send_signal(signal.SIGKILL)
         killed.wait(10)
