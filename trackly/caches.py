@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.core.cache.backends.db import DatabaseCache
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 
@@ -22,39 +22,35 @@ class AtomicDatabaseCache(DatabaseCache):
     """Django's database cache with an atomic `incr`.
 
     The base class reads the value, adds and writes it back, so two processes incrementing at
-    once lose one increment. Here the write is a compare-and-swap on the row, repeated until it
-    lands, so a counter shared by several processes counts every request.
+    once lose one increment. Here the row is locked (`SELECT ... FOR UPDATE`) from the read to
+    the write, so a counter shared by several processes counts every request, and an increment
+    waits for the one before it instead of retrying (retries can run out when many processes
+    count the same key at once).
     """
-
-    _ATTEMPTS = 50
 
     def incr(self, key, delta=1, version=None):
         key = self.make_and_validate_key(key, version=version)
         db = router.db_for_write(self.cache_model_class)
         connection = connections[db]
         table = connection.ops.quote_name(self._table)
-        with connection.cursor() as cursor:
-            for _ in range(self._ATTEMPTS):
-                now = connection.ops.adapt_datetimefield_value(
-                    timezone.now().replace(microsecond=0)
-                )
-                cursor.execute(
-                    f"SELECT value FROM {table} WHERE cache_key = %s AND expires > %s",  # noqa: S608
-                    [key, now],
-                )
-                row = cursor.fetchone()
-                if row is None:
-                    raise ValueError(f"Key '{key}' not found")
-                # The values are the cache's own pickles (as the base class reads them).
-                value = pickle.loads(base64.b64decode(row[0].encode())) + delta  # noqa: S301
-                new = base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1")
-                cursor.execute(
-                    f"UPDATE {table} SET value = %s WHERE cache_key = %s AND value = %s",  # noqa: S608
-                    [new, key, row[0]],
-                )
-                if cursor.rowcount == 1:
-                    return value
-        raise RuntimeError(f"Could not increment the cache key '{key}'.")
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        now = connection.ops.adapt_datetimefield_value(timezone.now().replace(microsecond=0))
+        with transaction.atomic(using=db), connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT value FROM {table} WHERE cache_key = %s AND expires > %s{lock}",  # noqa: S608
+                [key, now],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                raise ValueError(f"Key '{key}' not found")
+            # The values are the cache's own pickles (as the base class reads them).
+            value = pickle.loads(base64.b64decode(row[0].encode())) + delta  # noqa: S301
+            new = base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1")
+            cursor.execute(
+                f"UPDATE {table} SET value = %s WHERE cache_key = %s",  # noqa: S608
+                [new, key],
+            )
+        return value
 
 
 class SQLiteCache(BaseCache):
