@@ -366,7 +366,8 @@ class LabelRecord(models.Model):
     Remove Label, rename, merge, delete, import, undo), so that the change can be undone. NULL
     stands for "absent". Kept `LABEL_RECORD_DAYS` days (`label_records_prune`). No foreign key
     constraints: checking them would cost every recorded row a lookup, and a contact erased
-    since simply has nothing to restore.
+    since simply has nothing to restore. Deleting a job (with its account) deletes its records:
+    Django does it, by the primary key's first column.
     """
 
     # Also serves reading a job's records in contact order, chunk by chunk, and pruning. The
@@ -375,7 +376,7 @@ class LabelRecord(models.Model):
     # No index of its own: the primary key starts with it.
     job = models.ForeignKey(
         "trackly.Job",
-        on_delete=models.DO_NOTHING,
+        on_delete=models.CASCADE,
         db_constraint=False,
         db_index=False,
         related_name="+",
@@ -406,7 +407,7 @@ class CreatedContact(models.Model):
     # No index of its own: the primary key starts with it.
     job = models.ForeignKey(
         "trackly.Job",
-        on_delete=models.DO_NOTHING,
+        on_delete=models.CASCADE,
         db_constraint=False,
         db_index=False,
         related_name="+",

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from contacts.labels import check_label_count, clean_key, clean_label_set
@@ -197,13 +196,10 @@ def sending_list_update(*, sending_list: SendingList, name: str) -> SendingList:
 
 def label_records_prune(*, now: datetime | None = None) -> int:
     """Delete the change records (`LabelRecord`, `CreatedContact`) of jobs started more than
-    `LABEL_RECORD_DAYS` days ago, after which those changes can no longer be undone, and those
-    of jobs that are gone (with their account: the records have no foreign key to go with
-    them); return how many label records went."""
+    `LABEL_RECORD_DAYS` days ago, after which those changes can no longer be undone; return how
+    many label records went."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.LABEL_RECORD_DAYS)
     old_jobs = Job.objects.filter(created_at__lt=cutoff).values("pk")
-    jobs = Job.objects.values("pk")
-    pruned = Q(job__in=old_jobs) | ~Q(job__in=jobs)
-    deleted, _ = LabelRecord.objects.filter(pruned).delete()
-    CreatedContact.objects.filter(pruned).delete()
+    deleted, _ = LabelRecord.objects.filter(job__in=old_jobs).delete()
+    CreatedContact.objects.filter(job__in=old_jobs).delete()
     return deleted

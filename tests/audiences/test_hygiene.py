@@ -1,9 +1,11 @@
 """Renaming keys, merging values, deleting labels, and undoing any recorded bulk change."""
 
+import importlib
 from dataclasses import asdict
 from datetime import timedelta
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
@@ -412,24 +414,45 @@ def test_records_are_pruned_after_the_kept_days_and_the_change_cannot_be_undone(
     ]
 
 
-def test_records_of_a_deleted_account_are_pruned_and_fresh_ones_stay(
-    account, editor_user, other_account, make, tmp_path
-):
-    make({})
-    kept = everyone(account, editor_user, "tier", "gold")
+def _deleted_account_import(other_account, tmp_path) -> Job:
     other_list = SendingListFactory(account=other_account)
     ContactFactory(sending_list=other_list, phone_number="+14155550100")
     path = tmp_path / "contacts.csv"
     path.write_text("phone_number,label_tier\n+14155550100,gold\n+14155550101,silver\n")
-    gone = Job.objects.create(account=other_account, kind=Job.Kind.IMPORT)
-    import_file(path, sending_list=other_list, job_id=gone.pk)
-    assert LabelRecord.objects.filter(job=gone).count() == 2
-    assert CreatedContact.objects.filter(job=gone).count() == 1
+    job = Job.objects.create(account=other_account, kind=Job.Kind.IMPORT)
+    import_file(path, sending_list=other_list, job_id=job.pk)
+    assert LabelRecord.objects.filter(job=job).count() == 2
+    assert CreatedContact.objects.filter(job=job).count() == 1
+    return job
+
+
+def test_deleting_an_account_deletes_its_change_records_and_no_other(
+    account, editor_user, other_account, make, tmp_path
+):
+    contact = make({})
+    kept = everyone(account, editor_user, "tier", "gold")
+    gone = _deleted_account_import(other_account, tmp_path)
     other_account.delete()
-    call_command("prune_label_records")
     assert not LabelRecord.objects.filter(job_id=gone.pk).exists()
     assert not CreatedContact.objects.filter(job_id=gone.pk).exists()
-    assert records(kept.job) == {(Contact.objects.get().pk, "tier", None, "gold")}
+    assert records(kept.job) == {(contact.pk, "tier", None, "gold")}
+
+
+def test_the_migration_deletes_records_left_by_jobs_deleted_before_it(
+    account, editor_user, other_account, make, tmp_path
+):
+    contact = make({})
+    kept = everyone(account, editor_user, "tier", "gold")
+    gone = _deleted_account_import(other_account, tmp_path)
+    # As an account deleted before records went with their job left them.
+    LabelChange.objects.filter(job=gone).delete()
+    Job.objects.filter(pk=gone.pk)._raw_delete(connection.alias)
+    assert LabelRecord.objects.filter(job_id=gone.pk).count() == 2
+    migration = importlib.import_module("contacts.migrations.0012_label_records_go_with_their_job")
+    migration.delete_records_of_deleted_jobs(django_apps, connection.schema_editor())
+    assert not LabelRecord.objects.filter(job_id=gone.pk).exists()
+    assert not CreatedContact.objects.filter(job_id=gone.pk).exists()
+    assert records(kept.job) == {(contact.pk, "tier", None, "gold")}
 
 
 def test_an_edit_names_nothing_in_audiences_about_other_keys(account):
