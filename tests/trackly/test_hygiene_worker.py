@@ -10,6 +10,7 @@ from audiences import bulk, hygiene, services
 from audiences.models import LabelChange
 from contacts.models import Label, LabelRecord
 from tests.factories import vip_audience
+from tests.trackly.slow_jobs import pace
 from tests.workers import DATABASE_QUEUE, start_worker, wait_for
 from trackly.jobs import fail_stale_jobs
 from trackly.models import Job
@@ -69,6 +70,8 @@ def test_a_killed_worker_leaves_whole_chunks_and_running_again_finishes(settings
         job = services.undo_start(account=account, user=None, job=added).job
     else:
         job = _edit(account, action)
+    run = "undo_run" if action == Action.UNDO else "label_edit_run"
+    pace(job, f"audiences.services.{run}")
     worker = start_worker(BULK_CHUNK_SIZE=str(CHUNK), JOB_HEARTBEAT_TIMEOUT="1")
     try:
         wait_for(lambda: Job.objects.get(pk=job.pk).progress_done >= 30)

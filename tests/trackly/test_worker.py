@@ -14,7 +14,7 @@ from django_tasks_db.models import DBTaskResult
 from audiences import bulk, services
 from contacts.models import Contact, CreatedContact, Label, LabelRecord
 from tests.factories import ContactFactory, vip_audience
-from tests.trackly.slow_jobs import slow_chunk_task
+from tests.trackly.slow_jobs import pace, slow_chunk_task
 from tests.workers import DATABASE_QUEUE, start_worker, stop, wait_for
 from trackly.jobs import NO_WORKER, STALE_ERROR, fail_stale_jobs, start_job
 from trackly.models import Job, Worker
@@ -79,7 +79,8 @@ def test_a_killed_worker_leaves_whole_chunks_and_the_job_can_run_again(settings)
     settings.JOB_HEARTBEAT_TIMEOUT = 1
     audience = vip_audience(600)
     job = start_change(audience)
-    # Three contacts per chunk: hundreds of chunks, so the kill lands half-way.
+    # Three contacts per chunk, 10 ms each: hundreds of chunks, so the kill lands half-way.
+    pace(job, "audiences.services.label_change_run")
     worker = start_worker(BULK_CHUNK_SIZE="3", JOB_HEARTBEAT_TIMEOUT="1")
     try:
         wait_for(lambda: Job.objects.get(pk=job.pk).progress_done >= 30)
