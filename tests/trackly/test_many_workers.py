@@ -17,6 +17,7 @@ from audiences.models import Audience, LabelChange, StaticMember
 from contacts import importing
 from contacts.models import Contact, Label, LabelRecord
 from tests.factories import vip_audience
+from tests.trackly.slow_jobs import pace
 from tests.workers import DATABASE_QUEUE, start_worker, stop, wait_for
 from trackly.jobs import STALE_ERROR, fail_stale_jobs
 from trackly.models import Job, Worker
@@ -153,7 +154,7 @@ class Jobs:
 
 
 def _task(job: Job) -> DBTaskResult:
-    (task,) = [t for t in DBTaskResult.objects.all() if t.args_kwargs["args"] == [job.pk]]
+    (task,) = [t for t in DBTaskResult.objects.all() if t.args_kwargs["args"][0] == job.pk]
     return task
 
 
@@ -179,6 +180,9 @@ def test_four_workers_run_forty_jobs_of_every_kind_once_and_survive_a_killed_one
     # The long job, on an account of its own, is queued first: the first worker to look takes it.
     long_audience = vip_audience(LONG)
     long_job = _change(long_audience, bulk.ADD, "long", "yes")
+    # 50 ms a chunk, so that it is still running once its worker is known (its own chunks of
+    # three take a few milliseconds).
+    pace(long_job, "audiences.services.label_change_run", 0.05)
     # Half the jobs (two of each kind) are queued before the workers start, half once one of
     # them is killed.
     early, late = starts[: len(starts) // 2], starts[len(starts) // 2 :]
