@@ -4,8 +4,9 @@ from django.contrib.admin.actions import delete_selected as django_delete_select
 from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 
-from audiences import services
+from audiences import hygiene, services
 from audiences.conditions import ConditionError, parse, to_text
 from audiences.models import Audience, LabelChange, resolve_audiences
 from trackly.admin import ReadOnlyAdmin
@@ -141,18 +142,40 @@ class LabelChangeAdmin(ReadOnlyAdmin):
     search_fields = ["key", "value", "target"]
     actions = ["undo"]
 
-    @admin.action(description="Undo the selected changes")
+    def has_undo_permission(self, request) -> bool:
+        # Those who may change labels may take a change back; viewers of the log only look.
+        return request.user.has_perm("contacts.change_label")
+
+    @admin.action(description="Undo the selected changes", permissions=["undo"])
     def undo(self, request, queryset):
-        """The dashboard's undo, one job per change; a change that cannot be undone says why."""
-        for change in queryset.select_related("account", "job"):
-            if change.job is None:
-                self.message_user(request, f"{change}: it has no job to undo.", level="error")
-                continue
+        """The dashboard's undo: a review of what undoing each change would do now, then one
+        job per change. A change that cannot be undone says why."""
+        reviews = []
+        for change in queryset.select_related("account", "job").order_by("-created_at"):
             try:
-                undo = services.undo_start(
-                    account=change.account, user=request.user, job=change.job
-                )
+                if change.job is None:
+                    raise ValidationError("it has no job to undo.")
+                hygiene.check_undoable(change.job)
             except ValidationError as error:
-                self.message_user(request, f"{change}: {error.messages[0]}", level="error")
-            else:
-                self.message_user(request, f"{change}: undo started as job #{undo.job_id}.")
+                self.message_user(request, f"{change}: {error.messages[0]}", level=messages.ERROR)
+                continue
+            reviews.append((change, hygiene.undo_review(change.job)))
+        if not reviews:
+            return None
+        if "confirm" not in request.POST:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Undo the selected changes",
+                "opts": self.model._meta,
+                "reviews": [
+                    (change, review, hygiene.records_kept_until(change.job))
+                    for change, review in reviews
+                ],
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            request.current_app = self.admin_site.name
+            return TemplateResponse(request, "admin/audiences/undo.html", context)
+        for change, _ in reviews:
+            undo = services.undo_start(account=change.account, user=request.user, job=change.job)
+            self.message_user(request, f"{change}: undo started as job #{undo.job_id}.")
+        return None

@@ -159,15 +159,46 @@ def test_admin_action_undoes_a_change_through_the_same_job(superuser_client, con
     change = LabelChange.objects.get()
     assert Label.objects.get(contact=contact, key="tier").value == "x"
     audit = reverse("admin:audiences_labelchange_changelist")
-    superuser_client.post(audit, {"action": "undo", ACTION_CHECKBOX_NAME: [change.pk]})
+    asked = {"action": "undo", ACTION_CHECKBOX_NAME: [change.pk]}
+    # First the review, changing nothing.
+    review = superuser_client.post(audit, asked).content.decode()
+    cells = dict(re.findall(r'data-review="(\w+)">([^<]*)<', review))
+    assert cells == {
+        "labels": "1",
+        "contacts": "1",
+        "erased": "0",
+        "changed_since": "0",
+        "skipped": "0",
+    }
+    assert not LabelChange.objects.filter(action="undo").exists()
+    superuser_client.post(audit, {**asked, "confirm": "1"})
     assert Label.objects.get(contact=contact, key="tier").value == "gold"
     undo = LabelChange.objects.get(action="undo")
     assert undo.undoes_id == change.job_id
     assert undo.counts["labels"] == 1
-    response = superuser_client.post(
-        audit, {"action": "undo", ACTION_CHECKBOX_NAME: [change.pk]}, follow=True
-    )
+    response = superuser_client.post(audit, asked, follow=True)
     assert "undo that undo instead" in response.content.decode()
+    assert LabelChange.objects.filter(action="undo").count() == 1
+
+
+def test_staff_who_may_only_view_the_audit_log_cannot_undo(superuser_client, contact):
+    superuser_client.post(
+        reverse("admin:contacts_contact_changelist"),
+        {"action": "add_label", ACTION_CHECKBOX_NAME: [contact.pk], "key": "tier", "value": "x"},
+    )
+    change = LabelChange.objects.get()
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_labelchange"))
+    client = Client()
+    client.force_login(viewer)
+    audit = reverse("admin:audiences_labelchange_changelist")
+    listed = client.get(audit)
+    assert listed.status_code == 200
+    assert 'value="undo"' not in listed.content.decode()
+    asked = {"action": "undo", ACTION_CHECKBOX_NAME: [change.pk], "confirm": "1"}
+    client.post(audit, asked)
+    assert not LabelChange.objects.filter(action="undo").exists()
+    assert Label.objects.get(contact=contact, key="tier").value == "x"
 
 
 # Rename, merge and delete from the label count lists ------------------------------------------
