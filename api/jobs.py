@@ -112,6 +112,13 @@ class UndoReviewOut(Schema):
     skipped: int = Field(
         description=f"Contacts that restoring would take past {MAX_LABELS_PER_CONTACT} labels."
     )
+    audiences_restored: int = Field(
+        description="Saved audiences the change rewrote (a rename or merge) whose conditions "
+        "the undo sets back."
+    )
+    audiences_changed_since: int = Field(
+        description="Saved audiences the change rewrote that were edited since: left alone."
+    )
     undoable_until: datetime = Field(description="Until when the change can be undone.")
 
     model_config = ConfigDict(
@@ -123,6 +130,8 @@ class UndoReviewOut(Schema):
                     "erased": 0,
                     "changed_since": 12,
                     "skipped": 0,
+                    "audiences_restored": 1,
+                    "audiences_changed_since": 0,
                     "undoable_until": "2025-03-31T10:00:00Z",
                 }
             ]
@@ -154,7 +163,14 @@ def job_undo(request: ApiRequest, response: HttpResponse, job_id: int, payload: 
         hygiene.check_undoable(job)
         if payload.dry_run:
             review = asdict(hygiene.undo_review(job))
-            return Status(200, {**review, "undoable_until": hygiene.records_kept_until(job)})
+            rewrites = hygiene.rewrites_to_undo(job)
+            restored = sum(rewrite.unchanged for rewrite in rewrites)
+            review.update(
+                audiences_restored=restored,
+                audiences_changed_since=len(rewrites) - restored,
+                undoable_until=hygiene.records_kept_until(job),
+            )
+            return Status(200, review)
         change = services.undo_start(account=request.account, user=request.auth.created_by, job=job)
     except ValidationError as error:
         raise ApiError("conflict", error.messages[0]) from None

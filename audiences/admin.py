@@ -168,7 +168,12 @@ class LabelChangeAdmin(ReadOnlyAdmin):
                 "title": "Undo the selected changes",
                 "opts": self.model._meta,
                 "reviews": [
-                    (change, review, hygiene.records_kept_until(change.job))
+                    (
+                        change,
+                        review,
+                        hygiene.rewrites_to_undo(change.job),
+                        hygiene.records_kept_until(change.job),
+                    )
                     for change, review in reviews
                 ],
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,

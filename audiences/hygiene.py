@@ -215,17 +215,62 @@ def naming_audiences(account: Account, edit: LabelEdit) -> list[NamingAudience]:
     return found
 
 
-def audiences_rewrite(account_id: int, audience_ids: list[int], edit: LabelEdit) -> int:
+def audiences_rewrite(account_id: int, audience_ids: list[int], edit: LabelEdit) -> list[list]:
     """Rewrite the conditions of these audiences (those that still name the edit's key or
-    values); return how many changed. Running it twice changes nothing the second time."""
-    rewritten = 0
+    values); return what changed, `[audience id, before, after]` each. Running it twice changes
+    nothing the second time."""
+    rewrites = []
     for audience in Audience.objects.filter(account_id=account_id, pk__in=audience_ids):
         conditions = rewritten_conditions(audience.conditions, edit)
         if conditions is not None and conditions != audience.conditions:
+            rewrites.append([audience.pk, audience.conditions, conditions])
             audience.conditions = conditions
             audience.save(update_fields=["conditions", "updated_at"])
-            rewritten += 1
-    return rewritten
+    return rewrites
+
+
+@dataclass
+class RewriteUndo:
+    """A saved audience a change rewrote, seen by the change's undo: `unchanged` when its
+    conditions are still as the change left them (the undo sets them back), otherwise they
+    changed since and are left alone."""
+
+    audience: Audience
+    before: str
+    after: str
+
+    @property
+    def unchanged(self) -> bool:
+        return self.audience.conditions == self.after
+
+
+def rewrites_to_undo(job: Job) -> list[RewriteUndo]:
+    """The saved audiences `job`'s change rewrote and that still exist, by name."""
+    change = LabelChange.objects.filter(job=job).only("rewrites").first()
+    rewrites = change.rewrites if change is not None else []
+    audiences = Audience.objects.filter(account_id=job.account_id).in_bulk(
+        [pk for pk, _, _ in rewrites]
+    )
+    found = [
+        RewriteUndo(audiences[pk], before, after)
+        for pk, before, after in rewrites
+        if pk in audiences
+    ]
+    return sorted(found, key=lambda rewrite: rewrite.audience.name)
+
+
+def rewrites_undo(job: Job) -> tuple[list[list], int]:
+    """Set back the conditions `job`'s change rewrote, where unchanged since; return the undo's
+    own rewrites (`[audience id, before, after]` each) and how many audiences changed since."""
+    undone, changed_since = [], 0
+    for rewrite in rewrites_to_undo(job):
+        if not rewrite.unchanged:
+            changed_since += 1
+            continue
+        rewrite.audience.conditions = rewrite.before
+        rewrite.audience.save(update_fields=["conditions", "updated_at"])
+        undone.append([rewrite.audience.pk, rewrite.after, rewrite.before])
+    return undone, changed_since
 
 
 # ---------------------------------------------------------------------------------------------

@@ -407,6 +407,9 @@ class LabelChange(models.Model):
     old_values = models.JSONField(default=list, blank=True)
     # The saved audiences whose conditions a rename or merge rewrites in the same job.
     audience_ids = models.JSONField(default=list, blank=True)
+    # The conditions the job rewrote, `[audience id, before, after]` each: its undo sets back
+    # those still as the job left them (and records its own, so that it can be undone too).
+    rewrites = models.JSONField(default=list, blank=True)
     # What an undo takes back: the job of the change (or import) undone.
     undoes = models.ForeignKey(
         "trackly.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="undone_by"

@@ -442,13 +442,14 @@ def label_edit_run(job: Job, progress: Progress) -> dict:
     change = LabelChange.objects.get(pk=job.params["label_change"])
     edit = hygiene.edit_of(change)
     counts = asdict(hygiene.edit_apply(change.account_id, edit, job_id=job.pk, progress=progress))
-    if change.audience_ids:
-        with transaction.atomic():
-            counts["audiences_rewritten"] = hygiene.audiences_rewrite(
+    with transaction.atomic():
+        if change.audience_ids:
+            change.rewrites = hygiene.audiences_rewrite(
                 change.account_id, change.audience_ids, edit
             )
-    change.counts = counts
-    change.save(update_fields=["counts"])
+            counts["audiences_rewritten"] = len(change.rewrites)
+        change.counts = counts
+        change.save(update_fields=["counts", "rewrites"])
     return counts
 
 
@@ -495,8 +496,14 @@ def undo_run(job: Job, progress: Progress) -> dict:
     if change.undoes is None:
         raise ValidationError("The job to undo no longer exists.")
     counts = asdict(hygiene.undo_apply(change.undoes, undo_job_id=job.pk, progress=progress))
-    change.counts = counts
-    change.save(update_fields=["counts"])
+    with transaction.atomic():
+        # The saved audiences the change rewrote, set back with its labels.
+        change.rewrites, changed_since = hygiene.rewrites_undo(change.undoes)
+        if change.rewrites or changed_since:
+            counts["audiences_restored"] = len(change.rewrites)
+            counts["audiences_changed_since"] = changed_since
+        change.counts = counts
+        change.save(update_fields=["counts", "rewrites"])
     return counts
 
 

@@ -973,5 +973,9 @@ def undo(request: AccountRequest, job_id: int):
     if request.method == "POST":
         change = services.undo_start(account=request.account, user=request.user, job=job)
         return redirect("job_detail", request.account.slug, change.job_id)
-    context.update(review=hygiene.undo_review(job), undoable_until=hygiene.records_kept_until(job))
+    context.update(
+        review=hygiene.undo_review(job),
+        rewrites=hygiene.rewrites_to_undo(job),
+        undoable_until=hygiene.records_kept_until(job),
+    )
     return render(request, "audiences/undo.html", context)

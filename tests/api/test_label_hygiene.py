@@ -53,12 +53,30 @@ def test_rename_review_then_job_then_undo(api, account, contact, sending_list, o
         "erased": 0,
         "changed_since": 0,
         "skipped": 0,
+        "audiences_restored": 1,
+        "audiences_changed_since": 0,
     }
     undone = api.post(f"jobs/{job['id']}/undo", {})
     assert undone.status_code == 202
     assert undone.json()["kind"] == "undo"
     assert labels_of(contact) == {"source": "facebook", "tier": "gold"}
     assert labels_of(both) == {"source": "a", "src": "b"}
+    # The audience the rename rewrote names the key it names again.
+    assert Audience.objects.get(name="FB").conditions == "label:source = facebook"
+    assert api.get(f"jobs/{undone.json()['id']}").json()["result"] == {
+        "labels": 3,
+        "contacts": 2,
+        "erased": 0,
+        "changed_since": 0,
+        "skipped": 0,
+        "audiences_restored": 1,
+        "audiences_changed_since": 0,
+    }
+    # Undoing the undo renames again, and rewrites the audience again.
+    redone = api.post(f"jobs/{undone.json()['id']}/undo", {})
+    assert redone.status_code == 202
+    assert labels_of(contact) == {"src": "facebook", "tier": "gold"}
+    assert Audience.objects.get(name="FB").conditions == "label:src = facebook"
     again = api.post(f"jobs/{job['id']}/undo", {})
     assert again.status_code == 409
     assert again.json()["code"] == "conflict"

@@ -169,6 +169,7 @@ def test_admin_action_undoes_a_change_through_the_same_job(superuser_client, con
         "erased": "0",
         "changed_since": "0",
         "skipped": "0",
+        "rewrites": "none",
     }
     assert not LabelChange.objects.filter(action="undo").exists()
     superuser_client.post(audit, {**asked, "confirm": "1"})

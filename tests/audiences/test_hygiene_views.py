@@ -1,5 +1,7 @@
 """The dashboard's label edits (from the catalogue's hints) and undo (from the audit log)."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -85,6 +87,49 @@ def test_merge_review_shows_exact_counts_and_audiences_then_runs(editor_client, 
     assert labels_of(sources["big"]) == {"source": "facebook", "Source": "x"}
     social.refresh_from_db()
     assert social.conditions == "label:source = facebook"
+
+
+def test_undo_sets_back_the_audiences_a_merge_rewrote_unless_edited_since(
+    editor_client, account, sources
+):
+    social = Audience.objects.create(
+        account=account, name="Social", conditions="label:source = Facebook"
+    )
+    paid = Audience.objects.create(
+        account=account, name="Paid", conditions="label:source IN [Facebook, tv]"
+    )
+    data = {"action": "merge_values", "values": ["Facebook"], "value": "facebook"}
+    editor_client.post(edit_url(), {**data, "confirm": "1", "rewrite": [social.pk, paid.pk]})
+    change = LabelChange.objects.get(action="merge_values")
+    assert change.rewrites == [
+        [paid.pk, "label:source IN [Facebook, tv]", "label:source IN [facebook, tv]"],
+        [social.pk, "label:source = Facebook", "label:source = facebook"],
+    ]
+    # Someone edits one of them after the merge.
+    paid.conditions = "label:source = facebook"
+    paid.save()
+
+    url = reverse("audiences:undo", args=["acme", change.job_id])
+    html = editor_client.get(url).content.decode()
+    rewrites = re.findall(r'<li data-unchanged="(\w+)"><strong>(\w+)</strong>', html)
+    assert rewrites == [("false", "Paid"), ("true", "Social")]
+    assert (
+        "set back from <code>label:source = facebook</code> to "
+        "<code>label:source = Facebook</code>" in html
+    )
+    assert "edited since, left as it is: <code>label:source = facebook</code>" in html
+    editor_client.post(url)
+    undo = LabelChange.objects.get(action="undo")
+    assert undo.counts["audiences_restored"] == 1
+    assert undo.counts["audiences_changed_since"] == 1
+    assert undo.rewrites == [[social.pk, "label:source = facebook", "label:source = Facebook"]]
+    assert labels_of(sources["big"])["source"] == "Facebook"
+    social.refresh_from_db()
+    paid.refresh_from_db()
+    assert (social.conditions, paid.conditions) == (
+        "label:source = Facebook",
+        "label:source = facebook",
+    )
 
 
 def test_a_bad_edit_shows_the_problem_and_changes_nothing(editor_client, sources):
