@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from audiences import hygiene
 from contacts import importing, services
 from contacts.cells import neutralise_cell
 from contacts.models import SendingList
@@ -180,10 +181,23 @@ def import_detail(request: AccountRequest, job_id: int):
         "next_job": next_job,
         "worker_warning": worker_warning(job),
         "can_confirm": request.membership.can_edit and next_job is None and _can_confirm(job),
+        **_undo_context(job),
     }
     if request.htmx:
         return render(request, "imports/import_detail.html#import_status", context)
     return render(request, "imports/import_detail.html", context)
+
+
+def _undo_context(job: Job) -> dict:
+    """Whether a finished import can be undone, and until when; or why not (undone already,
+    an undo running, its records past the kept days)."""
+    if job.kind != Job.Kind.IMPORT or job.status != Job.Status.SUCCEEDED:
+        return {}
+    try:
+        hygiene.check_undoable(job)
+    except ValidationError as error:
+        return {"undo_refused": error.messages[0]}
+    return {"undoable_until": hygiene.records_kept_until(job)}
 
 
 @require_POST

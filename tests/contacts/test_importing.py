@@ -6,6 +6,7 @@ import io
 import json
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -1123,6 +1124,36 @@ def test_editor_previews_confirms_and_downloads_the_rejected_rows(
         ["row", "phone_number", "reason"],
         ["4", "'@SUM(1)", "'@SUM(1)' is not a valid phone number (read with region US)."],
     ]
+
+
+def test_an_import_is_undone_from_its_page_which_then_says_so(editor_client, sending_list, contact):
+    response = upload(editor_client, sending_list.pk, HAPPY)
+    response = editor_client.post(job_url("import_confirm", Job.objects.get().pk))
+    job = Job.objects.get(kind="import")
+    assert labels_of("+14155551234")["tier"] == "silver"
+    # The contact the import created is unsubscribed since: the undo keeps it.
+    services.contact_unsubscribe(contact=Contact.objects.get(phone_number="+14155550000"))
+    html = editor_client.get(response["Location"]).content.decode()
+    undo_url = reverse("audiences:undo", args=["acme", job.pk])
+    assert f'data-testid="undo-import" href="{undo_url}"' in html
+    until = timezone.localtime(job.created_at + timedelta(days=30)).strftime("%Y-%m-%d %H:%M")
+    assert f"It can be undone until {until}." in html
+
+    review = editor_client.get(undo_url).content.decode()
+    assert '<dd data-testid="undo-labels">1</dd>' in review
+    assert '<dd data-testid="undo-erased">0</dd>' in review
+    assert '<dd data-testid="undo-changed">1</dd>' in review
+    editor_client.post(undo_url)
+    assert labels_of("+14155551234")["tier"] == "gold"
+    assert Contact.objects.filter(phone_number="+14155550000").exists()
+
+    html = editor_client.get(response["Location"]).content.decode()
+    undo_job = Job.objects.get(kind="undo")
+    assert 'data-testid="undo-import"' not in html
+    assert (
+        f'<p class="muted" data-testid="undo-refused">This change was undone already '
+        f"(job {undo_job.pk}); undo that undo instead.</p>"
+    ) in html
 
 
 def test_the_preview_shows_the_first_columns_and_counts_the_others(editor_client, sending_list):
