@@ -117,6 +117,27 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# What each count of a job's result is called on its page (the result is stored by name).
+RESULT_NAMES = {
+    "matching": "Matching contacts",
+    "gained": "Gained the label",
+    "replaced": "Had another value: replaced",
+    "already": "Had it already",
+    "skipped": "Skipped: at the label limit",
+    "removed": "Removed",
+    "added": "Added",
+    "members": "Members now",
+    "contacts": "Contacts changed",
+    "kept_target": "Kept their own value of the new key",
+    "audiences_rewritten": "Saved audiences rewritten",
+    "labels": "Labels restored",
+    "erased": "Contacts erased",
+    "changed_since": "Changed since: left alone",
+    "audiences_restored": "Saved audiences set back",
+    "audiences_changed_since": "Saved audiences edited since: left alone",
+}
+
+
 class JobQuerySet(models.QuerySet):
     def for_account(self, account: Account) -> "JobQuerySet":
         return self.filter(account=account)
@@ -224,6 +245,14 @@ class Job(models.Model):
     @property
     def is_import(self) -> bool:
         return self.kind in self.IMPORT_KINDS
+
+    @property
+    def result_facts(self) -> list[tuple[str, object]]:
+        """The result's counts, each with what the job's page calls it."""
+        return [
+            (RESULT_NAMES.get(name, name.replace("_", " ").capitalize()), count)
+            for name, count in (self.result or {}).items()
+        ]
 
     @property
     def percent(self) -> int:

@@ -118,8 +118,21 @@ def test_undo_sets_back_the_audiences_a_merge_rewrote_unless_edited_since(
         "<code>label:source = Facebook</code>" in html
     )
     assert "edited since, left as it is: <code>label:source = facebook</code>" in html
-    editor_client.post(url)
+    done = editor_client.post(url)
     undo = LabelChange.objects.get(action="undo")
+    # The job's page names each count in words.
+    page = editor_client.get(done["Location"]).content.decode()
+    result = page.split('data-testid="job-result">')[1].split("</dl>")[0]
+    facts = re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", result)
+    assert facts == [
+        ("Labels restored", "1"),
+        ("Contacts changed", "1"),
+        ("Contacts erased", "0"),
+        ("Changed since: left alone", "0"),
+        ("Skipped: at the label limit", "0"),
+        ("Saved audiences set back", "1"),
+        ("Saved audiences edited since: left alone", "1"),
+    ]
     assert undo.counts["audiences_restored"] == 1
     assert undo.counts["audiences_changed_since"] == 1
     assert undo.rewrites == [[social.pk, "label:source = facebook", "label:source = Facebook"]]
