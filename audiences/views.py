@@ -934,7 +934,8 @@ def label_edit(request: AccountRequest, key: str):
         "given": given,
         "key_values": catalogue.label_values(request.account, key),
     }
-    if request.method == "POST":
+    # The catalogue's "Merge into …" hints link straight to the review (`?review=1`).
+    if request.method == "POST" or request.GET.get("review") == "1":
         try:
             edit = hygiene.clean_edit(action=action, key=key, **given)
         except ValidationError as error:

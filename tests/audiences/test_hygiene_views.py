@@ -33,14 +33,29 @@ def test_value_hint_offers_merge_into_each_value(editor_client, sources):
     html = editor_client.get(reverse("audiences:label_detail", args=["acme", "source"])).content
     assert (
         b'href="/a/acme/labels/source/edit/?action=merge_values&amp;value=facebook'
-        b'&amp;values=Facebook">Merge into facebook</a>' in html
+        b'&amp;values=Facebook&amp;review=1">Merge into facebook</a>' in html
     )
+    # One click opens the review with its counts, changing nothing.
+    asked = {"action": "merge_values", "value": "facebook", "values": "Facebook", "review": "1"}
+    review = editor_client.get(edit_url(), asked)
+    assert '<dd data-testid="review-contacts">1</dd>' in review.content.decode()
+    assert labels_of(sources["big"])["source"] == "Facebook"
+    assert not LabelChange.objects.exists()
 
 
 def test_key_hint_offers_merge_into_each_key(editor_client, sources):
     html = editor_client.get(reverse("audiences:labels", args=["acme"])).content
-    assert b'href="/a/acme/labels/Source/edit/?action=rename_key&amp;new_key=source"' in html
+    assert (
+        b'href="/a/acme/labels/Source/edit/?action=rename_key&amp;new_key=source&amp;review=1"'
+        in html
+    )
     assert b"Merge into source</a>" in html
+    review = editor_client.get(
+        edit_url("Source"), {"action": "rename_key", "new_key": "source", "review": "1"}
+    )
+    assert review.context["review"].contacts == 1
+    assert '<dd data-testid="review-kept">1</dd>' in review.content.decode()
+    assert not LabelChange.objects.exists()
 
 
 def test_viewers_see_no_merge_buttons_and_cannot_edit_or_undo(viewer_client, account, sources):
