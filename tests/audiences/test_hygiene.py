@@ -309,11 +309,16 @@ def test_rename_rewrites_keys_with_the_parser_not_text_replacement(account, edit
 
 def test_delete_a_value_and_a_key_then_undo(account, editor_user, make):
     one, two = make({"source": "fb", "a": "1"}), make({"source": "tv", "a": "2"})
+    deleting = clean_edit(action=Action.DELETE_VALUE, key="source", value="fb")
+    review = hygiene.edit_review(account, deleting)
+    assert review == hygiene.EditCounts(contacts=1)
     change = edit(account, editor_user, action=Action.DELETE_VALUE, key="source", value="fb")
-    assert change.counts["contacts"] == 1
+    assert change.counts == asdict(review)
     assert labels_of(one) == {"a": "1"}
+    review = hygiene.edit_review(account, clean_edit(action=Action.DELETE_KEY, key="a"))
+    assert review == hygiene.EditCounts(contacts=2)
     gone = edit(account, editor_user, action=Action.DELETE_KEY, key="a")
-    assert gone.counts["contacts"] == 2
+    assert gone.counts == asdict(review)
     assert labels_of(two) == {"source": "tv"}
     assert_counts_exact()
     undo(account, editor_user, gone.job)
@@ -390,6 +395,43 @@ def test_undo_of_an_import_erases_created_contacts_unless_they_changed(
         "+14155550100",
         "+14155550102",
     }
+    assert_counts_exact()
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 10_000])
+def test_a_phone_met_again_in_an_import_keeps_one_record_with_its_first_value_before(
+    account, editor_user, sending_list, tmp_path, chunk_rows
+):
+    existing = label_contact(
+        ContactFactory(sending_list=sending_list, phone_number="+14155550100"),
+        {"tier": "gold", "city": "Oslo"},
+    )
+    path = tmp_path / "file.csv"
+    path.write_text(
+        "phone,label_tier,label_city\n"
+        "+14155550100,silver,Paris\n"
+        "+14155550199,bronze,\n"
+        "+14155550100,platinum,Oslo\n"
+    )
+    job = Job.objects.create(account=account, kind=Job.Kind.IMPORT, status="succeeded")
+    import_file(path, sending_list=sending_list, job_id=job.pk, chunk_rows=chunk_rows)
+    assert labels_of(existing) == {"tier": "platinum", "city": "Oslo"}
+    new = Contact.objects.get(phone_number="+14155550199")
+    # One record per label: the value before the file, the value after its last row. A label
+    # the file set and then set back is recorded as such when its rows fall in two chunks
+    # (each chunk records what it changed), and not when one chunk reads both rows; undo
+    # restores the same either way.
+    changed = {record for record in records(job) if record[2] != record[3]}
+    assert changed == {
+        (existing.pk, "tier", "gold", "platinum"),
+        (new.pk, "tier", None, "bronze"),
+    }
+    set_back = {(existing.pk, "city", "Oslo", "Oslo")} if chunk_rows == 1 else set()
+    assert records(job) - changed == set_back
+    undone = undo(account, editor_user, job)
+    assert labels_of(existing) == {"tier": "gold", "city": "Oslo"}
+    assert not Contact.objects.filter(pk=new.pk).exists()
+    assert (undone.counts["erased"], undone.counts["changed_since"]) == (1, 0)
     assert_counts_exact()
 
 
