@@ -47,7 +47,8 @@ def test_rename_review_then_job_then_undo(api, account, contact, sending_list, o
     assert Audience.objects.get(name="FB").conditions == "label:src = facebook"
 
     undo_review = api.post(f"jobs/{job['id']}/undo", {"dry_run": True}).json()
-    assert {k: v for k, v in undo_review.items() if k != "undoable_until"} == {
+    # The review's counts are what the undo then does.
+    undo_counts = {
         "labels": 3,
         "contacts": 2,
         "erased": 0,
@@ -56,6 +57,7 @@ def test_rename_review_then_job_then_undo(api, account, contact, sending_list, o
         "audiences_restored": 1,
         "audiences_changed_since": 0,
     }
+    assert {k: v for k, v in undo_review.items() if k != "undoable_until"} == undo_counts
     undone = api.post(f"jobs/{job['id']}/undo", {})
     assert undone.status_code == 202
     assert undone.json()["kind"] == "undo"
@@ -63,15 +65,7 @@ def test_rename_review_then_job_then_undo(api, account, contact, sending_list, o
     assert labels_of(both) == {"source": "a", "src": "b"}
     # The audience the rename rewrote names the key it names again.
     assert Audience.objects.get(name="FB").conditions == "label:source = facebook"
-    assert api.get(f"jobs/{undone.json()['id']}").json()["result"] == {
-        "labels": 3,
-        "contacts": 2,
-        "erased": 0,
-        "changed_since": 0,
-        "skipped": 0,
-        "audiences_restored": 1,
-        "audiences_changed_since": 0,
-    }
+    assert api.get(f"jobs/{undone.json()['id']}").json()["result"] == undo_counts
     # Undoing the undo renames again, and rewrites the audience again.
     redone = api.post(f"jobs/{undone.json()['id']}/undo", {})
     assert redone.status_code == 202

@@ -12,6 +12,15 @@ from tests.factories import ContactFactory, UserFactory, label_contact
 from trackly.models import Job, Membership
 
 
+def staff_client(*codenames: str) -> Client:
+    """A client logged in as staff with only these permissions."""
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
 def test_admin_action_adds_a_label_through_a_job(superuser_client, contact, other_contact):
     url = reverse("admin:contacts_contact_changelist")
     ids = [contact.pk, other_contact.pk]
@@ -188,10 +197,7 @@ def test_staff_who_may_only_view_the_audit_log_cannot_undo(superuser_client, con
         {"action": "add_label", ACTION_CHECKBOX_NAME: [contact.pk], "key": "tier", "value": "x"},
     )
     change = LabelChange.objects.get()
-    viewer = UserFactory(is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_labelchange"))
-    client = Client()
-    client.force_login(viewer)
+    client = staff_client("view_labelchange")
     audit = reverse("admin:audiences_labelchange_changelist")
     listed = client.get(audit)
     assert listed.status_code == 200
@@ -316,13 +322,7 @@ def test_admin_deletes_a_value_and_a_key(superuser_client, account, sending_list
 
 def test_staff_who_may_only_view_labels_cannot_edit_them(account, sending_list):
     labelled(sending_list, {"source": "FB"})
-    viewer = UserFactory(is_staff=True)
-    viewer.user_permissions.add(
-        Permission.objects.get(codename="view_labelkeycount"),
-        Permission.objects.get(codename="view_labelvaluecount"),
-    )
-    client = Client()
-    client.force_login(viewer)
+    client = staff_client("view_labelkeycount", "view_labelvaluecount")
     keys = reverse("admin:contacts_labelkeycount_changelist")
     listed = client.get(keys)
     assert listed.status_code == 200
