@@ -974,8 +974,11 @@ def undo(request: AccountRequest, job_id: int):
     if request.method == "POST":
         change = services.undo_start(account=request.account, user=request.user, job=job)
         return redirect("job_detail", request.account.slug, change.job_id)
+    undone = LabelChange.objects.filter(job=job).only("counts").first()
     context.update(
         review=hygiene.undo_review(job),
+        # An undo of an import's undo: the contacts that undo erased do not come back.
+        erased_before=undone.counts.get("erased", 0) if undone is not None else 0,
         rewrites=hygiene.rewrites_to_undo(job),
         undoable_until=hygiene.records_kept_until(job),
     )

@@ -5,8 +5,10 @@ import re
 import pytest
 from django.urls import reverse
 
+from audiences import services
 from audiences.models import Audience, LabelChange
-from contacts.models import Label
+from contacts.importing import import_file
+from contacts.models import Contact, Label
 from tests.factories import ContactFactory, label_contact
 from trackly.models import Job
 
@@ -195,3 +197,21 @@ def test_undo_from_the_audit_log(editor_client, account, sources):
     assert log.context["changes"][1].undone
     again = editor_client.get(reverse("audiences:undo", args=["acme", change.job_id]))
     assert again.context["error"].startswith("This change was undone already")
+
+
+def test_undoing_an_import_undo_says_the_erased_contacts_do_not_come_back(
+    editor_client, account, editor_user, sending_list, tmp_path
+):
+    path = tmp_path / "file.csv"
+    path.write_text("phone,label_tier\n+14155550101,gold\n+14155550102,gold\n")
+    job = Job.objects.create(account=account, kind=Job.Kind.IMPORT, status="succeeded")
+    import_file(path, sending_list=sending_list, job_id=job.pk)
+    undo = services.undo_start(account=account, user=editor_user, job=job)
+    assert not Contact.objects.filter(sending_list=sending_list).exists()
+    html = editor_client.get(reverse("audiences:undo", args=["acme", undo.job_id])).content
+    assert (
+        '<p class="muted" data-testid="undo-not-recreated">The 2 contacts this undo erased are '
+        "not brought back: their labels are restored only on contacts that still exist.</p>"
+    ) in html.decode()
+    first = editor_client.get(reverse("audiences:undo", args=["acme", job.pk])).content
+    assert b"undo-not-recreated" not in first
