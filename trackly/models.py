@@ -117,25 +117,27 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-# What each count of a job's result is called on its page (the result is stored by name).
+# What each count of a job's result is called on its page, in the order the page lists them
+# (PostgreSQL's JSONB keeps a result's keys in an order of its own).
 RESULT_NAMES = {
+    "labels": "Labels restored",
     "matching": "Matching contacts",
+    "contacts": "Contacts changed",
     "gained": "Gained the label",
     "replaced": "Had another value: replaced",
     "already": "Had it already",
-    "skipped": "Skipped: at the label limit",
-    "removed": "Removed",
     "added": "Added",
     "members": "Members now",
-    "contacts": "Contacts changed",
+    "removed": "Removed",
     "kept_target": "Kept their own value of the new key",
-    "audiences_rewritten": "Saved audiences rewritten",
-    "labels": "Labels restored",
     "erased": "Contacts erased",
     "changed_since": "Changed since: left alone",
+    "skipped": "Skipped: at the label limit",
+    "audiences_rewritten": "Saved audiences rewritten",
     "audiences_restored": "Saved audiences set back",
     "audiences_changed_since": "Saved audiences edited since: left alone",
 }
+_RESULT_ORDER = {name: position for position, name in enumerate(RESULT_NAMES)}
 
 
 class JobQuerySet(models.QuerySet):
@@ -249,9 +251,11 @@ class Job(models.Model):
     @property
     def result_facts(self) -> list[tuple[str, object]]:
         """The result's counts, each with what the job's page calls it."""
+        last = len(RESULT_NAMES)
+        names = sorted(self.result or {}, key=lambda name: _RESULT_ORDER.get(name, last))
         return [
-            (RESULT_NAMES.get(name, name.replace("_", " ").capitalize()), count)
-            for name, count in (self.result or {}).items()
+            (RESULT_NAMES.get(name, name.replace("_", " ").capitalize()), self.result[name])
+            for name in names
         ]
 
     @property
