@@ -246,7 +246,8 @@ class RewriteUndo:
 
 def rewrites_to_undo(job: Job) -> list[RewriteUndo]:
     """The saved audiences `job`'s change rewrote and that still exist, by name."""
-    change = LabelChange.objects.filter(job=job).only("rewrites").first()
+    # The job's audit-log entry (none for an import), read once per job and kept on it.
+    change = getattr(job, "label_change", None)
     rewrites = change.rewrites if change is not None else []
     audiences = Audience.objects.filter(account_id=job.account_id).in_bulk(
         [pk for pk, _, _ in rewrites]

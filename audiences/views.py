@@ -974,7 +974,7 @@ def undo(request: AccountRequest, job_id: int):
     if request.method == "POST":
         change = services.undo_start(account=request.account, user=request.user, job=job)
         return redirect("job_detail", request.account.slug, change.job_id)
-    undone = LabelChange.objects.filter(job=job).only("counts").first()
+    undone = getattr(job, "label_change", None)
     context.update(
         review=hygiene.undo_review(job),
         # An undo of an import's undo: the contacts that undo erased do not come back.

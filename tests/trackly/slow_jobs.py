@@ -54,5 +54,7 @@ def pace(job: Job, work: str, pause: float = 0.01) -> None:
     """Have the queued `job` run as `paced_task` instead of its own task (taken off the queue):
     a chunk of a few contacts takes far less than 10 ms, and a worker would finish hundreds of
     them between two looks at its progress."""
-    DBTaskResult.objects.all().delete()
+    queued = [t.pk for t in DBTaskResult.objects.all() if t.args_kwargs["args"] == [job.pk]]
+    assert len(queued) == 1, queued
+    DBTaskResult.objects.filter(pk__in=queued).delete()
     paced_task.enqueue(job.pk, work, pause)
